@@ -1,0 +1,508 @@
+//! The TOML config file: its schema (documented in `docs/config.md`) and loading with errors that
+//! name the file, the line and the field.
+
+use super::pricing::{PriceOverride, PriceSet, Pricing, Usd};
+use super::provider::{Api, Timeouts};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[catalog]`: where models come from besides this file.
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+    /// `[[providers]]`.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// `[[models]]`.
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    /// `[aliases]`: `"openai/gpt-latest" = "openai/gpt-5"`.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// `[auth]`.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// `[[keys]]`.
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+    /// `[ledger]`.
+    #[serde(default)]
+    pub ledger: Option<LedgerConfig>,
+    /// `[auto]`: the Auto Router's candidate models.
+    #[serde(default)]
+    pub auto: Option<AutoConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address, `127.0.0.1:8080` by default.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest accepted request body in bytes (default 32 MiB); larger ones get 413.
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+    /// How long to wait for the first upstream byte before sending SSE keep-alive comments.
+    #[serde(default = "default_keepalive_ms")]
+    pub keepalive_ms: u64,
+    /// How long Ctrl-C waits for in-flight requests before exiting.
+    #[serde(default = "default_shutdown_ms")]
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            max_body_bytes: default_body_limit(),
+            keepalive_ms: default_keepalive_ms(),
+            shutdown_grace_ms: default_shutdown_ms(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+fn default_body_limit() -> usize {
+    32 * 1024 * 1024
+}
+fn default_keepalive_ms() -> u64 {
+    1000
+}
+fn default_shutdown_ms() -> u64 {
+    30_000
+}
+
+/// `[catalog]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Also load the embedded default catalogue. Defaults to true when the file declares no
+    /// `[[providers]]`, false otherwise.
+    pub include_default: Option<bool>,
+    /// An OpenRouter-format `/models` JSON dump to import; its models are served through the
+    /// `openrouter` provider. Relative to the config file.
+    pub models_json: Option<PathBuf>,
+}
+
+/// `[[providers]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Routing slug.
+    pub slug: String,
+    /// Display name (defaults to the slug).
+    pub name: Option<String>,
+    /// Wire format.
+    #[serde(default)]
+    pub api: Api,
+    /// Base URL with the version path.
+    pub base_url: String,
+    /// Environment variable holding the key; the provider is disabled while it is unset.
+    pub api_key_env: Option<String>,
+    /// Timeouts in milliseconds.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    /// Whether the provider stores or trains on data (default false).
+    #[serde(default)]
+    pub collects_data: bool,
+    /// Zero data retention (default false).
+    #[serde(default)]
+    pub zdr: bool,
+    /// Extra headers for every upstream request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// For `GET /providers`.
+    pub privacy_policy_url: Option<String>,
+    /// For `GET /providers`.
+    pub terms_of_service_url: Option<String>,
+    /// For `GET /providers`.
+    pub status_page_url: Option<String>,
+    /// For `GET /providers`.
+    pub headquarters: Option<String>,
+}
+
+/// `timeouts = { connect_ms, first_byte_ms, idle_ms, total_ms }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Connect timeout.
+    pub connect_ms: Option<u64>,
+    /// Time to the first byte.
+    pub first_byte_ms: Option<u64>,
+    /// Longest gap between chunks.
+    pub idle_ms: Option<u64>,
+    /// Whole exchange.
+    pub total_ms: Option<u64>,
+}
+
+impl TimeoutsConfig {
+    pub(crate) fn resolve(&self) -> Timeouts {
+        let d = Timeouts::default();
+        let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
+        Timeouts {
+            connect: ms(self.connect_ms, d.connect),
+            first_byte: ms(self.first_byte_ms, d.first_byte),
+            idle: ms(self.idle_ms, d.idle),
+            total: ms(self.total_ms, d.total),
+        }
+    }
+}
+
+/// `[[models]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `author/name`.
+    pub slug: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Permanent slug.
+    pub canonical_slug: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Release time, Unix seconds.
+    #[serde(default)]
+    pub created: u64,
+    /// Context window.
+    pub context_length: Option<u32>,
+    /// Default largest completion.
+    pub max_completion_tokens: Option<u32>,
+    /// Input modalities (default `["text"]`).
+    pub input_modalities: Option<Vec<String>>,
+    /// Output modalities (default `["text"]`).
+    pub output_modalities: Option<Vec<String>>,
+    /// Tokenizer family name.
+    pub tokenizer: Option<String>,
+    /// Family for `~author/family-latest`.
+    pub family: Option<String>,
+    /// `[[models.endpoints]]`.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+/// `[[models.endpoints]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Provider slug.
+    pub provider: String,
+    /// Upstream model id.
+    pub model: String,
+    /// Routing tag (default: the provider slug).
+    pub tag: Option<String>,
+    /// Prices.
+    #[serde(default)]
+    pub pricing: PricingConfig,
+    /// Context window override.
+    pub context_length: Option<u32>,
+    /// Largest completion.
+    pub max_completion_tokens: Option<u32>,
+    /// Quantization.
+    pub quantization: Option<String>,
+    /// Supported request parameters (default: all).
+    pub supported_parameters: Option<Vec<String>>,
+    /// Service tier of this endpoint.
+    pub service_tier: Option<String>,
+}
+
+/// `pricing = { … }`: token prices in USD per million tokens, `request` per request, `image` per
+/// image, `web_search` per search, `discount` a fraction.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingConfig {
+    /// Per million prompt tokens.
+    #[serde(default)]
+    pub prompt: f64,
+    /// Per million completion tokens.
+    #[serde(default)]
+    pub completion: f64,
+    /// Per request.
+    #[serde(default)]
+    pub request: f64,
+    /// Per image.
+    #[serde(default)]
+    pub image: f64,
+    /// Per web search.
+    #[serde(default)]
+    pub web_search: f64,
+    /// Per million reasoning tokens, when priced apart.
+    pub internal_reasoning: Option<f64>,
+    /// Per million cached tokens read.
+    pub input_cache_read: Option<f64>,
+    /// Per million tokens written to the cache (5 minutes).
+    pub input_cache_write: Option<f64>,
+    /// Per million tokens written to the cache (1 hour).
+    pub input_cache_write_1h: Option<f64>,
+    /// Fraction off, `0.25` = 25%.
+    #[serde(default)]
+    pub discount: f64,
+    /// Conditional prices.
+    #[serde(default)]
+    pub overrides: Vec<OverrideConfig>,
+}
+
+/// `overrides = [{ min_prompt_tokens = 200000, prompt = 5.0 }]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideConfig {
+    /// Applies above this many prompt tokens.
+    pub min_prompt_tokens: Option<u64>,
+    /// `HHMM` UTC, inclusive.
+    pub utc_start: Option<u16>,
+    /// `HHMM` UTC, exclusive.
+    pub utc_end: Option<u16>,
+    /// Per million prompt tokens.
+    pub prompt: Option<f64>,
+    /// Per million completion tokens.
+    pub completion: Option<f64>,
+    /// Per million cached tokens read.
+    pub input_cache_read: Option<f64>,
+    /// Per million tokens written to the cache.
+    pub input_cache_write: Option<f64>,
+    /// Per million reasoning tokens.
+    pub internal_reasoning: Option<f64>,
+    /// Per request.
+    pub request: Option<f64>,
+    /// Per image.
+    pub image: Option<f64>,
+}
+
+impl PricingConfig {
+    pub(crate) fn resolve(&self) -> Pricing {
+        let pm = Usd::from_per_million;
+        Pricing {
+            prompt: pm(self.prompt),
+            completion: pm(self.completion),
+            request: Usd::from_dollars(self.request),
+            image: Usd::from_dollars(self.image),
+            web_search: Usd::from_dollars(self.web_search),
+            internal_reasoning: self.internal_reasoning.map(pm),
+            input_cache_read: self.input_cache_read.map(pm),
+            input_cache_write: self.input_cache_write.map(pm),
+            input_cache_write_1h: self.input_cache_write_1h.map(pm),
+            discount_ppm: (self.discount.clamp(0.0, 1.0) * 1e6).round() as u32,
+            overrides: self
+                .overrides
+                .iter()
+                .map(|o| PriceOverride {
+                    min_prompt_tokens: o.min_prompt_tokens,
+                    utc_start: o.utc_start,
+                    utc_end: o.utc_end,
+                    prices: PriceSet {
+                        prompt: o.prompt.map(pm),
+                        completion: o.completion.map(pm),
+                        input_cache_read: o.input_cache_read.map(pm),
+                        input_cache_write: o.input_cache_write.map(pm),
+                        internal_reasoning: o.internal_reasoning.map(pm),
+                        request: o.request.map(Usd::from_dollars),
+                        image: o.image.map(Usd::from_dollars),
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Requests need a gateway key.
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// Environment variable holding the management key that enables `/api/v1/keys`.
+    pub management_key_env: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[keys]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Label.
+    pub label: String,
+    /// Environment variable holding the key.
+    pub key_env: Option<String>,
+    /// Hex SHA-256 of the key.
+    pub key_sha256: Option<String>,
+    /// Credit limit in USD; none means unlimited.
+    pub limit: Option<f64>,
+    /// `none | daily | weekly | monthly`.
+    pub limit_reset: Option<String>,
+    /// Disabled keys get 403.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// `[ledger]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// SQLite file (or `.jsonl` for a JSON Lines ledger).
+    pub path: Option<PathBuf>,
+}
+
+/// `[auto]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoConfig {
+    /// Candidate models with their tier (0 = cheapest).
+    #[serde(default)]
+    pub models: Vec<AutoModelConfig>,
+    /// Target share of calls sent above tier 0, in `[0, 1]`.
+    pub strong_share: Option<f64>,
+    /// The scorer to use (`default`, `length`).
+    pub scorer: Option<String>,
+}
+
+/// One `[auto].models` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoModelConfig {
+    /// Model slug.
+    pub slug: String,
+    /// Tier, 0 = cheapest.
+    #[serde(default)]
+    pub tier: u8,
+}
+
+/// A config file that could not be read or understood: names the file, line, column and field.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    pub(crate) fn new(path: &Path, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.to_owned(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn at(path: &Path, text: &str, offset: usize, message: impl Into<String>) -> Self {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        ConfigError {
+            path: path.to_owned(),
+            line: Some(line),
+            column: Some(column),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses config text; `path` is only used in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            // toml's own message repeats the source excerpt; keep only the explanation.
+            let message = e.message().trim().to_owned();
+            match e.span() {
+                Some(span) => ConfigError::at(path, text, span.start, message),
+                None => ConfigError::new(path, message),
+            }
+        })
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, format!("cannot read the config file: {e}")))?;
+        Config::parse(path, &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let text = "[server]\nlisten = \"x\"\n\n[[providers]]\nslug = \"a\"\nbase_url = \"http://x\"\napi = \"soap\"\n";
+        let err = Config::parse(Path::new("gw.toml"), text).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("gw.toml:7:"), "{shown}");
+        assert!(shown.contains("soap"), "{shown}");
+
+        let err = Config::parse(Path::new("gw.toml"), "[server]\nlisen = 1\n").unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("lisen"), "{}", err.message);
+    }
+
+    #[test]
+    fn issue_example_parses() {
+        let text = r#"
+[server]
+listen = "127.0.0.1:8080"
+
+[[providers]]
+slug = "openai"
+name = "OpenAI"
+api = "openai"
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+timeouts = { connect_ms = 5000, first_byte_ms = 60000, idle_ms = 30000, total_ms = 600000 }
+
+[[models]]
+slug = "openai/gpt-4o-mini"
+name = "OpenAI: GPT-4o mini"
+context_length = 128000
+
+[[models.endpoints]]
+provider = "openai"
+model = "gpt-4o-mini"
+pricing = { prompt = 0.15, completion = 0.60 }
+"#;
+        let cfg = Config::parse(Path::new("x.toml"), text).unwrap();
+        assert_eq!(
+            cfg.models[0].endpoints[0].pricing.resolve().completion,
+            Usd::from_per_million(0.6)
+        );
+        assert_eq!(
+            cfg.providers[0].timeouts.resolve().idle,
+            Duration::from_secs(30)
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! The catalogue: providers, models, endpoints and prices.
+//!
+//! An immutable snapshot, shared behind `Arc` by every layer that needs it. It is built from a
+//! [`Config`] (the TOML file documented in `docs/config.md`), the embedded default catalogue of
+//! real providers, and optionally an OpenRouter-format `/models` dump.
+//!
+//! ```
+//! use switchyard::catalog::{Catalog, Config};
+//! use std::path::Path;
+//!
+//! let config = Config::parse(Path::new("inline.toml"), r#"
+//!     [[providers]]
+//!     slug = "local"
+//!     base_url = "http://127.0.0.1:9/v1"
+//!
+//!     [[models]]
+//!     slug = "acme/tiny"
+//!     [[models.endpoints]]
+//!     provider = "local"
+//!     model = "tiny-1"
+//!     pricing = { prompt = 0.1, completion = 0.2 }
+//! "#).unwrap();
+//! let catalog = Catalog::from_config(&config, Path::new(".")).unwrap();
+//! let model = catalog.model("acme/tiny").unwrap();
+//! assert_eq!(model.endpoints[0].upstream_model, "tiny-1");
+//! ```
+
+mod config;
+mod model;
+mod openrouter_json;
+mod pricing;
+mod provider;
+
+pub use config::{
+    AuthConfig, AutoConfig, AutoModelConfig, CatalogConfig, Config, ConfigError, EndpointConfig,
+    KeyConfig, LedgerConfig, ModelConfig, OverrideConfig, PricingConfig, ProviderConfig,
+    ServerConfig, TimeoutsConfig,
+};
+pub use model::{Endpoint, Model};
+pub(crate) use pricing::de_per_million_opt;
+pub use pricing::{PriceOverride, PriceSet, Pricing, Usd};
+pub use provider::{Api, ApiKey, Provider, Timeouts};
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The embedded default catalogue (TOML, same schema as a config file).
+pub const DEFAULT_CATALOG: &str = include_str!("default.toml");
+
+/// The parameters an endpoint supports when its config lists none.
+pub const DEFAULT_PARAMETERS: &[&str] = &[
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "response_format",
+    "structured_outputs",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+];
+
+/// An immutable snapshot of providers and models.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    providers: Vec<Arc<Provider>>,
+    models: HashMap<String, Arc<Model>>,
+    /// Models in listing order (config order).
+    order: Vec<Arc<Model>>,
+}
+
+impl Catalog {
+    /// Builds the catalogue a config describes: its own providers and models, plus the embedded
+    /// default and a `/models` dump when the config asks for them. Relative paths resolve
+    /// against `base_dir`. Provider keys are read from the environment.
+    pub fn from_config(config: &Config, base_dir: &Path) -> Result<Catalog, ConfigError> {
+        Self::from_config_with_env(config, base_dir, &|name| std::env::var(name).ok())
+    }
+
+    /// As [`Catalog::from_config`], reading variables through `env` (for tests).
+    pub fn from_config_with_env(
+        config: &Config,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Catalog, ConfigError> {
+        let mut builder = Builder::default();
+        let include_default = config
+            .catalog
+            .include_default
+            .unwrap_or(config.providers.is_empty());
+        if include_default {
+            let default =
+                Config::parse(Path::new("<embedded default catalogue>"), DEFAULT_CATALOG)?;
+            builder.add_config(&default, Path::new("<embedded default catalogue>"), env)?;
+        }
+        builder.add_config(config, base_dir, env)?;
+        if let Some(dump) = &config.catalog.models_json {
+            let path = base_dir.join(dump);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new(&path, format!("cannot read the models file: {e}"))
+            })?;
+            let models = openrouter_json::parse(&path, &text)?;
+            let provider = builder.openrouter_provider(env);
+            for m in models {
+                builder.add_model(openrouter_json::into_model(m, provider.clone()));
+            }
+        }
+        Ok(builder.finish())
+    }
+
+    /// The embedded default catalogue alone, keys from the environment.
+    pub fn embedded_default() -> Catalog {
+        let config = Config {
+            catalog: CatalogConfig {
+                include_default: Some(true),
+                models_json: None,
+            },
+            ..Config::default()
+        };
+        // The embedded file is tested to parse, so this cannot fail at run time.
+        Catalog::from_config(&config, Path::new(".")).unwrap_or_default()
+    }
+
+    /// Looks a model up by its exact slug.
+    pub fn model(&self, slug: &str) -> Option<&Arc<Model>> {
+        self.models.get(slug)
+    }
+
+    /// All models in listing order.
+    pub fn models(&self) -> &[Arc<Model>] {
+        &self.order
+    }
+
+    /// All providers.
+    pub fn providers(&self) -> &[Arc<Provider>] {
+        &self.providers
+    }
+
+    /// A provider by slug.
+    pub fn provider(&self, slug: &str) -> Option<&Arc<Provider>> {
+        self.providers.iter().find(|p| p.slug == slug)
+    }
+
+    /// The providers whose key is present (or who need none).
+    pub fn enabled_providers(&self) -> impl Iterator<Item = &Arc<Provider>> {
+        self.providers.iter().filter(|p| p.enabled)
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    providers: Vec<Arc<Provider>>,
+    models: HashMap<String, Arc<Model>>,
+    order: Vec<String>,
+}
+
+impl Builder {
+    fn add_config(
+        &mut self,
+        config: &Config,
+        source: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        for p in &config.providers {
+            let key = p
+                .api_key_env
+                .as_deref()
+                .and_then(env)
+                .filter(|k| !k.is_empty());
+            let provider = Provider {
+                slug: p.slug.clone(),
+                name: p.name.clone().unwrap_or_else(|| p.slug.clone()),
+                api: p.api,
+                base_url: p.base_url.trim_end_matches('/').to_owned(),
+                enabled: p.api_key_env.is_none() || key.is_some(),
+                api_key: key.map(ApiKey::new),
+                api_key_env: p.api_key_env.clone(),
+                timeouts: p.timeouts.resolve(),
+                collects_data: p.collects_data,
+                zdr: p.zdr,
+                headers: p
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                privacy_policy_url: p.privacy_policy_url.clone(),
+                terms_of_service_url: p.terms_of_service_url.clone(),
+                status_page_url: p.status_page_url.clone(),
+                headquarters: p.headquarters.clone(),
+            };
+            // A later definition of the same slug (the user's file after the default) wins.
+            self.providers.retain(|q| q.slug != provider.slug);
+            self.providers.push(Arc::new(provider));
+        }
+        for m in &config.models {
+            let mut endpoints = Vec::with_capacity(m.endpoints.len());
+            for e in &m.endpoints {
+                let provider = self.providers.iter().find(|p| p.slug == e.provider).ok_or_else(|| {
+                    ConfigError::new(
+                        source,
+                        format!(
+                            "model `{}`: endpoint names provider `{}`, which no [[providers]] entry declares",
+                            m.slug, e.provider
+                        ),
+                    )
+                })?;
+                endpoints.push(Endpoint {
+                    provider: provider.clone(),
+                    tag: e.tag.clone().unwrap_or_else(|| provider.slug.clone()),
+                    upstream_model: e.model.clone(),
+                    pricing: e.pricing.resolve(),
+                    context_length: e.context_length,
+                    max_completion_tokens: e.max_completion_tokens,
+                    quantization: e.quantization.clone(),
+                    supported_parameters: e.supported_parameters.clone(),
+                    service_tier: e.service_tier.clone(),
+                });
+            }
+            if !m.slug.contains('/') {
+                return Err(ConfigError::new(
+                    source,
+                    format!("model slug `{}` must look like `author/name`", m.slug),
+                ));
+            }
+            self.add_model(Model {
+                slug: m.slug.clone(),
+                canonical_slug: m.canonical_slug.clone().unwrap_or_else(|| m.slug.clone()),
+                name: m.name.clone().unwrap_or_else(|| m.slug.clone()),
+                description: m.description.clone(),
+                created: m.created,
+                context_length: m.context_length,
+                max_completion_tokens: m.max_completion_tokens,
+                input_modalities: m
+                    .input_modalities
+                    .clone()
+                    .unwrap_or_else(|| vec!["text".into()]),
+                output_modalities: m
+                    .output_modalities
+                    .clone()
+                    .unwrap_or_else(|| vec!["text".into()]),
+                tokenizer: m.tokenizer.clone().unwrap_or_else(|| "Other".into()),
+                family: m.family.clone(),
+                endpoints,
+            });
+        }
+        Ok(())
+    }
+
+    fn add_model(&mut self, model: Model) {
+        if !self.models.contains_key(&model.slug) {
+            self.order.push(model.slug.clone());
+        }
+        self.models.insert(model.slug.clone(), Arc::new(model));
+    }
+
+    /// The `openrouter` provider for imported models: the one declared, or OpenRouter itself.
+    fn openrouter_provider(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Arc<Provider> {
+        if let Some(p) = self.providers.iter().find(|p| p.slug == "openrouter") {
+            return p.clone();
+        }
+        let key = env("OPENROUTER_API_KEY").filter(|k| !k.is_empty());
+        let p = Arc::new(Provider {
+            slug: "openrouter".into(),
+            name: "OpenRouter".into(),
+            api: Api::OpenAi,
+            base_url: "https://openrouter.ai/api/v1".into(),
+            api_key_env: Some("OPENROUTER_API_KEY".into()),
+            enabled: key.is_some(),
+            api_key: key.map(ApiKey::new),
+            timeouts: Timeouts::default(),
+            collects_data: false,
+            zdr: false,
+            headers: Vec::new(),
+            privacy_policy_url: Some("https://openrouter.ai/privacy".into()),
+            terms_of_service_url: Some("https://openrouter.ai/terms".into()),
+            status_page_url: Some("https://status.openrouter.ai".into()),
+            headquarters: Some("US".into()),
+        });
+        self.providers.push(p.clone());
+        p
+    }
+
+    fn finish(self) -> Catalog {
+        let order = self
+            .order
+            .iter()
+            .filter_map(|s| self.models.get(s).cloned())
+            .collect();
+        Catalog {
+            providers: self.providers,
+            models: self.models,
+            order,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses_and_is_consistent() {
+        let config = Config::parse(Path::new("default.toml"), DEFAULT_CATALOG).unwrap();
+        let catalog = Catalog::from_config_with_env(&config, Path::new("."), &|_| None).unwrap();
+        for slug in [
+            "openai",
+            "anthropic",
+            "google",
+            "mistral",
+            "deepseek",
+            "groq",
+            "together",
+            "fireworks",
+            "deepinfra",
+            "openrouter",
+        ] {
+            assert!(
+                catalog.provider(slug).is_some(),
+                "default catalogue lacks provider {slug}"
+            );
+        }
+        assert!(catalog.models().len() >= 20);
+        // Without keys nothing is enabled.
+        assert_eq!(catalog.enabled_providers().count(), 0);
+        let with_key = Catalog::from_config_with_env(&config, Path::new("."), &|v| {
+            (v == "OPENAI_API_KEY").then(|| "sk".into())
+        })
+        .unwrap();
+        let enabled: Vec<_> = with_key
+            .enabled_providers()
+            .map(|p| p.slug.clone())
+            .collect();
+        assert_eq!(enabled, ["openai"]);
+    }
+
+    #[test]
+    fn unknown_provider_in_endpoint_is_named() {
+        let text = "[[providers]]\nslug=\"a\"\nbase_url=\"http://x\"\n[[models]]\nslug=\"x/y\"\n[[models.endpoints]]\nprovider=\"b\"\nmodel=\"m\"\n";
+        let cfg = Config::parse(Path::new("c.toml"), text).unwrap();
+        let err = Catalog::from_config_with_env(&cfg, Path::new("."), &|_| None).unwrap_err();
+        assert!(err.to_string().contains("provider `b`"), "{err}");
+    }
+}

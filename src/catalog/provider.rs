@@ -1,0 +1,111 @@
+//! Upstream providers: who serves models, how to reach them, and with which key.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// The wire format an upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// OpenAI Chat Completions (`/chat/completions`), also spoken by most providers.
+    #[default]
+    OpenAi,
+    /// Anthropic Messages (`/messages`).
+    Anthropic,
+    /// Google Gemini (`/models/{model}:generateContent`).
+    Gemini,
+}
+
+impl Api {
+    /// The config name of the format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::OpenAi => "openai",
+            Api::Anthropic => "anthropic",
+            Api::Gemini => "gemini",
+        }
+    }
+}
+
+/// Per-provider timeouts. Each bounds one phase of an upstream call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP + TLS connect.
+    pub connect: Duration,
+    /// From sending the request to the response headers and, for streams, the first body byte.
+    pub first_byte: Duration,
+    /// Longest silence between two body chunks.
+    pub idle: Duration,
+    /// The whole exchange, body included.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            first_byte: Duration::from_secs(60),
+            idle: Duration::from_secs(30),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A provider secret. Its `Debug` never shows the value, so it cannot leak through logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a secret.
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+
+    /// The secret itself, for the one place that sends it upstream.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// One upstream provider.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Routing slug, what `provider.order`/`only`/`ignore` name (`"openai"`).
+    pub slug: String,
+    /// Display name, returned as `provider` in responses (`"OpenAI"`).
+    pub name: String,
+    /// Upstream wire format.
+    pub api: Api,
+    /// Base URL including the API version path, without a trailing slash.
+    pub base_url: String,
+    /// The environment variable the key came from, if any.
+    pub api_key_env: Option<String>,
+    /// The key sent upstream; `None` means the provider needs none (local servers, tests).
+    pub api_key: Option<ApiKey>,
+    /// Timeouts for calls to this provider.
+    pub timeouts: Timeouts,
+    /// Whether the provider may store or train on prompts (`provider.data_collection: deny`
+    /// excludes it when true).
+    pub collects_data: bool,
+    /// Zero data retention.
+    pub zdr: bool,
+    /// Extra headers sent with every upstream request (e.g. `anthropic-version`).
+    pub headers: Vec<(String, String)>,
+    /// `GET /providers` fields.
+    pub privacy_policy_url: Option<String>,
+    /// `GET /providers` fields.
+    pub terms_of_service_url: Option<String>,
+    /// `GET /providers` fields.
+    pub status_page_url: Option<String>,
+    /// ISO-3166 alpha-2 country of the headquarters.
+    pub headquarters: Option<String>,
+    /// False when the provider's key variable is named but not set: its endpoints are not routed to.
+    pub enabled: bool,
+}
