@@ -7,4 +7,17 @@
 pub mod catalog;
 
 /// The boxed error type every fallible layer returns; concrete errors downcast from it.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub mod body;
+pub mod classify;
+pub mod error;
+pub mod ext;
+pub mod parse;
+pub mod sse;
+pub mod translate;
+pub mod upstream;
+
+pub use body::Body;
+pub mod fallback;
+pub mod health;
+pub mod route;

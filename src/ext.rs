@@ -1,0 +1,280 @@
+//! Typed request extensions: the state one layer hands to the next.
+//!
+//! | extension | set by | read by |
+//! |---|---|---|
+//! | [`ChatRequest`] (in an `Arc`) | parse | every layer |
+//! | [`GenerationId`], [`RequestStart`] | parse | fallback, meter, translate |
+//! | [`Candidates`] | route (balance reorders) | fallback |
+//! | [`Target`] | fallback, per attempt | meter, translate, upstream |
+//! | [`AttemptLog`] | fallback | meter (ledger), the response metadata |
+
+use crate::catalog::{Endpoint, Model, Usd, de_per_million_opt};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Which client API the request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKind {
+    /// `POST /chat/completions`.
+    Chat,
+    /// `POST /completions` (legacy: `prompt` in, `choices[].text` out).
+    Completions,
+}
+
+/// The parsed request body. `body` keeps every field, known or not, so unknown ones reach
+/// OpenAI-style upstreams; the typed fields are the ones routing reads.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    /// The API the client called.
+    pub kind: ApiKind,
+    /// The whole body.
+    pub body: Map<String, Value>,
+    /// `model` as requested, after alias resolution when the alias layer ran.
+    pub model: Option<String>,
+    /// `models` fallback list.
+    pub models: Vec<String>,
+    /// `stream`.
+    pub stream: bool,
+    /// `provider` preferences.
+    pub provider: ProviderPrefs,
+    /// `max_completion_tokens` or else `max_tokens`.
+    pub max_tokens: Option<u32>,
+    /// Sticky-routing key: body `session_id`, `x-session-id`, or `prompt_cache_key`.
+    pub session_id: Option<String>,
+    /// `X-OpenRouter-Metadata: enabled`.
+    pub wants_metadata: bool,
+    /// Characters of prompt text (messages or prompt), for token estimates.
+    pub prompt_chars: usize,
+    /// Routing hints set by variant suffixes (`:nitro` → sort by throughput, …).
+    pub hints: RoutingHints,
+}
+
+impl ChatRequest {
+    /// Estimated prompt tokens (≈ 4 characters per token), for routing and credit holds.
+    pub fn estimated_prompt_tokens(&self) -> u64 {
+        (self.prompt_chars as u64).div_ceil(4)
+    }
+
+    /// The candidate model slugs in order: `model`, then `models`, without repeats.
+    pub fn model_chain(&self) -> Vec<&str> {
+        let mut chain: Vec<&str> = Vec::with_capacity(1 + self.models.len());
+        for m in self.model.iter().chain(self.models.iter()) {
+            if !chain.contains(&m.as_str()) {
+                chain.push(m);
+            }
+        }
+        chain
+    }
+
+    /// True when the request uses the named top-level parameter (non-null).
+    pub fn uses_parameter(&self, name: &str) -> bool {
+        self.body.get(name).is_some_and(|v| !v.is_null())
+    }
+}
+
+/// Hints from aliases and variant suffixes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoutingHints {
+    /// `:nitro`/`:floor`/`:exacto` → a sort key.
+    pub sort: Option<String>,
+    /// `:free`: only zero-priced endpoints.
+    pub free_only: bool,
+    /// The model as the client wrote it, when an alias or variant rewrote it.
+    pub requested: Option<String>,
+    /// `latest`, `alias`, `auto`, … for `openrouter_metadata.strategy`.
+    pub strategy: Option<&'static str>,
+}
+
+/// The `provider` object (SPEC 2.4). Unknown fields are ignored; every field is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ProviderPrefs {
+    /// Providers to try first, in order.
+    pub order: Option<Vec<String>>,
+    /// Fall back beyond `order`/`only` and the first pick (default true).
+    pub allow_fallbacks: Option<bool>,
+    /// Only endpoints supporting every request parameter.
+    pub require_parameters: Option<bool>,
+    /// `allow` | `deny`.
+    pub data_collection: Option<String>,
+    /// Zero-data-retention endpoints only.
+    pub zdr: Option<bool>,
+    /// Allow-list.
+    pub only: Option<Vec<String>>,
+    /// Deny-list.
+    pub ignore: Option<Vec<String>>,
+    /// Quantization filter.
+    pub quantizations: Option<Vec<String>>,
+    /// `"price"` or `{by, partition}`.
+    pub sort: Option<SortPref>,
+    /// Hard price ceiling.
+    pub max_price: Option<MaxPrice>,
+    /// Soft throughput floor.
+    pub preferred_min_throughput: Option<Value>,
+    /// Soft latency ceiling.
+    pub preferred_max_latency: Option<Value>,
+}
+
+impl ProviderPrefs {
+    /// `allow_fallbacks`, default true.
+    pub fn allow_fallbacks(&self) -> bool {
+        self.allow_fallbacks.unwrap_or(true)
+    }
+}
+
+/// `provider.sort`: a string or `{by, partition}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum SortPref {
+    /// `"price" | "throughput" | "latency" | "exacto"`.
+    By(String),
+    /// `{by, partition: "model" | "none"}`.
+    Object {
+        /// The key.
+        by: Option<String>,
+        /// `model` (default) or `none`.
+        partition: Option<String>,
+    },
+}
+
+impl SortPref {
+    /// The sort key.
+    pub fn by(&self) -> Option<&str> {
+        match self {
+            SortPref::By(s) => Some(s),
+            SortPref::Object { by, .. } => by.as_deref(),
+        }
+    }
+
+    /// The partition, `model` by default.
+    pub fn partition(&self) -> &str {
+        match self {
+            SortPref::Object {
+                partition: Some(p), ..
+            } => p,
+            _ => "model",
+        }
+    }
+}
+
+/// `provider.max_price`: prompt/completion per million tokens, request per request, image per
+/// image. Numbers and decimal strings are accepted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MaxPrice {
+    /// Per-token ceiling (converted from per million).
+    #[serde(deserialize_with = "de_per_million_opt")]
+    pub prompt: Option<Usd>,
+    /// Per-token ceiling (converted from per million).
+    #[serde(deserialize_with = "de_per_million_opt")]
+    pub completion: Option<Usd>,
+    /// Per-request ceiling in USD.
+    pub request: Option<Value>,
+    /// Per-image ceiling in USD.
+    pub image: Option<Value>,
+}
+
+/// The generation id (`gen-…`) of a request: response `id`, `X-Generation-Id`, ledger key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GenerationId(pub Arc<str>);
+
+impl GenerationId {
+    /// A fresh random id: `gen-<unix seconds>-<20 alphanumerics>`.
+    pub fn new() -> Self {
+        use rand::Rng;
+        use rand::distr::Alphanumeric;
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let suffix: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(20)
+            .map(char::from)
+            .collect();
+        GenerationId(format!("gen-{secs}-{suffix}").into())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for GenerationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// When the request arrived at the gateway.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestStart(pub Instant);
+
+/// One endpoint of one model: what an attempt is sent to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The model (concrete slug, reported as `model`).
+    pub model: Arc<Model>,
+    /// Index into `model.endpoints`.
+    pub endpoint: usize,
+}
+
+impl Target {
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.model.endpoints[self.endpoint]
+    }
+
+    /// A stable key for health tracking: `model slug @ endpoint tag`.
+    pub fn key(&self) -> String {
+        format!("{}@{}", self.model.slug, self.endpoint().tag)
+    }
+}
+
+/// The ordered candidates Fallback will try.
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    /// In trial order.
+    pub targets: Vec<Target>,
+    /// With `allow_fallbacks: false`, how many of `targets` may be tried.
+    pub limit: Option<usize>,
+    /// Strategy for `openrouter_metadata` (`direct`, `fallback`, …).
+    pub strategy: Option<&'static str>,
+}
+
+/// One attempt, for `openrouter_metadata.attempts` and the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// Provider display name.
+    pub provider: String,
+    /// Provider slug.
+    pub provider_slug: String,
+    /// Model slug.
+    pub model: String,
+    /// HTTP status (or the gateway's status for transport failures: 502/504).
+    pub status: u16,
+    /// Milliseconds the attempt took until classified.
+    pub latency_ms: u64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// The attempts of one request, shared between fallback (writer) and meter (reader).
+#[derive(Debug, Clone, Default)]
+pub struct AttemptLog(pub Arc<Mutex<Vec<Attempt>>>);
+
+impl AttemptLog {
+    /// Appends an attempt.
+    pub fn push(&self, a: Attempt) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(a);
+        }
+    }
+
+    /// A copy of the attempts so far.
+    pub fn snapshot(&self) -> Vec<Attempt> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}

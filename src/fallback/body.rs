@@ -1,0 +1,223 @@
+//! Stream bodies of the fallback layer: the committed-stream guard and the keep-alive body.
+
+use super::drive::Outcome;
+use super::metadata::MetadataSource;
+use crate::BoxError;
+use crate::body::{self as b, Body, DONE_EVENT, sse_event};
+use crate::error::GatewayError;
+use crate::translate::chunk_has_content;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{HeaderValue, Response, header};
+use http_body::Frame;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The SSE comment sent while no candidate has produced content yet.
+pub(crate) const KEEPALIVE_COMMENT: &[u8] = b": OPENROUTER PROCESSING\n\n";
+
+/// What error chunks are stamped with.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkStamp {
+    pub(crate) id: String,
+    pub(crate) model: String,
+    pub(crate) provider: String,
+}
+
+/// The payload of a `data:` event frame, if the frame is one.
+fn event_data(frame: &[u8]) -> Option<&[u8]> {
+    let rest = frame.strip_prefix(b"data:")?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    Some(rest.trim_ascii_end())
+}
+
+/// True for `data: [DONE]`.
+pub(crate) fn is_done_event(frame: &[u8]) -> bool {
+    event_data(frame) == Some(b"[DONE]".as_slice())
+}
+
+/// True for a chunk carrying content (see [`chunk_has_content`]).
+pub(crate) fn is_content_event(frame: &[u8]) -> bool {
+    match event_data(frame) {
+        Some(data) if data != b"[DONE]" => {
+            serde_json::from_slice::<Value>(data).is_ok_and(|v| chunk_has_content(&v))
+        }
+        _ => false,
+    }
+}
+
+/// The final error chunk of a stream (SPEC 7.3) followed by `[DONE]`.
+pub(crate) fn error_events(stamp: &ChunkStamp, error: &GatewayError) -> [Bytes; 2] {
+    let chunk = json!({
+        "id": stamp.id,
+        "object": "chat.completion.chunk",
+        "created": crate::translate::now_secs(),
+        "model": stamp.model,
+        "provider": stamp.provider,
+        "error": {
+            "code": error.status.as_u16(),
+            "message": error.message,
+            "metadata": {"error_type": error.error_type, "provider_name": stamp.provider},
+        },
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error", "native_finish_reason": "error"}],
+    });
+    [sse_event(&chunk), Bytes::from_static(DONE_EVENT)]
+}
+
+pin_project_lite::pin_project! {
+    /// A committed stream: passes frames through; turns an upstream failure into an error chunk
+    /// plus `[DONE]`; with metadata requested, adds `openrouter_metadata` to the last chunk.
+    pub(crate) struct StreamGuard {
+        #[pin]
+        inner: Body,
+        stamp: ChunkStamp,
+        meta: Option<MetadataSource>,
+        // With metadata on, each frame is held until the next one shows whether it was last.
+        held: Option<Bytes>,
+        out: VecDeque<Bytes>,
+        ended: bool,
+    }
+}
+
+impl StreamGuard {
+    pub(crate) fn new(inner: Body, stamp: ChunkStamp, meta: Option<MetadataSource>) -> Self {
+        StreamGuard {
+            inner,
+            stamp,
+            meta,
+            held: None,
+            out: VecDeque::new(),
+            ended: false,
+        }
+    }
+}
+
+impl http_body::Body for StreamGuard {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        loop {
+            if let Some(b) = this.out.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+            if *this.ended {
+                return Poll::Ready(None);
+            }
+            match this.inner.as_mut().poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    let Some(meta) = this.meta.as_ref() else {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    };
+                    if is_done_event(&data) {
+                        if let Some(last) = this.held.take() {
+                            this.out
+                                .push_back(super::metadata::attach_to_event(&last, meta));
+                        }
+                        this.out.push_back(data);
+                    } else if let Some(prev) = this.held.replace(data) {
+                        this.out.push_back(prev);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    if let Some(prev) = this.held.take() {
+                        this.out.push_back(prev);
+                    }
+                    let error = GatewayError::from_box(&e);
+                    this.out.extend(error_events(this.stamp, &error));
+                    *this.ended = true;
+                }
+                Poll::Ready(None) => {
+                    if let Some(prev) = this.held.take() {
+                        this.out.push_back(prev);
+                    }
+                    *this.ended = true;
+                }
+            }
+        }
+    }
+}
+
+/// A 200 event stream sent before any candidate committed: keep-alive comments until the
+/// attempt loop ends, then its stream — or its error as a final chunk.
+pub(crate) fn keepalive_response(
+    run: BoxFuture<'static, Outcome>,
+    every: Duration,
+) -> Response<Body> {
+    let body = KeepaliveBody {
+        run: Some(run),
+        timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        every,
+        inner: None,
+        out: VecDeque::new(),
+    };
+    let mut resp = Response::new(b::boxed(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+struct KeepaliveBody {
+    run: Option<BoxFuture<'static, Outcome>>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    every: Duration,
+    inner: Option<Body>,
+    out: VecDeque<Bytes>,
+}
+
+impl http_body::Body for KeepaliveBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(b) = this.out.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+            if let Some(inner) = this.inner.as_mut() {
+                return Pin::new(inner).poll_frame(cx);
+            }
+            let Some(run) = this.run.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match run.as_mut().poll(cx) {
+                Poll::Ready(Outcome::Committed(resp)) => {
+                    this.run = None;
+                    this.inner = Some(resp.into_body());
+                }
+                Poll::Ready(Outcome::Failed(f)) => {
+                    this.run = None;
+                    this.out.extend(error_events(&f.stamp, &f.error));
+                }
+                Poll::Pending => {
+                    if this.timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    let next = tokio::time::Instant::now() + this.every;
+                    this.timer.as_mut().reset(next);
+                    this.out.push_back(Bytes::from_static(KEEPALIVE_COMMENT));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The attempt loop.
+
+use super::body::{StreamGuard, is_content_event, is_done_event};
+use super::metadata;
+use crate::BoxError;
+use crate::body::{self as b, Body, call_boxed};
+use crate::classify::{Class, classify_error, classify_status};
+use crate::error::GatewayError;
+use crate::ext::{Attempt, AttemptLog, Candidates, ChatRequest, GenerationId, Target};
+use crate::health::{Health, Outcome as HealthOutcome};
+use crate::translate::UpstreamFailure;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{Extensions, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+use tower::{Service, ServiceExt};
+
+/// How a request ended.
+pub(super) enum Outcome {
+    /// A candidate succeeded; its (possibly already-started) response.
+    Committed(Response<Body>),
+    /// Every allowed candidate failed; the error to return.
+    Failed(Failure),
+}
+
+/// The error of the last attempt, with the chain of earlier ones.
+pub(super) struct Failure {
+    pub(super) error: GatewayError,
+    pub(super) retry_after: Option<HeaderValue>,
+    pub(super) stamp: super::body::ChunkStamp,
+}
+
+impl Failure {
+    pub(super) fn into_response(self) -> Response<Body> {
+        let mut resp = self.error.into_response();
+        if let Some(v) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+/// Why one attempt did not commit.
+struct AttemptFailure {
+    class: Class,
+    error: GatewayError,
+    retry_after: Option<HeaderValue>,
+}
+
+pub(super) fn drive<S>(
+    inner: S,
+    extensions: Extensions,
+    candidates: Candidates,
+    chat: Arc<ChatRequest>,
+    health: Option<Arc<Health>>,
+) -> BoxFuture<'static, Outcome>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    Box::pin(async move {
+        let log = extensions.get::<AttemptLog>().cloned().unwrap_or_default();
+        let id = extensions
+            .get::<GenerationId>()
+            .cloned()
+            .unwrap_or_default();
+        let limit = candidates.limit.unwrap_or(usize::MAX);
+        let mut skip_model: Option<String> = None;
+        let mut last: Option<AttemptFailure> = None;
+        let mut previous = Vec::new();
+        for target in candidates.targets.iter().take(limit) {
+            if skip_model.as_deref() == Some(target.model.slug.as_str()) {
+                continue;
+            }
+            if let Some(h) = &health {
+                if h.cooling_down(&target.key()) && candidates.targets.len() > 1 {
+                    continue;
+                }
+            }
+            let mut req = Request::new(b::empty());
+            *req.extensions_mut() = extensions.clone();
+            req.extensions_mut().insert(target.clone());
+            let start = Instant::now();
+            let mut svc = inner.clone();
+            let result = match svc.ready().await {
+                Ok(svc) => call_boxed(svc, req).await,
+                Err(e) => Err(e),
+            };
+            let attempt = match result {
+                Ok(resp) => commit_or_fail(resp, &chat).await,
+                Err(e) => Err(AttemptFailure {
+                    class: classify_error(&e),
+                    error: GatewayError::from_box(&e),
+                    retry_after: None,
+                }),
+            };
+            let provider = &target.endpoint().provider;
+            let elapsed = start.elapsed();
+            let status = match &attempt {
+                Ok(_) => 200,
+                Err(f) => f.error.status.as_u16(),
+            };
+            log.push(Attempt {
+                provider: provider.name.clone(),
+                provider_slug: provider.slug.clone(),
+                model: target.model.slug.clone(),
+                status,
+                latency_ms: elapsed.as_millis() as u64,
+                error: attempt.as_ref().err().map(|f| f.error.message.clone()),
+            });
+            if let Some(h) = &health {
+                let retry_after = attempt
+                    .as_ref()
+                    .err()
+                    .and_then(|f| f.retry_after.as_ref())
+                    .and_then(parse_retry_after);
+                h.record(
+                    &target.key(),
+                    HealthOutcome {
+                        success: attempt.is_ok(),
+                        status,
+                        retry_after,
+                    },
+                );
+            }
+            match attempt {
+                Ok(resp) => {
+                    let resp = finish_success(resp, &chat, &log, &candidates, target, &id).await;
+                    return Outcome::Committed(resp);
+                }
+                Err(f) => {
+                    previous.push(json!({"provider": provider.name, "model": target.model.slug, "status": status, "message": f.error.message}));
+                    match f.class {
+                        Class::Final | Class::Success => {
+                            return Outcome::Failed(failure(f, &previous, target, &id));
+                        }
+                        Class::NextModel => skip_model = Some(target.model.slug.clone()),
+                        Class::NextEndpoint => {}
+                    }
+                    last = Some(f);
+                }
+            }
+        }
+        let target = candidates.targets.first();
+        match (last, target) {
+            (Some(f), Some(t)) => Outcome::Failed(failure(f, &previous, t, &id)),
+            _ => {
+                // Every candidate was cooling down after 429s: say so and when to come back.
+                let mut e = GatewayError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_exceeded",
+                    "Every provider of this model is rate limited right now; retry shortly",
+                );
+                e.availability = Some(json!({"code": "capacity_exhausted", "retryable": true}));
+                let stamp = super::body::ChunkStamp {
+                    id: id.as_str().to_owned(),
+                    model: chat.model.clone().unwrap_or_default(),
+                    provider: String::new(),
+                };
+                Outcome::Failed(Failure {
+                    error: e,
+                    retry_after: Some(HeaderValue::from_static("1")),
+                    stamp,
+                })
+            }
+        }
+    })
+}
+
+fn parse_retry_after(v: &HeaderValue) -> Option<std::time::Duration> {
+    v.to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(std::time::Duration::from_secs)
+}
+
+fn failure(
+    f: AttemptFailure,
+    previous: &[serde_json::Value],
+    target: &Target,
+    id: &GenerationId,
+) -> Failure {
+    let mut error = f.error;
+    if previous.len() > 1 {
+        error.metadata.insert(
+            "previous_errors".into(),
+            serde_json::Value::from(previous[..previous.len() - 1].to_vec()),
+        );
+    }
+    Failure {
+        error,
+        retry_after: f.retry_after,
+        stamp: super::body::ChunkStamp {
+            id: id.as_str().to_owned(),
+            model: target.model.slug.clone(),
+            provider: target.endpoint().provider.name.clone(),
+        },
+    }
+}
+
+/// Decides whether an attempt's response commits: error statuses fail; streams must deliver
+/// their first content event (or complete) first.
+async fn commit_or_fail(
+    resp: Response<Body>,
+    chat: &ChatRequest,
+) -> Result<Response<Body>, AttemptFailure> {
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        let error = match resp.extensions().get::<UpstreamFailure>() {
+            Some(UpstreamFailure(e)) => e.clone(),
+            None => GatewayError::new(
+                status,
+                crate::classify::error_type_from_message(status.as_u16(), ""),
+                format!("upstream answered HTTP {}", status.as_u16()),
+            ),
+        };
+        let class = classify_status(status.as_u16(), Some(error.error_type));
+        return Err(AttemptFailure {
+            class,
+            error,
+            retry_after,
+        });
+    }
+    if !chat.stream {
+        return Ok(resp);
+    }
+    let (parts, mut body) = resp.into_parts();
+    let mut prefix: Vec<Bytes> = Vec::new();
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                let content = is_content_event(&data);
+                let done = is_done_event(&data);
+                prefix.push(data);
+                if content || done {
+                    break;
+                }
+            }
+            Some(Err(e)) => {
+                return Err(AttemptFailure {
+                    class: classify_error(&e),
+                    error: GatewayError::from_box(&e),
+                    retry_after: None,
+                });
+            }
+            None => {
+                let e = GatewayError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_unavailable",
+                    "the upstream stream ended before any content",
+                );
+                return Err(AttemptFailure {
+                    class: Class::NextEndpoint,
+                    error: e,
+                    retry_after: None,
+                });
+            }
+        }
+    }
+    let rest = b::boxed(PrefixedBody::new(prefix, body));
+    Ok(Response::from_parts(parts, rest))
+}
+
+async fn finish_success(
+    resp: Response<Body>,
+    chat: &ChatRequest,
+    log: &AttemptLog,
+    candidates: &Candidates,
+    target: &Target,
+    id: &GenerationId,
+) -> Response<Body> {
+    let stamp = super::body::ChunkStamp {
+        id: id.as_str().to_owned(),
+        model: target.model.slug.clone(),
+        provider: target.endpoint().provider.name.clone(),
+    };
+    let meta = chat.wants_metadata.then(|| metadata::MetadataSource {
+        chat_requested: chat.hints.requested.clone().or_else(|| chat.model.clone()),
+        strategy: chat
+            .hints
+            .strategy
+            .or(candidates.strategy)
+            .unwrap_or("direct"),
+        log: log.clone(),
+        candidates: candidates.clone(),
+        selected: target.key(),
+    });
+    if !chat.stream {
+        return match meta {
+            Some(m) => metadata::attach_to_json(resp, m).await,
+            None => resp,
+        };
+    }
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, b::boxed(StreamGuard::new(body, stamp, meta)))
+}
+
+pin_project_lite::pin_project! {
+    /// Replays the frames read while probing, then the rest of the body.
+    struct PrefixedBody {
+        prefix: std::collections::VecDeque<Bytes>,
+        #[pin]
+        rest: Body,
+    }
+}
+
+impl PrefixedBody {
+    fn new(prefix: Vec<Bytes>, rest: Body) -> Self {
+        PrefixedBody {
+            prefix: prefix.into(),
+            rest,
+        }
+    }
+}
+
+impl http_body::Body for PrefixedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        if let Some(b) = this.prefix.pop_front() {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(b))));
+        }
+        this.rest.poll_frame(cx)
+    }
+}

@@ -1,0 +1,240 @@
+//! Field validation of a chat or completions body.
+
+use crate::error::GatewayError;
+use crate::ext::{ApiKind, ChatRequest, ProviderPrefs, RoutingHints};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+/// Parses and validates a request body. Every error names the field or the byte position.
+pub fn parse_request(
+    kind: ApiKind,
+    bytes: &[u8],
+    headers: &HeaderMap,
+) -> Result<ChatRequest, GatewayError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::bad_request(
+            "Request body is empty: expected a JSON object",
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        GatewayError::bad_request(format!(
+            "Malformed JSON in request body at line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Value::Object(body) = value else {
+        return Err(GatewayError::bad_request(
+            "Request body must be a JSON object",
+        ));
+    };
+    let model = match body.get("model") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(_) => {
+            return Err(GatewayError::bad_request(
+                "`model` must be a non-empty string",
+            ));
+        }
+    };
+    let models = match body.get("models") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| GatewayError::bad_request("`models` must be an array of model ids"))?,
+        Some(_) => {
+            return Err(GatewayError::bad_request(
+                "`models` must be an array of model ids",
+            ));
+        }
+    };
+    if model.is_none() && models.is_empty() {
+        return Err(GatewayError::bad_request(
+            "`model` is required (or a non-empty `models` list)",
+        ));
+    }
+    let stream = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(GatewayError::bad_request("`stream` must be a boolean")),
+    };
+    let provider: ProviderPrefs = match body.get("provider") {
+        None | Some(Value::Null) => ProviderPrefs::default(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| GatewayError::bad_request(format!("Invalid `provider` object: {e}")))?,
+    };
+    let max_tokens = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| body.get(*k).filter(|v| !v.is_null()).map(|v| (k, v)))
+        .map(|(k, v)| {
+            v.as_u64()
+                .filter(|n| *n >= 1)
+                .map(|n| n.min(u64::from(u32::MAX)) as u32)
+                .ok_or_else(|| {
+                    GatewayError::bad_request(format!("`{k}` must be a positive integer"))
+                })
+        })
+        .transpose()?;
+    check_reasoning(&body)?;
+    let prompt_chars = match kind {
+        ApiKind::Chat => {
+            let Some(Value::Array(messages)) = body.get("messages") else {
+                return Err(GatewayError::bad_request(
+                    "`messages` is required and must be an array",
+                ));
+            };
+            if messages.is_empty() {
+                return Err(GatewayError::bad_request("`messages` must not be empty"));
+            }
+            for (i, m) in messages.iter().enumerate() {
+                if !m.get("role").is_some_and(Value::is_string) {
+                    return Err(GatewayError::bad_request(format!(
+                        "`messages[{i}].role` is required"
+                    )));
+                }
+            }
+            messages
+                .iter()
+                .map(|m| m.get("content").map_or(0, text_len))
+                .sum()
+        }
+        ApiKind::Completions => match body.get("prompt") {
+            Some(p @ (Value::String(_) | Value::Array(_))) => text_len(p),
+            _ => {
+                return Err(GatewayError::bad_request(
+                    "`prompt` is required (a string or an array of strings)",
+                ));
+            }
+        },
+    };
+    let session_id = body
+        .get("session_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get("x-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            body.get("prompt_cache_key")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .map(|s| s.chars().take(256).collect());
+    let wants_metadata = [
+        "x-openrouter-metadata",
+        "x-openrouter-experimental-metadata",
+    ]
+    .iter()
+    .any(|h| {
+        headers
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled"))
+    });
+    Ok(ChatRequest {
+        kind,
+        body,
+        model,
+        models,
+        stream,
+        provider,
+        max_tokens,
+        session_id,
+        wants_metadata,
+        prompt_chars,
+        hints: RoutingHints::default(),
+    })
+}
+
+fn check_reasoning(body: &Map<String, Value>) -> Result<(), GatewayError> {
+    let short = body.get("reasoning_effort").and_then(Value::as_str);
+    let long = body
+        .get("reasoning")
+        .and_then(|r| r.get("effort"))
+        .and_then(Value::as_str);
+    if let (Some(a), Some(b)) = (short, long) {
+        if a != b {
+            return Err(GatewayError::bad_request(format!(
+                "`reasoning_effort` (\"{a}\") conflicts with `reasoning.effort` (\"{b}\"): send one"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Characters of text in a content value (string, parts, or prompt array).
+fn text_len(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| match p {
+                Value::String(s) => s.len(),
+                Value::Object(o) => o.get("text").and_then(Value::as_str).map_or(0, str::len),
+                _ => 0,
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<ChatRequest, GatewayError> {
+        parse_request(ApiKind::Chat, s.as_bytes(), &HeaderMap::new())
+    }
+
+    #[test]
+    fn malformed_json_names_position() {
+        let e = parse("{\"model\": \"a/b\",\n \"messages\": [}").unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("line 2, column"), "{}", e.message);
+    }
+
+    #[test]
+    fn fields_are_validated_by_name() {
+        assert!(
+            parse(r#"{"model":"a/b"}"#)
+                .unwrap_err()
+                .message
+                .contains("`messages`")
+        );
+        assert!(
+            parse(r#"{"model":1,"messages":[]}"#)
+                .unwrap_err()
+                .message
+                .contains("`model`")
+        );
+        let e = parse(r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"provider":{"order":"openai"}}"#).unwrap_err();
+        assert!(e.message.contains("provider"), "{}", e.message);
+        let e =
+            parse(r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#)
+                .unwrap_err();
+        assert!(e.message.contains("max_tokens"), "{}", e.message);
+    }
+
+    #[test]
+    fn keeps_unknown_fields_and_reads_routing_ones() {
+        let r = parse(r#"{"model":"a/b","models":["c/d"],"stream":true,"safe_prompt":true,
+            "messages":[{"role":"user","content":[{"type":"text","text":"hello"}]}],
+            "provider":{"max_price":{"prompt":"1","completion":2},"sort":{"by":"price","partition":"none"}}}"#).unwrap();
+        assert!(r.body.contains_key("safe_prompt"));
+        assert_eq!(r.model_chain(), ["a/b", "c/d"]);
+        assert_eq!(r.prompt_chars, 5);
+        assert_eq!(
+            r.provider.sort.as_ref().map(|s| s.partition()),
+            Some("none")
+        );
+        assert_eq!(
+            r.provider.max_price.unwrap().completion,
+            Some(crate::catalog::Usd::from_per_million(2.0))
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! Translate: speaks the attempt's upstream wire format and hands back the gateway's own shape.
+//!
+//! Chosen per attempt by the target provider's [`Api`]:
+//!
+//! 1. Build the upstream request from the parsed [`ChatRequest`]: path, body (`model` → the
+//!    endpoint's upstream id, unsupported parameters dropped, usage requested on streams) and
+//!    only the headers the upstream needs — nothing of the client's.
+//! 2. On an error status, read the (small) error body and answer with the same status and the
+//!    envelope `{"error":{"code","message","metadata":{"raw","provider_name","error_type"}}}`,
+//!    the provider's own reason in `message`. The [`UpstreamFailure`] response extension carries
+//!    the same error for the fallback layer, so it never re-parses bodies.
+//! 3. On success, answer an OpenAI `chat.completion` (or `text_completion`) stamped with the
+//!    generation id, the served model slug, the provider's display name and
+//!    `native_finish_reason`; an error object inside a 200 becomes an error response.
+//! 4. Streams become one normalised chunk event per frame, ending with `data: [DONE]`; a stream
+//!    that breaks off, stalls or carries an error event ends in an error for the outer layers.
+
+mod normalize;
+mod openai;
+mod stream;
+
+pub(crate) use normalize::now_secs;
+pub use normalize::{chunk_has_content, normalize_finish_reason};
+
+use crate::BoxError;
+use crate::body::{self, Body};
+use crate::catalog::Api;
+use crate::error::GatewayError;
+use crate::ext::{ApiKind, ChatRequest, GenerationId, Target};
+use crate::upstream::{UpstreamError, UpstreamErrorKind};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use normalize::{Stamp, stamp};
+use serde_json::Value;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use stream::{StreamMapper, TranslatedStream};
+use tower::{Layer, Service};
+
+/// Largest upstream error body read (the rest is cut).
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+/// Largest non-streaming upstream response accepted.
+const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
+
+/// The error an upstream answered with, as a response extension for the fallback layer.
+#[derive(Debug, Clone)]
+pub struct UpstreamFailure(pub GatewayError);
+
+/// Applies [`Translate`].
+#[derive(Debug, Clone, Default)]
+pub struct TranslateLayer {
+    _priv: (),
+}
+
+impl TranslateLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        TranslateLayer::default()
+    }
+}
+
+impl<S> Layer<S> for TranslateLayer {
+    type Service = Translate<S>;
+    fn layer(&self, inner: S) -> Translate<S> {
+        Translate { inner }
+    }
+}
+
+/// The translate service; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Translate<S> {
+    inner: S,
+}
+
+impl<S> Service<Request<Body>> for Translate<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let chat = req.extensions().get::<Arc<ChatRequest>>().cloned().ok_or(
+                "translate: the request has no parsed ChatRequest (is the parse layer missing?)",
+            )?;
+            let target =
+                req.extensions().get::<Target>().cloned().ok_or(
+                    "translate: the request has no Target (is the fallback layer missing?)",
+                )?;
+            let id = req
+                .extensions()
+                .get::<GenerationId>()
+                .cloned()
+                .unwrap_or_default();
+            let endpoint = target.endpoint();
+            let provider = endpoint.provider.clone();
+            let upstream_req = build_request(&chat, &target)?;
+            let resp = crate::body::call_boxed(&mut inner, upstream_req).await?;
+            let stamp = Stamp {
+                id: id.as_str().to_owned(),
+                model: target.model.slug.clone(),
+                provider: provider.name.clone(),
+            };
+            let (parts, body) = resp.into_parts();
+            if !parts.status.is_success() {
+                let bytes = read_limited(body, MAX_ERROR_BODY).await.unwrap_or_default();
+                let err =
+                    upstream_error(provider.api, parts.status.as_u16(), &bytes, &provider.name);
+                return Ok(failure_response(
+                    err,
+                    parts.headers.get(header::RETRY_AFTER).cloned(),
+                ));
+            }
+            let is_sse = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("text/event-stream"));
+            if chat.stream && is_sse {
+                let mapper = stream_mapper(provider.api, &provider.name);
+                let body = body::boxed(TranslatedStream::new(body, mapper, stamp));
+                let mut resp = Response::new(body);
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                );
+                resp.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                return Ok(resp);
+            }
+            let bytes = read_limited(body, MAX_RESPONSE_BODY).await?;
+            let mut value = match parse_response(provider.api, &bytes, &provider.name) {
+                Ok(v) => v,
+                Err(e) => return Ok(failure_response(e, None)),
+            };
+            if chat.stream {
+                // The upstream ignored `stream: true` and answered JSON: an error, or garbage.
+                let e = GatewayError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_unavailable",
+                    format!(
+                        "{} answered a streaming request with JSON instead of an event stream",
+                        provider.name
+                    ),
+                )
+                .with_metadata("provider_name", provider.name.clone())
+                .with_metadata("raw", String::from_utf8_lossy(&bytes).into_owned());
+                return Ok(failure_response(e, None));
+            }
+            let object = match chat.kind {
+                ApiKind::Chat => "chat.completion",
+                ApiKind::Completions => "text_completion",
+            };
+            stamp_response(&mut value, &stamp, object);
+            let mut resp = Response::new(body::full(serde_json::to_vec(&value)?));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Ok(resp)
+        })
+    }
+}
+
+fn stamp_response(v: &mut Value, s: &Stamp, object: &str) {
+    stamp(v, s, object);
+}
+
+/// The upstream request for one attempt.
+fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, BoxError> {
+    let endpoint = target.endpoint();
+    let (path, body) = match endpoint.provider.api {
+        Api::OpenAi => (
+            openai::path(chat.kind).to_owned(),
+            serde_json::to_vec(&openai::request_body(chat, endpoint))?,
+        ),
+        Api::Anthropic | Api::Gemini => {
+            return Err(Box::new(GatewayError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "invalid_request",
+                format!(
+                    "provider `{}` speaks {}, which this build cannot translate yet",
+                    endpoint.provider.slug,
+                    endpoint.provider.api.as_str()
+                ),
+            )));
+        }
+    };
+    let accept = if chat.stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    let mut req = Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, accept)
+        .body(body::full(body))?;
+    req.extensions_mut().insert(target.clone());
+    Ok(req)
+}
+
+fn stream_mapper(api: Api, provider: &str) -> Box<dyn StreamMapper> {
+    match api {
+        Api::OpenAi | Api::Anthropic | Api::Gemini => {
+            Box::new(openai::OpenAiMapper::new(provider.to_owned()))
+        }
+    }
+}
+
+fn upstream_error(api: Api, status: u16, body: &[u8], provider: &str) -> GatewayError {
+    match api {
+        Api::OpenAi | Api::Anthropic | Api::Gemini => {
+            openai::error_from_body(status, body, provider)
+        }
+    }
+}
+
+/// Parses a successful non-streaming body into an OpenAI-shaped object.
+fn parse_response(api: Api, bytes: &[u8], provider: &str) -> Result<Value, GatewayError> {
+    let invalid = |detail: String| {
+        UpstreamError {
+            kind: UpstreamErrorKind::Invalid,
+            provider: provider.to_owned(),
+            detail,
+        }
+        .to_gateway_error()
+        .with_metadata(
+            "raw",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned(),
+        )
+    };
+    match api {
+        Api::OpenAi | Api::Anthropic | Api::Gemini => {
+            let v: Value = serde_json::from_slice(bytes)
+                .map_err(|e| invalid(format!("malformed JSON: {e}")))?;
+            if let Some((status, message, error_type)) = normalize::embedded_error(&v) {
+                let kind = error_type.as_deref().map_or_else(
+                    || crate::classify::error_type_from_message(status, &message),
+                    openai::leak_known,
+                );
+                return Err(GatewayError::new(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    kind,
+                    format!("{provider}: {message}"),
+                )
+                .with_metadata("provider_name", provider)
+                .with_metadata("raw", String::from_utf8_lossy(bytes).into_owned()));
+            }
+            if !v.get("choices").is_some_and(Value::is_array) {
+                return Err(invalid("the response has no `choices`".into()));
+            }
+            Ok(v)
+        }
+    }
+}
+
+fn failure_response(err: GatewayError, retry_after: Option<HeaderValue>) -> Response<Body> {
+    let mut resp = err.clone().into_response();
+    if let Some(v) = retry_after {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp.extensions_mut().insert(UpstreamFailure(err));
+    resp
+}
+
+/// Reads a whole body, up to `max` bytes.
+pub(crate) fn read_limited(body: Body, max: usize) -> BoxFuture<'static, Result<Bytes, BoxError>> {
+    use futures_util::FutureExt;
+    Box::pin(
+        Limited::new(body, max)
+            .collect()
+            .map(|r| r.map(|c| c.to_bytes())),
+    )
+}

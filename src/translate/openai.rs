@@ -1,0 +1,256 @@
+//! OpenAI-compatible upstreams: request rewriting, error bodies and the stream mapper.
+
+use super::stream::StreamMapper;
+use crate::BoxError;
+use crate::catalog::Endpoint;
+use crate::classify::error_type_from_message;
+use crate::error::GatewayError;
+use crate::ext::{ApiKind, ChatRequest};
+use crate::sse::Event;
+use crate::upstream::{UpstreamError, UpstreamErrorKind};
+use http::StatusCode;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Fields only the gateway understands: never sent to a plain OpenAI-compatible upstream.
+const GATEWAY_ONLY: &[&str] = &[
+    "models",
+    "provider",
+    "route",
+    "transforms",
+    "plugins",
+    "usage",
+    "preset",
+    "session_id",
+    "debug",
+    "reasoning",
+    "include_reasoning",
+    "top_a",
+    "verbosity_hint",
+];
+
+/// Parameters of the OpenRouter vocabulary; those an endpoint does not list are dropped (SPEC 11).
+/// Fields outside this list are provider extras and pass through untouched.
+const KNOWN_PARAMETERS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "top_a",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "max_tokens",
+    "max_completion_tokens",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "prediction",
+    "seed",
+    "response_format",
+    "stop",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "reasoning_effort",
+    "web_search_options",
+    "verbosity",
+];
+
+/// The upstream path for the client API.
+pub(crate) fn path(kind: ApiKind) -> &'static str {
+    match kind {
+        ApiKind::Chat => "/chat/completions",
+        ApiKind::Completions => "/completions",
+    }
+}
+
+/// The body for an OpenAI-compatible upstream: the client's body with `model` rewritten,
+/// gateway-only fields removed, unsupported parameters dropped, `user` hashed, and usage
+/// requested on streams.
+pub(crate) fn request_body(chat: &ChatRequest, endpoint: &Endpoint) -> Map<String, Value> {
+    let mut body = chat.body.clone();
+    let to_openrouter = endpoint.provider.slug == "openrouter";
+    if to_openrouter {
+        // OpenRouter understands its own fields; routing was already done here.
+        for k in ["models", "provider", "route"] {
+            body.remove(k);
+        }
+    } else {
+        let effort = body
+            .get("reasoning")
+            .and_then(|r| r.get("effort"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        for k in GATEWAY_ONLY {
+            body.remove(*k);
+        }
+        if let Some(effort) = effort {
+            if endpoint.supports("reasoning") || endpoint.supports("reasoning_effort") {
+                body.entry("reasoning_effort")
+                    .or_insert(Value::from(effort));
+            }
+        }
+        body.retain(|k, _| !KNOWN_PARAMETERS.contains(&k.as_str()) || endpoint.supports(k));
+    }
+    body.insert(
+        "model".into(),
+        Value::from(endpoint.upstream_model.as_str()),
+    );
+    if let Some(Value::String(user)) = body.get("user") {
+        // SPEC 2.1: the end-user id is hashed before it leaves the gateway.
+        let digest = Sha256::digest(user.as_bytes());
+        body.insert("user".into(), Value::from(hex::encode(&digest[..16])));
+    }
+    if chat.stream {
+        let mut opts = Map::new();
+        opts.insert("include_usage".into(), Value::Bool(true));
+        body.insert("stream_options".into(), Value::Object(opts));
+    } else {
+        body.remove("stream_options");
+    }
+    body
+}
+
+/// An OpenAI-style error body (`{"error":{"message","type","code"}}` or anything else) as the
+/// client's error: the provider's own message, its raw body, its name.
+pub(crate) fn error_from_body(status: u16, body: &[u8], provider: &str) -> GatewayError {
+    let raw = String::from_utf8_lossy(body).into_owned();
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let err = parsed.as_ref().and_then(|v| v.get("error"));
+    let message = err
+        .and_then(|e| {
+            e.get("message")
+                .and_then(Value::as_str)
+                .or_else(|| e.as_str())
+        })
+        .map(str::to_owned)
+        .or_else(|| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get("message"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| truncate(raw.trim(), 500).to_owned());
+    let code = err
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let error_type = match code.as_deref() {
+        Some("context_length_exceeded") => "context_length_exceeded",
+        Some("content_filter" | "content_policy_violation") => "content_policy_violation",
+        Some("rate_limit_exceeded") => "rate_limit_exceeded",
+        _ => error_type_from_message(status, &message),
+    };
+    let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let message = if message.is_empty() {
+        format!("{provider} returned HTTP {status}")
+    } else {
+        format!("{provider}: {message}")
+    };
+    let mut e = GatewayError::new(status_code, error_type, message)
+        .with_metadata("provider_name", provider)
+        .with_metadata("raw", raw);
+    if let Some(code) = code {
+        e = e.with_metadata("provider_code", code);
+    }
+    e
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Streams of OpenAI-compatible upstreams: chunks pass through (stamped later); `[DONE]` ends
+/// the stream; an `error` object inside a chunk is a provider error.
+#[derive(Debug)]
+pub(crate) struct OpenAiMapper {
+    provider: String,
+    saw_finish: bool,
+}
+
+impl OpenAiMapper {
+    pub(crate) fn new(provider: String) -> Self {
+        OpenAiMapper {
+            provider,
+            saw_finish: false,
+        }
+    }
+}
+
+impl StreamMapper for OpenAiMapper {
+    fn on_event(&mut self, ev: &Event, out: &mut Vec<Value>) -> Result<bool, BoxError> {
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            return Ok(true);
+        }
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| UpstreamError {
+            kind: UpstreamErrorKind::Invalid,
+            provider: self.provider.clone(),
+            detail: format!("malformed JSON in stream event: {e}"),
+        })?;
+        if let Some((status, message, error_type)) = super::normalize::embedded_error(&v) {
+            let kind = error_type
+                .as_deref()
+                .map_or_else(|| error_type_from_message(status, &message), leak_known);
+            let e = GatewayError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                kind,
+                format!("{}: {message}", self.provider),
+            )
+            .with_metadata("provider_name", self.provider.clone())
+            .with_metadata("raw", data.to_owned());
+            return Err(Box::new(e));
+        }
+        if v.get("choices").and_then(Value::as_array).is_some_and(|c| {
+            c.iter()
+                .any(|c| c.get("finish_reason").is_some_and(|f| !f.is_null()))
+        }) {
+            self.saw_finish = true;
+        }
+        out.push(v);
+        Ok(false)
+    }
+
+    fn on_end(&mut self, _out: &mut Vec<Value>) -> Result<bool, BoxError> {
+        // Some OpenAI-compatible servers omit `[DONE]`; a stream that finished its choice is whole.
+        Ok(self.saw_finish)
+    }
+}
+
+/// Maps a provider's error type string onto the static vocabulary (unknown → `server`).
+pub(crate) fn leak_known(t: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "context_length_exceeded",
+        "max_tokens_exceeded",
+        "token_limit_exceeded",
+        "string_too_long",
+        "authentication",
+        "permission_denied",
+        "payment_required",
+        "rate_limit_exceeded",
+        "provider_overloaded",
+        "provider_unavailable",
+        "invalid_request",
+        "invalid_prompt",
+        "not_found",
+        "payload_too_large",
+        "unprocessable",
+        "content_policy_violation",
+        "refusal",
+        "server",
+        "timeout",
+    ];
+    KNOWN.iter().find(|k| **k == t).copied().unwrap_or("server")
+}

@@ -1,0 +1,153 @@
+//! The translated SSE body: upstream bytes in any chunking → one normalised OpenAI chunk event
+//! per frame, ending with `data: [DONE]` — or with an error when the upstream stream breaks off.
+
+use super::normalize::{Stamp, stamp};
+use crate::body::{DONE_EVENT, sse_event};
+use crate::sse::{Decoder, Event};
+use crate::upstream::{UpstreamError, UpstreamErrorKind};
+use crate::{BoxError, body::Body};
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Largest single SSE event accepted from an upstream (garbage that never ends an event fails).
+const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Maps one upstream API's stream events to OpenAI chunks.
+pub(crate) trait StreamMapper: Send {
+    /// Pushes the chunks for one event; `Ok(true)` when the upstream signalled the end.
+    fn on_event(&mut self, ev: &Event, out: &mut Vec<Value>) -> Result<bool, BoxError>;
+    /// The upstream closed; `Ok(true)` if the stream counts as complete anyway.
+    fn on_end(&mut self, out: &mut Vec<Value>) -> Result<bool, BoxError>;
+}
+
+pub(crate) struct TranslatedStream {
+    inner: Body,
+    decoder: Decoder,
+    mapper: Box<dyn StreamMapper>,
+    stamp: Stamp,
+    events: Vec<Event>,
+    values: Vec<Value>,
+    pending: VecDeque<Bytes>,
+    finished: bool,
+    /// An error to report once the frames mapped before it are out.
+    error: Option<BoxError>,
+}
+
+impl TranslatedStream {
+    pub(crate) fn new(inner: Body, mapper: Box<dyn StreamMapper>, stamp: Stamp) -> Self {
+        TranslatedStream {
+            inner,
+            decoder: Decoder::with_limit(MAX_EVENT_BYTES),
+            mapper,
+            stamp,
+            events: Vec::new(),
+            values: Vec::new(),
+            pending: VecDeque::new(),
+            finished: false,
+            error: None,
+        }
+    }
+
+    fn emit_values(&mut self) {
+        for mut v in self.values.drain(..) {
+            stamp(&mut v, &self.stamp, "chat.completion.chunk");
+            self.pending.push_back(sse_event(&v));
+        }
+    }
+
+    fn finish(&mut self) {
+        self.pending.push_back(Bytes::from_static(DONE_EVENT));
+        self.finished = true;
+    }
+
+    fn truncated(&self, detail: &str) -> BoxError {
+        Box::new(UpstreamError {
+            kind: UpstreamErrorKind::Broken,
+            provider: self.stamp.provider.clone(),
+            detail: detail.to_owned(),
+        })
+    }
+}
+
+impl HttpBody for TranslatedStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(b) = this.pending.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+            if this.finished {
+                return Poll::Ready(this.error.take().map(Err));
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => {
+                    this.finished = true;
+                    this.error = Some(e);
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    this.decoder.feed(&data, &mut this.events);
+                    if this.decoder.overflowed() {
+                        this.finished = true;
+                        this.error = Some(Box::new(UpstreamError {
+                            kind: UpstreamErrorKind::Invalid,
+                            provider: this.stamp.provider.clone(),
+                            detail: format!("an SSE event exceeded {MAX_EVENT_BYTES} bytes"),
+                        }));
+                        continue;
+                    }
+                    let events = std::mem::take(&mut this.events);
+                    for ev in &events {
+                        match this.mapper.on_event(ev, &mut this.values) {
+                            Ok(done) => {
+                                this.emit_values();
+                                if done {
+                                    this.finish();
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                // Content mapped before the error still goes out first.
+                                this.emit_values();
+                                this.finished = true;
+                                this.error = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    this.events = events;
+                    this.events.clear();
+                }
+                Poll::Ready(None) => {
+                    let result = this.mapper.on_end(&mut this.values);
+                    this.emit_values();
+                    match result {
+                        Ok(true) => this.finish(),
+                        Ok(false) => {
+                            this.finished = true;
+                            this.error =
+                                Some(this.truncated("the stream ended before it was complete"));
+                        }
+                        Err(e) => {
+                            this.finished = true;
+                            this.error = Some(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Upstream: the innermost service. Sends a request to the provider of the attempt's
+//! [`Target`](crate::ext::Target) over one pooled hyper-util client (HTTPS by rustls, HTTP/1.1
+//! and HTTP/2 by ALPN), with the provider's key injected and its timeouts enforced.
+//!
+//! The request it receives carries only a path (`/chat/completions`, `/messages`, …), the body
+//! and the headers the translate layer chose; the client's own headers never get here, so its
+//! `Authorization`, cookies and hop-by-hop headers cannot leak upstream. There is no way for a
+//! client to choose the upstream URL: it comes from the catalogue.
+//!
+//! 1. Join the provider's `base_url` with the request path.
+//! 2. Inject the key the way the provider's API expects (`Authorization: Bearer`, `x-api-key`,
+//!    `x-goog-api-key`) and the provider's configured headers.
+//! 3. Wait for the response headers within `first_byte`, connect errors classified apart.
+//! 4. Wrap the body so that the first chunk arrives within `first_byte`, each next one within
+//!    `idle`, and the whole exchange within `total`.
+
+mod error;
+mod timed;
+
+pub use error::{Phase, UpstreamError, UpstreamErrorKind};
+pub(crate) use timed::source_chain;
+
+use crate::BoxError;
+use crate::body::{self, Body};
+use crate::catalog::{Api, Provider};
+use crate::ext::Target;
+use futures_util::future::BoxFuture;
+use http::{HeaderValue, Request, Response, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use timed::TimedBody;
+use tokio::time::Instant;
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// The upstream HTTP client service; cheap to clone (clones share the pools).
+#[derive(Clone, Debug, Default)]
+pub struct Upstream {
+    /// One client per distinct connect timeout (usually one or two), each with its own pool.
+    clients: Arc<RwLock<HashMap<Duration, HttpsClient>>>,
+}
+
+impl Upstream {
+    /// A new client with empty pools.
+    pub fn new() -> Self {
+        Upstream::default()
+    }
+
+    fn client(&self, connect_timeout: Duration) -> HttpsClient {
+        if let Ok(map) = self.clients.read() {
+            if let Some(c) = map.get(&connect_timeout) {
+                return c.clone();
+            }
+        }
+        let client = build_client(connect_timeout);
+        if let Ok(mut map) = self.clients.write() {
+            map.entry(connect_timeout).or_insert_with(|| client.clone());
+        }
+        client
+    }
+}
+
+fn build_client(connect_timeout: Duration) -> HttpsClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    // ring is named explicitly: with several rustls providers compiled into one binary, the
+    // process-level default is ambiguous.
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
+    .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
+}
+
+/// The full upstream URL for a request path on a provider.
+pub fn upstream_uri(provider: &Provider, path_and_query: &str) -> Result<Uri, UpstreamError> {
+    let url = format!("{}{}", provider.base_url, path_and_query);
+    url.parse::<Uri>().map_err(|e| UpstreamError {
+        kind: UpstreamErrorKind::Invalid,
+        provider: provider.name.clone(),
+        detail: format!("invalid base_url `{}`: {e}", provider.base_url),
+    })
+}
+
+fn inject_auth(provider: &Provider, headers: &mut http::HeaderMap) {
+    for (k, v) in &provider.headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(k.as_str()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    let Some(key) = &provider.api_key else { return };
+    let (name, value) = match provider.api {
+        Api::OpenAi => (
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", key.expose()),
+        ),
+        Api::Anthropic => (
+            http::HeaderName::from_static("x-api-key"),
+            key.expose().to_owned(),
+        ),
+        Api::Gemini => (
+            http::HeaderName::from_static("x-goog-api-key"),
+            key.expose().to_owned(),
+        ),
+    };
+    if let Ok(mut v) = HeaderValue::from_str(&value) {
+        v.set_sensitive(true);
+        headers.insert(name, v);
+    }
+}
+
+impl tower::Service<Request<Body>> for Upstream {
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let target = req
+                .extensions()
+                .get::<Target>()
+                .cloned()
+                .ok_or_else(|| -> BoxError {
+                    "upstream: the request has no Target extension (is the fallback layer missing?)"
+                        .into()
+                })?;
+            let provider = target.endpoint().provider.clone();
+            let t = provider.timeouts;
+            let (mut parts, body) = req.into_parts();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            parts.uri = upstream_uri(&provider, path)?;
+            parts.headers.remove(http::header::HOST);
+            inject_auth(&provider, &mut parts.headers);
+            let start = Instant::now();
+            let client = this.client(t.connect);
+            let sent = client.request(Request::from_parts(parts, body));
+            let resp = match tokio::time::timeout(t.first_byte.min(t.total), sent).await {
+                Err(_) => {
+                    return Err(Box::new(UpstreamError {
+                        kind: UpstreamErrorKind::Timeout(
+                            Phase::FirstByte,
+                            t.first_byte.min(t.total),
+                        ),
+                        provider: provider.name.clone(),
+                        detail: String::new(),
+                    }) as BoxError);
+                }
+                Ok(Err(e)) => {
+                    let kind = if e.is_connect() {
+                        UpstreamErrorKind::Connect
+                    } else {
+                        UpstreamErrorKind::Broken
+                    };
+                    return Err(Box::new(UpstreamError {
+                        kind,
+                        provider: provider.name.clone(),
+                        detail: source_chain(&e),
+                    }) as BoxError);
+                }
+                Ok(Ok(resp)) => resp,
+            };
+            let (parts, incoming) = resp.into_parts();
+            let timed = TimedBody::new(
+                incoming,
+                start + t.first_byte,
+                t.idle,
+                start + t.total,
+                provider.name.clone(),
+                t.first_byte,
+                t.total,
+            );
+            Ok(Response::from_parts(parts, body::boxed(timed)))
+        })
+    }
+}
