@@ -21,3 +21,5 @@ pub use body::Body;
 pub mod fallback;
 pub mod health;
 pub mod route;
+#[cfg(feature = "server")]
+pub mod server;

@@ -1,0 +1,228 @@
+//! Test support: a fake OpenAI-compatible upstream on 127.0.0.1:0 whose behaviour is chosen by
+//! the first path segment of the provider's `base_url` (`http://127.0.0.1:PORT/<scenario>/v1`),
+//! and helpers to run a gateway against it.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+use axum::body::Body as AxBody;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A request the fake upstream received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub scenario: String,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Clone, Default)]
+pub struct Fake {
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Fake {
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+    pub fn count(&self, scenario: &str) -> usize {
+        self.requests().iter().filter(|s| s.scenario == scenario).count()
+    }
+}
+
+/// Starts the fake upstream; returns its address.
+pub async fn start_fake() -> (SocketAddr, Fake) {
+    let fake = Fake::default();
+    let app = Router::new()
+        .route("/{scenario}/v1/chat/completions", post(handle))
+        .route("/{scenario}/v1/completions", post(handle))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, fake)
+}
+
+async fn handle(State(fake): State<Fake>, Path(scenario): Path<String>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    fake.seen.lock().unwrap().push(Seen { scenario: scenario.clone(), path: uri.path().to_owned(), headers, body: body.clone() });
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    let legacy = uri.path().ends_with("/completions") && !uri.path().ends_with("/chat/completions");
+    let parts: Vec<&str> = scenario.split('-').collect();
+    match parts.as_slice() {
+        ["status", code, rest @ ..] => {
+            let code: u16 = code.parse().unwrap();
+            let mut resp = (
+                StatusCode::from_u16(code).unwrap(),
+                [("content-type", "application/json")],
+                json!({"error": {"message": format!("fake upstream says {code}"), "type": "fake_error", "code": if code == 400 && rest.contains(&"ctx") { json!("context_length_exceeded") } else { json!(null) }}}).to_string(),
+            )
+                .into_response();
+            if let Some(secs) = rest.iter().find_map(|r| r.strip_prefix("ra")) {
+                resp.headers_mut().insert("retry-after", secs.parse().unwrap());
+            }
+            resp
+        }
+        ["hang"] => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::OK.into_response()
+        }
+        ["garbage"] => (StatusCode::OK, [("content-type", "application/json")], "{not json").into_response(),
+        ["error200"] => (StatusCode::OK, [("content-type", "application/json")], json!({"error": {"code": 502, "message": "upstream model crashed"}}).to_string()).into_response(),
+        _ if stream => stream_response(&scenario, &model),
+        ["slow", ms] => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+            completion(&model, legacy)
+        }
+        _ => completion(&model, legacy),
+    }
+}
+
+fn completion(model: &str, legacy: bool) -> Response {
+    let choice = if legacy {
+        json!({"index": 0, "text": "Hello from the fake", "finish_reason": "stop", "logprobs": null})
+    } else {
+        json!({"index": 0, "message": {"role": "assistant", "content": "Hello from the fake"}, "finish_reason": "stop", "logprobs": null})
+    };
+    let v = json!({
+        "id": "chatcmpl-fake", "object": if legacy { "text_completion" } else { "chat.completion" }, "created": 1_700_000_000, "model": model,
+        "choices": [choice],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+    });
+    (StatusCode::OK, [("content-type", "application/json")], v.to_string()).into_response()
+}
+
+fn chunk(model: &str, delta: Value, finish: Option<&str>) -> String {
+    let v = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    format!("data: {v}\n\n")
+}
+
+/// SSE scenarios: `ok` (role, 3 words, finish, usage, [DONE]); `cutbefore` (role chunk then the
+/// connection drops); `cutafter` (role, one word, then drop); `stallafter` (one word then
+/// silence); `slowfirst-MS` (waits MS before the first byte); `nodone` (no [DONE] and no finish).
+fn stream_response(scenario: &str, model: &str) -> Response {
+    let model = model.to_owned();
+    let scenario = scenario.to_owned();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let send = |s: String| {
+            let tx = tx.clone();
+            async move { tx.send(Ok(Bytes::from(s))).await.is_ok() }
+        };
+        if let Some(ms) = scenario.strip_prefix("slowfirst-") {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+        }
+        send(chunk(&model, json!({"role": "assistant", "content": ""}), None)).await;
+        if scenario == "cutbefore" {
+            let _ = tx.send(Err(std::io::Error::other("reset"))).await;
+            return;
+        }
+        for w in ["Hello", " from", " the fake"] {
+            send(chunk(&model, json!({"content": w}), None)).await;
+            if scenario == "cutafter" {
+                let _ = tx.send(Err(std::io::Error::other("reset"))).await;
+                return;
+            }
+            if scenario == "stallafter" {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
+        if scenario == "nodone" {
+            return;
+        }
+        send(chunk(&model, json!({}), Some("stop"))).await;
+        let usage = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model, "choices": [],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}});
+        send(format!("data: {usage}\n\n")).await;
+        send("data: [DONE]\n\n".into()).await;
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(AxBody::from_stream(stream))
+        .unwrap()
+}
+
+/// A config with one provider per scenario (`p-<scenario>`, display name `P <scenario>`) and
+/// the given models, each a list of (scenario, prompt price, completion price) endpoints.
+pub fn config_toml(addr: SocketAddr, models: &[(&str, &[(&str, f64, f64)])], extra: &str) -> String {
+    let mut scenarios: Vec<&str> = models.iter().flat_map(|(_, eps)| eps.iter().map(|e| e.0)).collect();
+    scenarios.sort_unstable();
+    scenarios.dedup();
+    let mut out = String::from("[server]\nkeepalive_ms = 300\n");
+    for s in &scenarios {
+        out.push_str(&format!(
+            "[[providers]]\nslug = \"p-{s}\"\nname = \"P {s}\"\nbase_url = \"http://{addr}/{s}/v1\"\ntimeouts = {{ connect_ms = 1000, first_byte_ms = 2000, idle_ms = 1000, total_ms = 10000 }}\n\n"
+        ));
+    }
+    for (slug, eps) in models {
+        out.push_str(&format!("[[models]]\nslug = \"{slug}\"\ncontext_length = 100000\n"));
+        for (s, p, c) in eps.iter() {
+            out.push_str(&format!("[[models.endpoints]]\nprovider = \"p-{s}\"\nmodel = \"up-{s}\"\npricing = {{ prompt = {p}, completion = {c} }}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str(extra);
+    out
+}
+
+/// Starts a gateway for a config text; returns its base URL (`http://addr/api/v1`).
+pub async fn start_gateway(config: &str) -> String {
+    let cfg = switchyard::catalog::Config::parse(std::path::Path::new("test.toml"), config).unwrap();
+    let gw = switchyard::server::Gateway::from_config(cfg, std::path::Path::new(".")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(gw.serve(listener, std::future::pending::<()>()));
+    format!("http://{addr}/api/v1")
+}
+
+/// A minimal HTTP client for tests (hyper-util legacy client over plain HTTP).
+pub async fn post_json(url: &str, body: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = axum::http::Request::post(url).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client.request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+pub async fn get(url: &str) -> (StatusCode, String) {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let resp = client.get(url.parse().unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The `data:` payloads of an SSE body, and whether comments appeared.
+pub fn sse_data(body: &str) -> (Vec<String>, bool) {
+    let mut out = Vec::new();
+    let mut comments = false;
+    for block in body.split("\n\n") {
+        for line in block.lines() {
+            if let Some(d) = line.strip_prefix("data: ") {
+                out.push(d.to_owned());
+            } else if line.starts_with(':') {
+                comments = true;
+            }
+        }
+    }
+    (out, comments)
+}
+
