@@ -303,6 +303,7 @@ impl Builder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // panicking is how tests fail
 mod tests {
     use super::*;
 
@@ -339,6 +340,99 @@ mod tests {
             .map(|p| p.slug.clone())
             .collect();
         assert_eq!(enabled, ["openai"]);
+    }
+
+    #[test]
+    fn embedded_default_has_the_popular_models_everywhere() {
+        let config = Config::parse(Path::new("default.toml"), DEFAULT_CATALOG).unwrap();
+        let catalog = Catalog::from_config_with_env(&config, Path::new("."), &|_| None).unwrap();
+        assert!(catalog.models().len() >= 25);
+        for slug in [
+            "openai/gpt-4o",
+            "openai/gpt-4o-mini",
+            "openai/gpt-4.1",
+            "openai/gpt-4.1-mini",
+            "openai/gpt-4.1-nano",
+            "openai/o3",
+            "openai/o4-mini",
+            "openai/gpt-5",
+            "openai/gpt-5-mini",
+            "anthropic/claude-sonnet-4",
+            "anthropic/claude-opus-4.1",
+            "anthropic/claude-3.5-haiku",
+            "google/gemini-2.5-pro",
+            "google/gemini-2.5-flash",
+            "google/gemini-2.0-flash-001",
+            "mistralai/mistral-large",
+            "mistralai/mistral-small",
+            "mistralai/codestral",
+            "deepseek/deepseek-chat",
+            "deepseek/deepseek-r1",
+            "meta-llama/llama-3.3-70b-instruct",
+            "meta-llama/llama-3.1-8b-instruct",
+        ] {
+            assert!(
+                catalog.model(slug).is_some(),
+                "default catalogue lacks {slug}"
+            );
+        }
+        for model in catalog.models() {
+            let m = &model.slug;
+            assert!(model.created > 0, "{m}: created");
+            assert!(model.family.is_some(), "{m}: family");
+            assert!(model.context_length.is_some(), "{m}: context_length");
+            assert_ne!(model.tokenizer, "", "{m}: tokenizer");
+            assert!(
+                model
+                    .endpoints
+                    .iter()
+                    .any(|e| e.provider.slug == "openrouter"),
+                "{m}: no openrouter endpoint"
+            );
+            let mut tags: Vec<_> = model.endpoints.iter().map(|e| &e.tag).collect();
+            tags.sort();
+            tags.dedup();
+            assert_eq!(tags.len(), model.endpoints.len(), "{m}: duplicate tags");
+            for e in &model.endpoints {
+                assert!(!e.pricing.is_free(), "{m} via {}: no price", e.tag);
+                if model
+                    .supported_parameters()
+                    .iter()
+                    .any(|p| p == "reasoning")
+                {
+                    assert!(
+                        e.supports("reasoning") && e.supports("include_reasoning"),
+                        "{m} via {}: reasoning not listed",
+                        e.tag
+                    );
+                }
+            }
+        }
+        // Open-weight models are spread across providers.
+        let llama = catalog.model("meta-llama/llama-3.3-70b-instruct").unwrap();
+        for p in ["groq", "together", "fireworks", "deepinfra", "openrouter"] {
+            assert!(llama.endpoints.iter().any(|e| e.provider.slug == p), "{p}");
+        }
+        // Gemini 2.5 Pro's long-context tier.
+        let pro = catalog.model("google/gemini-2.5-pro").unwrap();
+        let google = &pro.endpoints[0].pricing;
+        assert_eq!(
+            google.effective(200_000, 0).prompt,
+            Usd::from_per_million(1.25)
+        );
+        assert_eq!(
+            google.effective(200_001, 0).prompt,
+            Usd::from_per_million(2.5)
+        );
+        // Anthropic needs its version header.
+        let anthropic = catalog.provider("anthropic").unwrap();
+        assert_eq!(anthropic.api, Api::Anthropic);
+        assert!(
+            anthropic
+                .headers
+                .iter()
+                .any(|(k, _)| k == "anthropic-version")
+        );
     }
 
     #[test]
