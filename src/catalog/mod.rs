@@ -436,6 +436,37 @@ mod tests {
     }
 
     #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../examples/config/gateway.toml");
+        let config = Config::parse(Path::new("examples/config/gateway.toml"), text).unwrap();
+        assert_eq!(config.catalog.include_default, Some(false));
+        assert_eq!(config.keys.len(), 2);
+        assert_eq!(config.aliases["acme/default"], "acme/small");
+        assert!(config.auth.is_some() && config.ledger.is_some());
+        assert_eq!(config.auto.as_ref().map(|a| a.models.len()), Some(2));
+        let catalog = Catalog::from_config_with_env(&config, Path::new("."), &|_| None).unwrap();
+        assert_eq!(catalog.providers().len(), 2);
+        assert_eq!(catalog.enabled_providers().count(), 2);
+        assert_eq!(catalog.models().len(), 3);
+        for provider in catalog.providers() {
+            assert_eq!(provider.base_url, "http://127.0.0.1:9000/v1");
+        }
+        let large = &catalog.model("acme/large").unwrap().endpoints[0].pricing;
+        assert_eq!(
+            large.effective(128_001, 1200).prompt,
+            Usd::from_per_million(4.0)
+        );
+        assert_eq!(
+            large.effective(1000, 2300).completion,
+            Usd::from_per_million(6.0)
+        );
+        let small = catalog.model("acme/small").unwrap();
+        assert_eq!(small.endpoints[1].pricing.discount_ppm, 250_000);
+        let reasoner = catalog.model("acme/reasoner").unwrap();
+        assert_eq!(reasoner.endpoints[1].tag, "local/priority");
+    }
+
+    #[test]
     fn unknown_provider_in_endpoint_is_named() {
         let text = "[[providers]]\nslug=\"a\"\nbase_url=\"http://x\"\n[[models]]\nslug=\"x/y\"\n[[models.endpoints]]\nprovider=\"b\"\nmodel=\"m\"\n";
         let cfg = Config::parse(Path::new("c.toml"), text).unwrap();
