@@ -467,6 +467,24 @@ mod tests {
     }
 
     #[test]
+    fn config_reference_examples_parse() {
+        let doc = include_str!("../../docs/config.md");
+        let mut checked = 0;
+        for block in doc.split("```toml\n").skip(1) {
+            let block = block.split("```").next().unwrap_or_default();
+            // Fragments of one entry, shown out of context.
+            if block.starts_with("pricing") || block.starts_with("[[models.endpoints]]") {
+                continue;
+            }
+            if let Err(e) = Config::parse(Path::new("docs/config.md"), block) {
+                panic!("{e}\n{block}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 4, "{checked}");
+    }
+
+    #[test]
     fn unknown_provider_in_endpoint_is_named() {
         let text = "[[providers]]\nslug=\"a\"\nbase_url=\"http://x\"\n[[models]]\nslug=\"x/y\"\n[[models.endpoints]]\nprovider=\"b\"\nmodel=\"m\"\n";
         let cfg = Config::parse(Path::new("c.toml"), text).unwrap();
