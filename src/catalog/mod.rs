@@ -303,6 +303,7 @@ impl Builder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // panicking is how tests fail
 mod tests {
     use super::*;
 
@@ -339,6 +340,148 @@ mod tests {
             .map(|p| p.slug.clone())
             .collect();
         assert_eq!(enabled, ["openai"]);
+    }
+
+    #[test]
+    fn embedded_default_has_the_popular_models_everywhere() {
+        let config = Config::parse(Path::new("default.toml"), DEFAULT_CATALOG).unwrap();
+        let catalog = Catalog::from_config_with_env(&config, Path::new("."), &|_| None).unwrap();
+        assert!(catalog.models().len() >= 25);
+        for slug in [
+            "openai/gpt-4o",
+            "openai/gpt-4o-mini",
+            "openai/gpt-4.1",
+            "openai/gpt-4.1-mini",
+            "openai/gpt-4.1-nano",
+            "openai/o3",
+            "openai/o4-mini",
+            "openai/gpt-5",
+            "openai/gpt-5-mini",
+            "anthropic/claude-sonnet-4",
+            "anthropic/claude-opus-4.1",
+            "anthropic/claude-3.5-haiku",
+            "google/gemini-2.5-pro",
+            "google/gemini-2.5-flash",
+            "google/gemini-2.0-flash-001",
+            "mistralai/mistral-large",
+            "mistralai/mistral-small",
+            "mistralai/codestral",
+            "deepseek/deepseek-chat",
+            "deepseek/deepseek-r1",
+            "meta-llama/llama-3.3-70b-instruct",
+            "meta-llama/llama-3.1-8b-instruct",
+        ] {
+            assert!(
+                catalog.model(slug).is_some(),
+                "default catalogue lacks {slug}"
+            );
+        }
+        for model in catalog.models() {
+            let m = &model.slug;
+            assert!(model.created > 0, "{m}: created");
+            assert!(model.family.is_some(), "{m}: family");
+            assert!(model.context_length.is_some(), "{m}: context_length");
+            assert_ne!(model.tokenizer, "", "{m}: tokenizer");
+            assert!(
+                model
+                    .endpoints
+                    .iter()
+                    .any(|e| e.provider.slug == "openrouter"),
+                "{m}: no openrouter endpoint"
+            );
+            let mut tags: Vec<_> = model.endpoints.iter().map(|e| &e.tag).collect();
+            tags.sort();
+            tags.dedup();
+            assert_eq!(tags.len(), model.endpoints.len(), "{m}: duplicate tags");
+            for e in &model.endpoints {
+                assert!(!e.pricing.is_free(), "{m} via {}: no price", e.tag);
+                if model
+                    .supported_parameters()
+                    .iter()
+                    .any(|p| p == "reasoning")
+                {
+                    assert!(
+                        e.supports("reasoning") && e.supports("include_reasoning"),
+                        "{m} via {}: reasoning not listed",
+                        e.tag
+                    );
+                }
+            }
+        }
+        // Open-weight models are spread across providers.
+        let llama = catalog.model("meta-llama/llama-3.3-70b-instruct").unwrap();
+        for p in ["groq", "together", "fireworks", "deepinfra", "openrouter"] {
+            assert!(llama.endpoints.iter().any(|e| e.provider.slug == p), "{p}");
+        }
+        // Gemini 2.5 Pro's long-context tier.
+        let pro = catalog.model("google/gemini-2.5-pro").unwrap();
+        let google = &pro.endpoints[0].pricing;
+        assert_eq!(
+            google.effective(200_000, 0).prompt,
+            Usd::from_per_million(1.25)
+        );
+        assert_eq!(
+            google.effective(200_001, 0).prompt,
+            Usd::from_per_million(2.5)
+        );
+        // Anthropic needs its version header.
+        let anthropic = catalog.provider("anthropic").unwrap();
+        assert_eq!(anthropic.api, Api::Anthropic);
+        assert!(
+            anthropic
+                .headers
+                .iter()
+                .any(|(k, _)| k == "anthropic-version")
+        );
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../examples/config/gateway.toml");
+        let config = Config::parse(Path::new("examples/config/gateway.toml"), text).unwrap();
+        assert_eq!(config.catalog.include_default, Some(false));
+        assert_eq!(config.keys.len(), 2);
+        assert_eq!(config.aliases["acme/default"], "acme/small");
+        assert!(config.auth.is_some() && config.ledger.is_some());
+        assert_eq!(config.auto.as_ref().map(|a| a.models.len()), Some(2));
+        let catalog = Catalog::from_config_with_env(&config, Path::new("."), &|_| None).unwrap();
+        assert_eq!(catalog.providers().len(), 2);
+        assert_eq!(catalog.enabled_providers().count(), 2);
+        assert_eq!(catalog.models().len(), 3);
+        for provider in catalog.providers() {
+            assert_eq!(provider.base_url, "http://127.0.0.1:9000/v1");
+        }
+        let large = &catalog.model("acme/large").unwrap().endpoints[0].pricing;
+        assert_eq!(
+            large.effective(128_001, 1200).prompt,
+            Usd::from_per_million(4.0)
+        );
+        assert_eq!(
+            large.effective(1000, 2300).completion,
+            Usd::from_per_million(6.0)
+        );
+        let small = catalog.model("acme/small").unwrap();
+        assert_eq!(small.endpoints[1].pricing.discount_ppm, 250_000);
+        let reasoner = catalog.model("acme/reasoner").unwrap();
+        assert_eq!(reasoner.endpoints[1].tag, "local/priority");
+    }
+
+    #[test]
+    fn config_reference_examples_parse() {
+        let doc = include_str!("../../docs/config.md");
+        let mut checked = 0;
+        for block in doc.split("```toml\n").skip(1) {
+            let block = block.split("```").next().unwrap_or_default();
+            // Fragments of one entry, shown out of context.
+            if block.starts_with("pricing") || block.starts_with("[[models.endpoints]]") {
+                continue;
+            }
+            if let Err(e) = Config::parse(Path::new("docs/config.md"), block) {
+                panic!("{e}\n{block}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 4, "{checked}");
     }
 
     #[test]
