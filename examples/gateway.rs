@@ -29,7 +29,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let args = Args::parse();
     let gateway = match &args.config {
@@ -42,7 +44,10 @@ async fn main() -> ExitCode {
         },
         None => Gateway::embedded_default(),
     };
-    let listen = args.listen.clone().unwrap_or_else(|| gateway.config().server.listen.clone());
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| gateway.config().server.listen.clone());
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -51,10 +56,19 @@ async fn main() -> ExitCode {
         }
     };
     let addr = listener.local_addr().map_or(listen, |a| a.to_string());
-    let enabled: Vec<String> = gateway.catalog().enabled_providers().map(|p| p.slug.clone()).collect();
+    let enabled: Vec<String> = gateway
+        .catalog()
+        .enabled_providers()
+        .map(|p| p.slug.clone())
+        .collect();
     println!("switchyard listening on http://{addr}/api/v1");
     if enabled.is_empty() {
-        let vars: Vec<String> = gateway.catalog().providers().iter().filter_map(|p| p.api_key_env.clone()).collect();
+        let vars: Vec<String> = gateway
+            .catalog()
+            .providers()
+            .iter()
+            .filter_map(|p| p.api_key_env.clone())
+            .collect();
         println!("no provider enabled: set one of {}", vars.join(", "));
     } else {
         println!("enabled providers: {}", enabled.join(", "));

@@ -8,7 +8,8 @@
 //! | [`Target`] | fallback, per attempt | meter, translate, upstream |
 //! | [`AttemptLog`] | fallback | meter (ledger), the response metadata |
 
-use crate::catalog::{Endpoint, Model, Usd, de_per_million_opt};
+use crate::catalog::de_per_million_opt;
+use crate::catalog::{Endpoint, Model, Usd};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};

@@ -40,6 +40,9 @@ pub struct Config {
     /// `[auto]`: the Auto Router's candidate models.
     #[serde(default)]
     pub auto: Option<AutoConfig>,
+    /// The file this config was read from (set by [`Config::load`] and [`Config::parse`]).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `[server]`.
@@ -436,14 +439,16 @@ impl ConfigError {
 impl Config {
     /// Parses config text; `path` is only used in error messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             // toml's own message repeats the source excerpt; keep only the explanation.
             let message = e.message().trim().to_owned();
             match e.span() {
                 Some(span) => ConfigError::at(path, text, span.start, message),
                 None => ConfigError::new(path, message),
             }
-        })
+        })?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Reads and parses a config file.

@@ -96,12 +96,26 @@ impl Catalog {
             .catalog
             .include_default
             .unwrap_or(config.providers.is_empty());
-        if include_default {
-            let default =
-                Config::parse(Path::new("<embedded default catalogue>"), DEFAULT_CATALOG)?;
-            builder.add_config(&default, Path::new("<embedded default catalogue>"), env)?;
+        let source = config
+            .source
+            .clone()
+            .unwrap_or_else(|| base_dir.join("<config>"));
+        let embedded = Path::new("<embedded default catalogue>");
+        let default = if include_default {
+            Some(Config::parse(embedded, DEFAULT_CATALOG)?)
+        } else {
+            None
+        };
+        // All providers first, so a provider the file redefines (same slug) also serves the
+        // default catalogue's models.
+        if let Some(d) = &default {
+            builder.add_providers(d, env);
         }
-        builder.add_config(config, base_dir, env)?;
+        builder.add_providers(config, env);
+        if let Some(d) = &default {
+            builder.add_models(d, embedded)?;
+        }
+        builder.add_models(config, &source)?;
         if let Some(dump) = &config.catalog.models_json {
             let path = base_dir.join(dump);
             let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -163,12 +177,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn add_config(
-        &mut self,
-        config: &Config,
-        source: &Path,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
+    fn add_providers(&mut self, config: &Config, env: &dyn Fn(&str) -> Option<String>) {
         for p in &config.providers {
             let key = p
                 .api_key_env
@@ -200,6 +209,9 @@ impl Builder {
             self.providers.retain(|q| q.slug != provider.slug);
             self.providers.push(Arc::new(provider));
         }
+    }
+
+    fn add_models(&mut self, config: &Config, source: &Path) -> Result<(), ConfigError> {
         for m in &config.models {
             let mut endpoints = Vec::with_capacity(m.endpoints.len());
             for e in &m.endpoints {

@@ -26,7 +26,10 @@ pub(crate) fn pricing_json(p: &Pricing) -> Value {
     m.insert("request".into(), price_str(p.request));
     m.insert("image".into(), price_str(p.image));
     m.insert("web_search".into(), price_str(p.web_search));
-    m.insert("internal_reasoning".into(), price_str(p.internal_reasoning.unwrap_or(Usd::ZERO)));
+    m.insert(
+        "internal_reasoning".into(),
+        price_str(p.internal_reasoning.unwrap_or(Usd::ZERO)),
+    );
     if let Some(v) = p.input_cache_read {
         m.insert("input_cache_read".into(), price_str(v));
     }
@@ -37,7 +40,10 @@ pub(crate) fn pricing_json(p: &Pricing) -> Value {
         m.insert("input_cache_write_1h".into(), price_str(v));
     }
     if p.discount_ppm > 0 {
-        m.insert("discount".into(), Value::from(f64::from(p.discount_ppm) / 1e6));
+        m.insert(
+            "discount".into(),
+            Value::from(f64::from(p.discount_ppm) / 1e6),
+        );
     }
     if !p.overrides.is_empty() {
         let list: Vec<Value> = p
@@ -55,7 +61,15 @@ pub(crate) fn pricing_json(p: &Pricing) -> Value {
                     e.insert("utc_end".into(), format!("{v:04}").into());
                 }
                 let s = &o.prices;
-                for (k, v) in [("prompt", s.prompt), ("completion", s.completion), ("input_cache_read", s.input_cache_read), ("input_cache_write", s.input_cache_write), ("internal_reasoning", s.internal_reasoning), ("request", s.request), ("image", s.image)] {
+                for (k, v) in [
+                    ("prompt", s.prompt),
+                    ("completion", s.completion),
+                    ("input_cache_read", s.input_cache_read),
+                    ("input_cache_write", s.input_cache_write),
+                    ("internal_reasoning", s.internal_reasoning),
+                    ("request", s.request),
+                    ("image", s.image),
+                ] {
                     if let Some(v) = v {
                         e.insert(k.into(), price_str(v));
                     }
@@ -80,7 +94,9 @@ fn architecture(m: &Model) -> Value {
 
 /// The endpoint shown as the model's price and limits: the cheapest enabled one.
 fn top_endpoint(m: &Model) -> Option<&Endpoint> {
-    m.enabled_endpoints().map(|(_, e)| e).min_by_key(|e| e.pricing.prompt + e.pricing.completion)
+    m.enabled_endpoints()
+        .map(|(_, e)| e)
+        .min_by_key(|e| e.pricing.prompt + e.pricing.completion)
 }
 
 /// One model object (SPEC 1.5).
@@ -121,13 +137,23 @@ pub(crate) fn models_json(catalog: &Catalog, q: &ModelsQuery) -> Value {
     let params: Vec<&str> = q
         .supported_parameters
         .as_deref()
-        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let selected: Vec<&std::sync::Arc<Model>> = catalog
         .models()
         .iter()
         .filter(|m| m.enabled_endpoints().next().is_some())
-        .filter(|m| modalities.as_ref().is_none_or(|want| want.iter().any(|w| m.output_modalities.iter().any(|o| o == w))))
+        .filter(|m| {
+            modalities.as_ref().is_none_or(|want| {
+                want.iter()
+                    .any(|w| m.output_modalities.iter().any(|o| o == w))
+            })
+        })
         .filter(|m| {
             params.is_empty() || {
                 let supported = m.supported_parameters();
@@ -138,10 +164,23 @@ pub(crate) fn models_json(catalog: &Catalog, q: &ModelsQuery) -> Value {
     let total = selected.len();
     let paged = q.offset.is_some() || q.limit.is_some();
     let offset = q.offset.unwrap_or(0);
-    let limit = if paged { q.limit.unwrap_or(500).min(1000) } else { usize::MAX };
-    let data: Vec<Value> = selected.iter().skip(offset).take(limit).map(|m| model_json(m)).collect();
-    let next = (paged && offset + data.len() < total)
-        .then(|| format!("/api/v1/models?offset={}&limit={limit}", offset + data.len()));
+    let limit = if paged {
+        q.limit.unwrap_or(500).min(1000)
+    } else {
+        usize::MAX
+    };
+    let data: Vec<Value> = selected
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|m| model_json(m))
+        .collect();
+    let next = (paged && offset + data.len() < total).then(|| {
+        format!(
+            "/api/v1/models?offset={}&limit={limit}",
+            offset + data.len()
+        )
+    });
     json!({ "data": data, "total_count": total, "links": { "next": next } })
 }
 

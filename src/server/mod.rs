@@ -63,7 +63,12 @@ impl Gateway {
 
     /// A gateway over an already built catalogue.
     pub fn new(config: Config, catalog: Catalog) -> Gateway {
-        Gateway { config: Arc::new(config), catalog: Arc::new(catalog), health: Arc::new(Health::new()), upstream: Upstream::new() }
+        Gateway {
+            config: Arc::new(config),
+            catalog: Arc::new(catalog),
+            health: Arc::new(Health::new()),
+            upstream: Upstream::new(),
+        }
     }
 
     /// The config.
@@ -86,7 +91,9 @@ impl Gateway {
     pub fn completion_service(
         &self,
         kind: ApiKind,
-    ) -> crate::parse::Parse<crate::route::Route<crate::fallback::Fallback<crate::translate::Translate<Upstream>>>> {
+    ) -> crate::parse::Parse<
+        crate::route::Route<crate::fallback::Fallback<crate::translate::Translate<Upstream>>>,
+    > {
         let server = &self.config.server;
         ServiceBuilder::new()
             .layer(ParseLayer::new(kind).max_body_bytes(server.max_body_bytes))
@@ -103,8 +110,14 @@ impl Gateway {
     /// The axum router with every endpoint, under `/api/v1/` and `/v1/`.
     pub fn router(&self) -> Router {
         let api = Router::new()
-            .route_service("/chat/completions", post_service(self.completion_service(ApiKind::Chat)))
-            .route_service("/completions", post_service(self.completion_service(ApiKind::Completions)))
+            .route_service(
+                "/chat/completions",
+                post_service(self.completion_service(ApiKind::Chat)),
+            )
+            .route_service(
+                "/completions",
+                post_service(self.completion_service(ApiKind::Completions)),
+            )
             .route("/models", get(list_models))
             .route("/models/{author}/{slug}/endpoints", get(model_endpoints))
             .route("/providers", get(list_providers))
@@ -119,7 +132,11 @@ impl Gateway {
 
     /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests (streams
     /// included) finish for at most `[server].shutdown_grace_ms`.
-    pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let grace = Duration::from_millis(self.config.server.shutdown_grace_ms);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = self.router();
@@ -143,15 +160,25 @@ impl Gateway {
     }
 }
 
-async fn list_models(State(gw): State<Gateway>, Query(q): Query<catalog_api::ModelsQuery>) -> Response {
+async fn list_models(
+    State(gw): State<Gateway>,
+    Query(q): Query<catalog_api::ModelsQuery>,
+) -> Response {
     Json(catalog_api::models_json(&gw.catalog, &q)).into_response()
 }
 
-async fn model_endpoints(State(gw): State<Gateway>, AxPath((author, slug)): AxPath<(String, String)>) -> Response {
+async fn model_endpoints(
+    State(gw): State<Gateway>,
+    AxPath((author, slug)): AxPath<(String, String)>,
+) -> Response {
     let id = format!("{author}/{slug}");
     match gw.catalog.model(&id) {
         Some(m) => Json(catalog_api::endpoints_json(m, &gw.health)).into_response(),
-        None => error(GatewayError::new(StatusCode::NOT_FOUND, "not_found", format!("Model `{id}` is not in the catalogue"))),
+        None => error(GatewayError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("Model `{id}` is not in the catalogue"),
+        )),
     }
 }
 
@@ -160,11 +187,19 @@ async fn list_providers(State(gw): State<Gateway>) -> Response {
 }
 
 async fn not_found(uri: http::Uri) -> Response {
-    error(GatewayError::new(StatusCode::NOT_FOUND, "not_found", format!("No route for {}", uri.path())))
+    error(GatewayError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("No route for {}", uri.path()),
+    ))
 }
 
 async fn method_not_allowed(method: http::Method, uri: http::Uri) -> Response {
-    error(GatewayError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", format!("{method} is not allowed on {}", uri.path())))
+    error(GatewayError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        format!("{method} is not allowed on {}", uri.path()),
+    ))
 }
 
 /// An error envelope as an axum response.

@@ -3,12 +3,12 @@
 //! and helpers to run a gateway against it.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
+use axum::Router;
 use axum::body::Body as AxBody;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -34,7 +34,10 @@ impl Fake {
         self.seen.lock().unwrap().clone()
     }
     pub fn count(&self, scenario: &str) -> usize {
-        self.requests().iter().filter(|s| s.scenario == scenario).count()
+        self.requests()
+            .iter()
+            .filter(|s| s.scenario == scenario)
+            .count()
     }
 }
 
@@ -51,9 +54,20 @@ pub async fn start_fake() -> (SocketAddr, Fake) {
     (addr, fake)
 }
 
-async fn handle(State(fake): State<Fake>, Path(scenario): Path<String>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(fake): State<Fake>,
+    Path(scenario): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    fake.seen.lock().unwrap().push(Seen { scenario: scenario.clone(), path: uri.path().to_owned(), headers, body: body.clone() });
+    fake.seen.lock().unwrap().push(Seen {
+        scenario: scenario.clone(),
+        path: uri.path().to_owned(),
+        headers,
+        body: body.clone(),
+    });
     let stream = body["stream"].as_bool().unwrap_or(false);
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     let legacy = uri.path().ends_with("/completions") && !uri.path().ends_with("/chat/completions");
@@ -68,7 +82,8 @@ async fn handle(State(fake): State<Fake>, Path(scenario): Path<String>, uri: axu
             )
                 .into_response();
             if let Some(secs) = rest.iter().find_map(|r| r.strip_prefix("ra")) {
-                resp.headers_mut().insert("retry-after", secs.parse().unwrap());
+                resp.headers_mut()
+                    .insert("retry-after", secs.parse().unwrap());
             }
             resp
         }
@@ -76,8 +91,18 @@ async fn handle(State(fake): State<Fake>, Path(scenario): Path<String>, uri: axu
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()
         }
-        ["garbage"] => (StatusCode::OK, [("content-type", "application/json")], "{not json").into_response(),
-        ["error200"] => (StatusCode::OK, [("content-type", "application/json")], json!({"error": {"code": 502, "message": "upstream model crashed"}}).to_string()).into_response(),
+        ["garbage"] => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "{not json",
+        )
+            .into_response(),
+        ["error200"] => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            json!({"error": {"code": 502, "message": "upstream model crashed"}}).to_string(),
+        )
+            .into_response(),
         _ if stream => stream_response(&scenario, &model),
         ["slow", ms] => {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
@@ -98,7 +123,12 @@ fn completion(model: &str, legacy: bool) -> Response {
         "choices": [choice],
         "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
     });
-    (StatusCode::OK, [("content-type", "application/json")], v.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 fn chunk(model: &str, delta: Value, finish: Option<&str>) -> String {
@@ -122,14 +152,22 @@ fn stream_response(scenario: &str, model: &str) -> Response {
         if let Some(ms) = scenario.strip_prefix("slowfirst-") {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
         }
-        send(chunk(&model, json!({"role": "assistant", "content": ""}), None)).await;
+        send(chunk(
+            &model,
+            json!({"role": "assistant", "content": ""}),
+            None,
+        ))
+        .await;
         if scenario == "cutbefore" {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             let _ = tx.send(Err(std::io::Error::other("reset"))).await;
             return;
         }
         for w in ["Hello", " from", " the fake"] {
             send(chunk(&model, json!({"content": w}), None)).await;
             if scenario == "cutafter" {
+                // Let the content reach the wire before the connection breaks.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 let _ = tx.send(Err(std::io::Error::other("reset"))).await;
                 return;
             }
@@ -146,7 +184,9 @@ fn stream_response(scenario: &str, model: &str) -> Response {
         send(format!("data: {usage}\n\n")).await;
         send("data: [DONE]\n\n".into()).await;
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     Response::builder()
         .header("content-type", "text/event-stream")
         .body(AxBody::from_stream(stream))
@@ -155,8 +195,15 @@ fn stream_response(scenario: &str, model: &str) -> Response {
 
 /// A config with one provider per scenario (`p-<scenario>`, display name `P <scenario>`) and
 /// the given models, each a list of (scenario, prompt price, completion price) endpoints.
-pub fn config_toml(addr: SocketAddr, models: &[(&str, &[(&str, f64, f64)])], extra: &str) -> String {
-    let mut scenarios: Vec<&str> = models.iter().flat_map(|(_, eps)| eps.iter().map(|e| e.0)).collect();
+pub fn config_toml(
+    addr: SocketAddr,
+    models: &[(&str, &[(&str, f64, f64)])],
+    extra: &str,
+) -> String {
+    let mut scenarios: Vec<&str> = models
+        .iter()
+        .flat_map(|(_, eps)| eps.iter().map(|e| e.0))
+        .collect();
     scenarios.sort_unstable();
     scenarios.dedup();
     let mut out = String::from("[server]\nkeepalive_ms = 300\n");
@@ -166,7 +213,9 @@ pub fn config_toml(addr: SocketAddr, models: &[(&str, &[(&str, f64, f64)])], ext
         ));
     }
     for (slug, eps) in models {
-        out.push_str(&format!("[[models]]\nslug = \"{slug}\"\ncontext_length = 100000\n"));
+        out.push_str(&format!(
+            "[[models]]\nslug = \"{slug}\"\ncontext_length = 100000\n"
+        ));
         for (s, p, c) in eps.iter() {
             out.push_str(&format!("[[models.endpoints]]\nprovider = \"p-{s}\"\nmodel = \"up-{s}\"\npricing = {{ prompt = {p}, completion = {c} }}\n"));
         }
@@ -178,7 +227,8 @@ pub fn config_toml(addr: SocketAddr, models: &[(&str, &[(&str, f64, f64)])], ext
 
 /// Starts a gateway for a config text; returns its base URL (`http://addr/api/v1`).
 pub async fn start_gateway(config: &str) -> String {
-    let cfg = switchyard::catalog::Config::parse(std::path::Path::new("test.toml"), config).unwrap();
+    let cfg =
+        switchyard::catalog::Config::parse(std::path::Path::new("test.toml"), config).unwrap();
     let gw = switchyard::server::Gateway::from_config(cfg, std::path::Path::new(".")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -187,23 +237,36 @@ pub async fn start_gateway(config: &str) -> String {
 }
 
 /// A minimal HTTP client for tests (hyper-util legacy client over plain HTTP).
-pub async fn post_json(url: &str, body: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+pub async fn post_json(
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
     use http_body_util::{BodyExt, Full};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
     let mut req = axum::http::Request::post(url).header("content-type", "application/json");
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = client.request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await.unwrap();
+    let resp = client
+        .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await
+        .unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 pub async fn get(url: &str) -> (StatusCode, String) {
     use http_body_util::{BodyExt, Empty};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<Bytes>>();
     let resp = client.get(url.parse().unwrap()).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -225,4 +288,3 @@ pub fn sse_data(body: &str) -> (Vec<String>, bool) {
     }
     (out, comments)
 }
-
