@@ -23,3 +23,5 @@ pub mod health;
 pub mod route;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "test-util")]
+pub mod test_util;

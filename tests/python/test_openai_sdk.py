@@ -1,0 +1,122 @@
+"""The official `openai` Python SDK against a running switchyard gateway and a fake upstream.
+
+Run by scripts/test after `cargo build --example gateway --example fake_upstream`.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+
+import openai
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLES = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "examples")
+
+
+def start(args, marker):
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if marker in line:
+            return proc, line.strip().split("http://", 1)[1]
+    raise RuntimeError(f"{args[0]} exited before printing {marker!r}")
+
+
+def main():
+    procs = []
+    try:
+        fake, fake_addr = start([os.path.join(EXAMPLES, "fake_upstream"), "127.0.0.1:0"], "listening on")
+        procs.append(fake)
+        config = f"""
+[server]
+keepalive_ms = 300
+
+[[providers]]
+slug = "flaky"
+name = "Flaky"
+base_url = "http://{fake_addr}/status-503/v1"
+
+[[providers]]
+slug = "fake"
+name = "Fake"
+base_url = "http://{fake_addr}/ok/v1"
+
+[[models]]
+slug = "acme/model"
+name = "Acme Model"
+context_length = 8000
+
+[[models.endpoints]]
+provider = "flaky"
+model = "m-flaky"
+pricing = {{ prompt = 0.5, completion = 1.0 }}
+
+[[models.endpoints]]
+provider = "fake"
+model = "m-fake"
+pricing = {{ prompt = 1.0, completion = 2.0 }}
+"""
+        cfg = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+        cfg.write(config)
+        cfg.close()
+        gw, base = start([os.path.join(EXAMPLES, "gateway"), "--config", cfg.name, "--listen", "127.0.0.1:0"], "listening on")
+        procs.append(gw)
+        client = openai.OpenAI(base_url=f"http://{base}", api_key="sk-anything", max_retries=0)
+
+        passed, failed = 0, 0
+
+        def check(name, fn):
+            nonlocal passed, failed
+            try:
+                fn()
+                passed += 1
+                print(f"ok   {name}")
+            except Exception:  # noqa: BLE001 - report every failure and go on
+                failed += 1
+                print(f"FAIL {name}")
+                traceback.print_exc()
+
+        def chat():
+            r = client.chat.completions.create(model="acme/model", messages=[{"role": "user", "content": "hi"}])
+            assert r.id.startswith("gen-"), r.id
+            assert r.model == "acme/model", r.model
+            assert r.choices[0].message.content == "Hello from the fake"
+            assert r.choices[0].finish_reason == "stop"
+            assert r.usage is not None and r.usage.prompt_tokens == 12
+            assert r.model_extra.get("provider") == "Fake", r.model_extra
+
+        def stream():
+            chunks = list(client.chat.completions.create(model="acme/model", messages=[{"role": "user", "content": "hi"}], stream=True))
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            assert text == "Hello from the fake", text
+            usage = [c for c in chunks if c.usage is not None]
+            assert len(usage) == 1 and usage[0].choices == [], usage
+            assert all(c.id == chunks[0].id and c.id.startswith("gen-") for c in chunks)
+
+        def models():
+            ids = [m.id for m in client.models.list()]
+            assert "acme/model" in ids, ids
+
+        def unknown_model():
+            try:
+                client.chat.completions.create(model="nope/nothing", messages=[{"role": "user", "content": "hi"}])
+            except openai.BadRequestError as e:
+                assert "nope/nothing" in str(e), str(e)
+            else:
+                raise AssertionError("expected a 400")
+
+        def legacy_completion():
+            r = client.completions.create(model="acme/model", prompt="Say hi")
+            assert r.choices[0].text == "Hello from the fake"
+
+        for name, fn in [("chat", chat), ("stream", stream), ("models", models), ("unknown model", unknown_model), ("legacy completions", legacy_completion)]:
+            check(name, fn)
+        print(f"{passed} passed, {failed} failed")
+        return 0 if failed == 0 else 1
+    finally:
+        for p in procs:
+            p.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
