@@ -104,6 +104,9 @@ pub(crate) fn model_json(m: &Model) -> Value {
     let top = top_endpoint(m);
     json!({
         "id": m.slug,
+        // OpenAI's list shape, so OpenAI SDKs that type `models.list()` strictly accept it.
+        "object": "model",
+        "owned_by": m.author(),
         "canonical_slug": m.canonical_slug,
         "hugging_face_id": null,
         "name": m.name,
@@ -181,7 +184,7 @@ pub(crate) fn models_json(catalog: &Catalog, q: &ModelsQuery) -> Value {
             offset + data.len()
         )
     });
-    json!({ "data": data, "total_count": total, "links": { "next": next } })
+    json!({ "object": "list", "data": data, "total_count": total, "links": { "next": next } })
 }
 
 /// `GET /models/{author}/{slug}/endpoints`.

@@ -4,6 +4,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use std::net::SocketAddr;
+#[allow(unused_imports)]
 pub use switchyard::test_util::{Fake, start_fake};
 
 /// A config with one provider per scenario (`p-<scenario>`, display name `P <scenario>`) and
