@@ -66,11 +66,23 @@ pub async fn start_fake_on(bind: &str) -> (SocketAddr, Fake) {
     let app = Router::new()
         .route("/{scenario}/v1/chat/completions", post(handle))
         .route("/{scenario}/v1/completions", post(handle))
+        // Without a scenario segment the fake behaves as `ok` (any OpenAI base URL ending in /v1).
+        .route("/v1/chat/completions", post(handle_ok))
+        .route("/v1/completions", post(handle_ok))
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (addr, fake)
+}
+
+async fn handle_ok(
+    state: State<Fake>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(state, Path("ok".to_owned()), uri, headers, body).await
 }
 
 async fn handle(
