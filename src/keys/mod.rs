@@ -1,1 +1,2 @@
-//! placeholder
+//! Gateway API keys.
+pub mod period;
