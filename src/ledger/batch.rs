@@ -31,7 +31,8 @@ impl Default for BatchConfig {
 }
 
 enum Msg {
-    Record(GenerationRecord),
+    // Boxed: records are large, control messages tiny.
+    Record(Box<GenerationRecord>),
     Flush(Sender<()>),
     Shutdown,
 }
@@ -62,7 +63,7 @@ impl Batcher {
 
     /// Queues a record; never blocks.
     pub(crate) fn send(&self, rec: GenerationRecord) {
-        if self.tx.send(Msg::Record(rec)).is_err() {
+        if self.tx.send(Msg::Record(Box::new(rec))).is_err() {
             tracing::error!("ledger writer thread is gone; a generation record was dropped");
         }
     }
@@ -106,7 +107,7 @@ fn run<W: WriteBatch>(mut writer: W, rx: &Receiver<Msg>, config: BatchConfig) {
                 if buf.is_empty() {
                     deadline = Instant::now() + config.max_delay;
                 }
-                buf.push(rec);
+                buf.push(*rec);
                 if buf.len() >= config.max_batch {
                     write(&mut writer, &mut buf, &mut deadline, config);
                 }

@@ -28,6 +28,8 @@ pub use memory::MemorySink;
 pub use record::{Attempt, GenerationRecord, generation_id, now_ms};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;
+#[cfg(feature = "sqlite")]
+pub(crate) use sqlite::connect;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
