@@ -611,10 +611,16 @@ impl KeyStore {
     }
 }
 
+/// The token of an `Authorization` value: `Bearer <token>` (any case) or the bare token.
 fn strip_bearer(v: &str) -> &str {
     let v = v.trim();
-    match v.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case("bearer ") => v[7..].trim(),
+    match v.get(..6) {
+        Some(scheme)
+            if scheme.eq_ignore_ascii_case("bearer")
+                && v[6..].chars().next().is_none_or(char::is_whitespace) =>
+        {
+            v[6..].trim()
+        }
         _ => v,
     }
 }
