@@ -320,7 +320,7 @@ fn management_api_round_trip() {
     let (status, patched) = handle(
         &store,
         &Method::PATCH,
-        &format!("{hash}"),
+        &hash,
         br#"{"name": "ci-2", "limit": null, "disabled": true}"#,
     );
     assert_eq!(status, StatusCode::OK, "{patched}");
