@@ -50,6 +50,13 @@ fn bench(c: &mut Criterion) {
     c.bench_function("price", |b| {
         b.iter(|| price(black_box(&usage), black_box(&pricing), Some("stop"), 1430));
     });
+    let flat = Pricing {
+        overrides: Vec::new(),
+        ..pricing.clone()
+    };
+    c.bench_function("price_no_overrides", |b| {
+        b.iter(|| price(black_box(&usage), black_box(&flat), Some("stop"), 1430));
+    });
     c.bench_function("usage_from_openai", |b| {
         b.iter(|| Usage::from_openai(black_box(&value)));
     });

@@ -1,8 +1,7 @@
 //! Gateway keys: authentication, credit limits under concurrency, periods, persistence, API.
 
 use http::{Method, StatusCode};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use switchyard::catalog::{AuthConfig, KeyConfig, Usd};
 use switchyard::keys::api::{credits_json, handle, key_info_json};
@@ -237,6 +236,11 @@ fn config_keys_authenticate_and_disabled_ones_get_403() {
     }
 
     assert!(store.is_management_key("Bearer sk-sy-v1-management"));
+    let mgmt = store
+        .management_key_info("Bearer sk-sy-v1-management")
+        .expect("management key");
+    assert_eq!(key_info_json(&mgmt)["data"]["is_management_key"], true);
+    assert!(store.management_key_info(secret).is_none());
     assert!(!store.is_management_key(secret));
     assert!(!KeyStore::in_memory().is_management_key(""));
 
@@ -407,6 +411,8 @@ fn key_and_credits_json() {
 #[cfg(feature = "sqlite")]
 mod persistence {
     use super::*;
+    use std::path::PathBuf;
+    use std::sync::atomic::AtomicU32;
     use switchyard::keys::SqliteKeys;
     use switchyard::ledger::{self, GenerationRecord, MeterSink};
 

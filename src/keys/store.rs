@@ -447,6 +447,27 @@ impl KeyStore {
         }
     }
 
+    /// What `GET /api/v1/key` shows for the management key: no limit, no usage,
+    /// `is_management_key` set. `None` when `bearer` is not the management key.
+    pub fn management_key_info(&self, bearer: &str) -> Option<KeyInfo> {
+        if !self.is_management_key(bearer) {
+            return None;
+        }
+        Some(KeyInfo {
+            hash: self.inner.management_hash.clone().unwrap_or_default(),
+            name: "management".to_owned(),
+            label: mask(strip_bearer(bearer)),
+            limit: None,
+            limit_reset: LimitReset::Never,
+            disabled: false,
+            created_at: 0,
+            managed: false,
+            usage: UsageCounters::default(),
+            reserved: Usd::ZERO,
+            is_management_key: true,
+        })
+    }
+
     /// The key with this hash.
     pub fn get(&self, hash: &str) -> Option<KeyInfo> {
         let now = self.now();

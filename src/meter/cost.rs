@@ -22,6 +22,7 @@
 use super::usage::Usage;
 use crate::catalog::{Pricing, Usd};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 
 /// What a generation costs, by part. Every part is after the discount; `total` is their sum.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,7 +74,12 @@ pub fn is_insured(usage: &Usage, finish_reason: Option<&str>) -> bool {
 ///
 /// See the [module docs](self) for the formula.
 pub fn price(usage: &Usage, pricing: &Pricing, finish_reason: Option<&str>, utc_hhmm: u16) -> Cost {
-    let p = pricing.effective(usage.prompt_tokens, utc_hhmm);
+    // Most endpoints have no overrides: skip the copy `effective` makes.
+    let p = if pricing.overrides.is_empty() {
+        Cow::Borrowed(pricing)
+    } else {
+        Cow::Owned(pricing.effective(usage.prompt_tokens, utc_hhmm))
+    };
     let keep_ppm = 1_000_000 - i64::from(p.discount_ppm.min(1_000_000));
     let discounted = |v: Usd| {
         if keep_ppm == 1_000_000 {
