@@ -85,7 +85,7 @@ pub fn price(usage: &Usage, pricing: &Pricing, finish_reason: Option<&str>, utc_
         if keep_ppm == 1_000_000 {
             v
         } else {
-            v.scale_ppm(keep_ppm)
+            scale_ppm(v, keep_ppm)
         }
     };
 
@@ -125,6 +125,19 @@ pub fn price(usage: &Usage, pricing: &Pricing, finish_reason: Option<&str>, utc_
     }
     cost.total = sum(&cost);
     cost
+}
+
+/// [`Usd::scale_ppm`] (`ppm` ≤ 10⁶), in `i64` when that cannot overflow: `i128` division is a
+/// slow library call and pricing does up to eight of these.
+fn scale_ppm(v: Usd, ppm: i64) -> Usd {
+    const SAFE: u64 = (i64::MAX / 1_000_000 - 1) as u64;
+    let p = v.picodollars();
+    if p.unsigned_abs() < SAFE {
+        let x = p * ppm;
+        Usd::from_picodollars((x + x.signum() * 500_000) / 1_000_000)
+    } else {
+        v.scale_ppm(ppm)
+    }
 }
 
 fn sum(c: &Cost) -> Usd {
@@ -660,6 +673,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn fast_scaling_matches_usd_scale_ppm(
+            v in any::<i64>(),
+            small in -10_000_000_000_000_i64..10_000_000_000_000,
+            ppm in 0_i64..=1_000_000,
+        ) {
+            for v in [Usd::from_picodollars(v), Usd::from_picodollars(small)] {
+                prop_assert_eq!(scale_ppm(v, ppm), v.scale_ppm(ppm));
+            }
+        }
+
         #[test]
         fn cost_is_monotone_and_never_negative(
             parts in proptest::array::uniform8(0_u64..2_000_000),
