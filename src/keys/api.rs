@@ -186,7 +186,8 @@ pub fn key_json(k: &KeyInfo) -> Value {
         "byok_usage_daily": 0.0,
         "byok_usage_weekly": 0.0,
         "byok_usage_monthly": 0.0,
-        "created_at": iso8601(k.created_at),
+        // Config keys have no creation time.
+        "created_at": (k.created_at > 0).then(|| iso8601(k.created_at)),
         "updated_at": null,
         "expires_at": null,
     })
