@@ -5,6 +5,9 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod catalog;
+pub mod keys;
+pub mod ledger;
+pub mod meter;
 
 /// The boxed error type every fallible layer returns; concrete errors downcast from it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
