@@ -279,3 +279,27 @@ impl AttemptLog {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
+
+/// The credit hold of a request (set by the credits layer, settled by the meter): the worst case
+/// is reserved at admission and replaced by the actual cost when the response ends. Dropping an
+/// unsettled hold releases it.
+#[derive(Debug, Clone, Default)]
+pub struct CreditHold(pub Arc<Mutex<Option<crate::keys::Reservation>>>);
+
+impl CreditHold {
+    /// Settles the hold to the actual cost (once; later calls do nothing).
+    pub fn settle(&self, actual: Usd) {
+        if let Some(r) = self.0.lock().ok().and_then(|mut g| g.take()) {
+            r.settle(actual);
+        }
+    }
+}
+
+/// The gateway key a request authenticated with.
+#[derive(Debug, Clone)]
+pub struct CallerKey {
+    /// SHA-256 hex of the key.
+    pub hash: String,
+    /// Its name.
+    pub name: String,
+}

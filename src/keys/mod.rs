@@ -32,9 +32,11 @@
 
 pub mod api;
 pub mod hash;
+mod layer;
 pub mod period;
 mod store;
 
+pub use layer::{Auth, AuthLayer, Credit, CreditLayer, worst_case};
 pub use period::LimitReset;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteKeys;

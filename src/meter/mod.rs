@@ -1,5 +1,20 @@
 //! Cost metering: token usage in, money out.
 //!
+//! [`MeterLayer`] prices every served attempt (it sits inside the fallback layer, outside
+//! translate):
+//!
+//! 1. Non-streaming: read `usage` from the JSON body (or estimate it from the text lengths, and
+//!    mark it `estimated`), price it with the serving endpoint's prices, and write the full
+//!    `usage` object (`cost`, `cost_details`, `is_byok`) into the response.
+//! 2. Streaming: watch the events as they pass — never buffering — for usage and the finish
+//!    reason; hold back the upstream's usage-only chunk and emit exactly one usage chunk with
+//!    its cost right before `data: [DONE]`. The upstream was asked for usage
+//!    (`stream_options.include_usage`); when it still sent none, the usage is estimated.
+//! 3. Settle the request's credit hold to the actual cost and record one
+//!    [`GenerationRecord`](crate::ledger::GenerationRecord) in the sink when the response ends
+//!    — completed, failed mid-stream (billed under zero-completion insurance) or cancelled by
+//!    the client.
+//!
 //! The pure building blocks the meter layer is made of:
 //! - [`usage`]: [`Usage`](usage::Usage), read from an upstream `usage` object (or estimated
 //!   from text lengths when the upstream sends none);
@@ -22,4 +37,8 @@
 //! ```
 
 pub mod cost;
+mod layer;
+mod stream;
 pub mod usage;
+
+pub use layer::{Meter, MeterLayer};

@@ -12,26 +12,41 @@
 
 mod catalog_api;
 
+mod keys_api;
+
+use crate::body::Body;
 use crate::catalog::{Catalog, Config, ConfigError};
 use crate::error::GatewayError;
 use crate::ext::ApiKind;
 use crate::fallback::FallbackLayer;
 use crate::health::Health;
+use crate::keys::{AuthLayer, CreditLayer, KeyStore};
+use crate::ledger::{MemorySink, MeterSink};
+use crate::meter::MeterLayer;
 use crate::parse::ParseLayer;
 use crate::route::RouteLayer;
 use crate::translate::TranslateLayer;
 use crate::upstream::Upstream;
 use axum::extract::{Path as AxPath, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post_service};
+use axum::routing::{any, get, post_service};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::json;
+use std::convert::Infallible;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
+
+/// A completion stack with its type erased, as the router mounts it.
+pub type CompletionService =
+    BoxCloneSyncService<http::Request<axum::body::Body>, http::Response<Body>, Infallible>;
+
+/// Generations kept in memory when no `[ledger]` is configured.
+const MEMORY_LEDGER_CAPACITY: usize = 100_000;
 
 /// A configured gateway: catalogue, shared state and settings.
 #[derive(Debug, Clone)]
@@ -40,13 +55,52 @@ pub struct Gateway {
     catalog: Arc<Catalog>,
     health: Arc<Health>,
     upstream: Upstream,
+    ledger: Arc<dyn MeterSink>,
+    keys: Option<KeyStore>,
 }
 
 impl Gateway {
     /// A gateway for a parsed config; relative paths resolve against `base_dir`.
     pub fn from_config(config: Config, base_dir: &Path) -> Result<Gateway, ConfigError> {
         let catalog = Catalog::from_config(&config, base_dir)?;
-        Ok(Gateway::new(config, catalog))
+        let source = config
+            .source
+            .clone()
+            .unwrap_or_else(|| base_dir.join("<config>"));
+        let ledger_path = config
+            .ledger
+            .as_ref()
+            .map(|l| base_dir.join(l.path.clone().unwrap_or_else(|| "switchyard.db".into())));
+        let ledger: Arc<dyn MeterSink> = match &ledger_path {
+            Some(path) => crate::ledger::open(path)
+                .map_err(|e| ConfigError::new(&source, format!("[ledger] path: {e}")))?,
+            None => Arc::new(MemorySink::new(MEMORY_LEDGER_CAPACITY)),
+        };
+        let keys = if config.auth.is_some() || !config.keys.is_empty() {
+            let mut builder = KeyStore::builder();
+            #[cfg(feature = "sqlite")]
+            if let Some(path) = ledger_path
+                .as_ref()
+                .filter(|p| p.extension().is_none_or(|e| e != "jsonl"))
+            {
+                let persistence = crate::keys::SqliteKeys::open(path)
+                    .map_err(|e| ConfigError::new(&source, format!("[ledger] path: {e}")))?;
+                builder = builder.persistence(Arc::new(persistence));
+            }
+            let store = builder
+                .config(config.auth.as_ref(), &config.keys, |v| {
+                    std::env::var(v).ok()
+                })
+                .build()
+                .map_err(|e| ConfigError::new(&source, e.to_string()))?;
+            Some(store)
+        } else {
+            None
+        };
+        let mut gw = Gateway::new(config, catalog);
+        gw.ledger = ledger;
+        gw.keys = keys;
+        Ok(gw)
     }
 
     /// Reads a config file and builds the gateway.
@@ -68,7 +122,24 @@ impl Gateway {
             catalog: Arc::new(catalog),
             health: Arc::new(Health::new()),
             upstream: Upstream::new(),
+            ledger: Arc::new(MemorySink::new(MEMORY_LEDGER_CAPACITY)),
+            keys: None,
         }
+    }
+
+    /// The generation ledger.
+    pub fn ledger(&self) -> &Arc<dyn MeterSink> {
+        &self.ledger
+    }
+
+    /// The gateway keys, when `[auth]` or `[[keys]]` are configured.
+    pub fn keys(&self) -> Option<&KeyStore> {
+        self.keys.as_ref()
+    }
+
+    /// True when completions need a gateway key.
+    fn auth_required(&self) -> bool {
+        self.keys.is_some() && self.config.auth.as_ref().is_none_or(|a| a.required)
     }
 
     /// The config.
@@ -87,24 +158,32 @@ impl Gateway {
     }
 
     /// The completion stack for one client API, outermost first:
-    /// parse → route → fallback → translate → upstream.
-    pub fn completion_service(
-        &self,
-        kind: ApiKind,
-    ) -> crate::parse::Parse<
-        crate::route::Route<crate::fallback::Fallback<crate::translate::Translate<Upstream>>>,
-    > {
+    /// auth → parse → route → credits → fallback → meter → translate → upstream.
+    pub fn completion_service(&self, kind: ApiKind) -> CompletionService {
         let server = &self.config.server;
-        ServiceBuilder::new()
+        let auth = self
+            .auth_required()
+            .then(|| self.keys.clone().map(AuthLayer::new))
+            .flatten();
+        let credits = self.keys.clone().map(CreditLayer::new);
+        let stack = ServiceBuilder::new()
+            .option_layer(auth)
             .layer(ParseLayer::new(kind).max_body_bytes(server.max_body_bytes))
             .layer(RouteLayer::new(self.catalog.clone()))
+            .option_layer(credits)
             .layer(
                 FallbackLayer::new()
                     .keepalive_after(Duration::from_millis(server.keepalive_ms))
                     .health(self.health.clone()),
             )
+            .layer(
+                MeterLayer::new()
+                    .sink(self.ledger.clone())
+                    .health(self.health.clone()),
+            )
             .layer(TranslateLayer::new())
-            .service(self.upstream.clone())
+            .service(self.upstream.clone());
+        BoxCloneSyncService::new(stack)
     }
 
     /// The axum router with every endpoint, under `/api/v1/` and `/v1/`.
@@ -121,6 +200,12 @@ impl Gateway {
             .route("/models", get(list_models))
             .route("/models/{author}/{slug}/endpoints", get(model_endpoints))
             .route("/providers", get(list_providers))
+            .route("/generation", get(keys_api::generation))
+            .route("/key", get(keys_api::key_info))
+            .route("/auth/key", get(keys_api::key_info))
+            .route("/credits", get(keys_api::credits))
+            .route("/keys", any(keys_api::manage))
+            .route("/keys/{hash}", any(keys_api::manage))
             .with_state(self.clone());
         Router::new()
             .nest("/api/v1", api.clone())

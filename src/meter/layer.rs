@@ -1,0 +1,261 @@
+//! The meter service: prices every served attempt and records its generation.
+
+use super::cost::{Cost, price, usage_json};
+use super::stream::MeterStream;
+use super::usage::Usage;
+use crate::BoxError;
+use crate::body::{self as b, Body, call_boxed};
+use crate::catalog::Pricing;
+use crate::ext::{
+    AttemptLog, CallerKey, ChatRequest, CreditHold, GenerationId, RequestStart, Target,
+};
+use crate::keys::period::utc_hhmm;
+use crate::ledger::{Attempt as LedgerAttempt, GenerationRecord, MeterSink, now_ms};
+use futures_util::future::BoxFuture;
+use http::{Request, Response, header};
+use serde_json::Value;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tower::{Layer, Service};
+
+/// Applies [`Meter`].
+#[derive(Debug, Clone, Default)]
+pub struct MeterLayer {
+    sink: Option<Arc<dyn MeterSink>>,
+    health: Option<Arc<crate::health::Health>>,
+}
+
+impl MeterLayer {
+    /// Metering without a ledger: cost is still written into every response.
+    pub fn new() -> Self {
+        MeterLayer::default()
+    }
+
+    /// Records every generation into `sink`.
+    pub fn sink(mut self, sink: Arc<dyn MeterSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Reports time-to-first-token and tokens per second of every stream to `health`.
+    pub fn health(mut self, health: Arc<crate::health::Health>) -> Self {
+        self.health = Some(health);
+        self
+    }
+}
+
+impl<S> Layer<S> for MeterLayer {
+    type Service = Meter<S>;
+    fn layer(&self, inner: S) -> Meter<S> {
+        Meter {
+            inner,
+            config: self.clone(),
+        }
+    }
+}
+
+/// The meter service; see the [module docs](super).
+#[derive(Debug, Clone)]
+pub struct Meter<S> {
+    inner: S,
+    config: MeterLayer,
+}
+
+/// Everything needed to finish the accounting of one attempt when its response ends.
+#[derive(Debug, Clone)]
+pub(crate) struct Accounting {
+    pub(crate) sink: Option<Arc<dyn MeterSink>>,
+    pub(crate) health: Option<Arc<crate::health::Health>>,
+    pub(crate) record: GenerationRecord,
+    pub(crate) pricing: Pricing,
+    pub(crate) prompt_chars: u64,
+    pub(crate) hold: Option<CreditHold>,
+    pub(crate) started: Instant,
+    pub(crate) target_key: String,
+}
+
+impl Accounting {
+    /// Prices `usage`, settles credits, records the generation; returns the cost.
+    pub(crate) fn finish(
+        &mut self,
+        usage: &Usage,
+        finish_reason: Option<&str>,
+        native: Option<&str>,
+        cancelled: bool,
+    ) -> Cost {
+        let cost = price(usage, &self.pricing, finish_reason, utc_hhmm(now_ms()));
+        let r = &mut self.record;
+        r.finish_reason = finish_reason.map(str::to_owned);
+        r.native_finish_reason = native.or(finish_reason).map(str::to_owned);
+        r.cancelled = cancelled;
+        r.tokens_prompt = usage.prompt_tokens;
+        r.tokens_completion = usage.completion_tokens;
+        r.native_tokens_cached = usage.cached_tokens;
+        r.native_tokens_cache_write = usage.cache_write_tokens;
+        r.native_tokens_reasoning = usage.reasoning_tokens;
+        r.num_media_prompt = usage.images;
+        r.num_search_results = usage.web_search_requests;
+        r.total_cost = cost.total.picodollars();
+        r.upstream_inference_cost = Some(cost.upstream_inference_cost.picodollars());
+        r.usage_estimated = usage.estimated;
+        r.generation_time_ms =
+            (self.started.elapsed().as_millis() as u64).saturating_sub(r.latency_ms);
+        if let Some(h) = self.hold.take() {
+            h.settle(cost.total);
+        }
+        if let Some(sink) = &self.sink {
+            sink.record(self.record.clone());
+        }
+        cost
+    }
+}
+
+impl<S> Service<Request<Body>> for Meter<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let accounting = accounting_for(&req, &self.config);
+        let chat = req.extensions().get::<Arc<ChatRequest>>().cloned();
+        let fut = call_boxed(&mut self.inner, req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            let (Some(mut acc), Some(chat)) = (accounting, chat) else {
+                return Ok(resp);
+            };
+            if !resp.status().is_success() {
+                return Ok(resp);
+            }
+            acc.record.latency_ms = acc.started.elapsed().as_millis() as u64;
+            if chat.stream {
+                let (parts, body) = resp.into_parts();
+                return Ok(Response::from_parts(
+                    parts,
+                    b::boxed(MeterStream::new(body, acc)),
+                ));
+            }
+            let (mut parts, body) = resp.into_parts();
+            let bytes = crate::translate::read_limited(body, 256 * 1024 * 1024).await?;
+            let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+                return Ok(Response::from_parts(parts, b::full(bytes)));
+            };
+            let choice = &v["choices"][0];
+            let finish = choice["finish_reason"].as_str().map(str::to_owned);
+            let native = choice["native_finish_reason"].as_str().map(str::to_owned);
+            let completion_chars = text_chars(choice);
+            let usage = v
+                .get("usage")
+                .and_then(Usage::from_openai)
+                .unwrap_or_else(|| Usage::estimate(acc.prompt_chars, completion_chars));
+            acc.record.upstream_id = None;
+            let cost = acc.finish(&usage, finish.as_deref(), native.as_deref(), false);
+            let mut u = usage_json(&usage, &cost, false);
+            if usage.estimated {
+                u["estimated"] = Value::Bool(true);
+            }
+            v["usage"] = u;
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Ok(Response::from_parts(
+                parts,
+                b::full(serde_json::to_vec(&v)?),
+            ))
+        })
+    }
+}
+
+/// Characters of generated text in a choice (message content, reasoning, tool arguments, text).
+fn text_chars(choice: &Value) -> u64 {
+    let m = &choice["message"];
+    let mut n = 0;
+    for v in [&m["content"], &m["reasoning"], &choice["text"]] {
+        n += v.as_str().map_or(0, str::len);
+    }
+    if let Some(calls) = m["tool_calls"].as_array() {
+        n += calls
+            .iter()
+            .map(|c| c["function"]["arguments"].as_str().map_or(0, str::len))
+            .sum::<usize>();
+    }
+    n as u64
+}
+
+fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting> {
+    let target = req.extensions().get::<Target>()?;
+    let chat = req.extensions().get::<Arc<ChatRequest>>()?;
+    let id = req
+        .extensions()
+        .get::<GenerationId>()
+        .cloned()
+        .unwrap_or_default();
+    let endpoint = target.endpoint();
+    let mut attempts: Vec<LedgerAttempt> = req
+        .extensions()
+        .get::<AttemptLog>()
+        .map(|l| l.snapshot())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| LedgerAttempt {
+            provider: a.provider_slug,
+            model: a.model,
+            status: a.status,
+            latency_ms: a.latency_ms,
+        })
+        .collect();
+    attempts.push(LedgerAttempt {
+        provider: endpoint.provider.slug.clone(),
+        model: target.model.slug.clone(),
+        status: 200,
+        latency_ms: 0,
+    });
+    let key = req.extensions().get::<CallerKey>();
+    let started = req
+        .extensions()
+        .get::<RequestStart>()
+        .map_or_else(Instant::now, |s| s.0);
+    let record = GenerationRecord {
+        id: id.as_str().to_owned(),
+        created_at: now_ms(),
+        model: target.model.slug.clone(),
+        provider_name: endpoint.provider.name.clone(),
+        provider_slug: endpoint.provider.slug.clone(),
+        upstream_model: endpoint.upstream_model.clone(),
+        api_key_hash: key.map(|k| k.hash.clone()),
+        label: key.map(|k| k.name.clone()),
+        streamed: chat.stream,
+        latency_ms: started.elapsed().as_millis() as u64,
+        attempts,
+        router: chat
+            .hints
+            .requested
+            .clone()
+            .filter(|_| chat.hints.strategy == Some("auto")),
+        session_id: chat.session_id.clone(),
+        external_user: chat
+            .body
+            .get("user")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        strategy: chat.hints.strategy.map(str::to_owned),
+        ..GenerationRecord::default()
+    };
+    Some(Accounting {
+        sink: config.sink.clone(),
+        health: config.health.clone(),
+        record,
+        pricing: endpoint.pricing.clone(),
+        prompt_chars: chat.prompt_chars as u64,
+        hold: req.extensions().get::<CreditHold>().cloned(),
+        started,
+        target_key: target.key(),
+    })
+}

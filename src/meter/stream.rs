@@ -1,0 +1,212 @@
+//! Metering a stream as it passes: never buffered, usage read from the events, exactly one
+//! usage chunk (with `cost`) emitted last before `[DONE]`.
+
+use super::cost::usage_json;
+use super::layer::Accounting;
+use super::usage::Usage;
+use crate::BoxError;
+use crate::body::{Body, DONE_EVENT, sse_event};
+use bytes::Bytes;
+use http_body::Frame;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub(crate) struct MeterStream {
+    inner: Body,
+    acc: Accounting,
+    usage: Option<Usage>,
+    completion_chars: u64,
+    finish_reason: Option<String>,
+    native_finish_reason: Option<String>,
+    out: VecDeque<Bytes>,
+    finished: bool,
+}
+
+impl MeterStream {
+    pub(crate) fn new(inner: Body, acc: Accounting) -> Self {
+        MeterStream {
+            inner,
+            acc,
+            usage: None,
+            completion_chars: 0,
+            finish_reason: None,
+            native_finish_reason: None,
+            out: VecDeque::new(),
+            finished: false,
+        }
+    }
+
+    fn usage_or_estimate(&self) -> Usage {
+        self.usage
+            .unwrap_or_else(|| Usage::estimate(self.acc.prompt_chars, self.completion_chars))
+    }
+
+    /// Handles one data event; returns the frame to pass on, if any.
+    fn on_event(&mut self, frame: Bytes) -> Option<Bytes> {
+        let data = frame.strip_prefix(b"data: ").unwrap_or(&frame);
+        self.completion_chars += ["\"content\":\"", "\"reasoning\":\"", "\"arguments\":\""]
+            .iter()
+            .map(|k| string_len_after(data, k.as_bytes()))
+            .sum::<u64>();
+        if let Some(f) = string_after(data, b"\"finish_reason\":\"") {
+            self.finish_reason = Some(f);
+        }
+        if let Some(f) = string_after(data, b"\"native_finish_reason\":\"") {
+            self.native_finish_reason = Some(f);
+        }
+        if memchr_find(data, b"\"usage\"").is_none() {
+            return Some(frame);
+        }
+        let Ok(mut v) = serde_json::from_slice::<Value>(data.trim_ascii_end()) else {
+            return Some(frame);
+        };
+        let Some(u) = v
+            .get("usage")
+            .filter(|u| !u.is_null())
+            .and_then(Usage::from_openai)
+        else {
+            return Some(frame);
+        };
+        self.usage = Some(u);
+        let empty = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
+        if empty {
+            return None; // re-emitted with its cost just before [DONE]
+        }
+        if let Some(o) = v.as_object_mut() {
+            o.remove("usage");
+        }
+        Some(sse_event(&v))
+    }
+
+    fn usage_chunk(&mut self) -> Bytes {
+        let usage = self.usage_or_estimate();
+        let finish = self.finish_reason.clone();
+        let native = self.native_finish_reason.clone();
+        let cost = self
+            .acc
+            .finish(&usage, finish.as_deref(), native.as_deref(), false);
+        let mut u = usage_json(&usage, &cost, false);
+        if usage.estimated {
+            u["estimated"] = Value::Bool(true);
+        }
+        let r = &self.acc.record;
+        sse_event(&json!({
+            "id": r.id,
+            "object": "chat.completion.chunk",
+            "created": r.created_at / 1000,
+            "model": r.model,
+            "provider": r.provider_name,
+            "choices": [],
+            "usage": u,
+        }))
+    }
+}
+
+impl http_body::Body for MeterStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(b) = this.out.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if data.as_ref() == DONE_EVENT {
+                        let chunk = this.usage_chunk();
+                        this.out.push_back(chunk);
+                        this.out.push_back(data);
+                        this.finished = true;
+                    } else if let Some(pass) = this.on_event(data) {
+                        return Poll::Ready(Some(Ok(Frame::data(pass))));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    // Served in part, then failed: recorded once, billed under insurance.
+                    let usage = this.usage_or_estimate();
+                    this.acc.finish(&usage, Some("error"), Some("error"), false);
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    let usage = this.usage_or_estimate();
+                    let finish = this.finish_reason.clone();
+                    this.acc.finish(&usage, finish.as_deref(), None, false);
+                    this.finished = true;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for MeterStream {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The client went away mid-stream: the upstream is cancelled with this body.
+            let usage = self.usage_or_estimate();
+            self.acc.finish(&usage, None, None, true);
+        }
+    }
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Length of the JSON string value following `key` (escapes counted as one character each).
+fn string_len_after(data: &[u8], key: &[u8]) -> u64 {
+    let mut total = 0;
+    let mut rest = data;
+    while let Some(i) = memchr_find(rest, key) {
+        rest = &rest[i + key.len()..];
+        let mut n = 0u64;
+        let mut j = 0;
+        while j < rest.len() && rest[j] != b'"' {
+            j += if rest[j] == b'\\' { 2 } else { 1 };
+            n += 1;
+        }
+        total += n;
+        rest = &rest[j.min(rest.len())..];
+    }
+    total
+}
+
+/// The JSON string value following `key`, if short and plain.
+fn string_after(data: &[u8], key: &[u8]) -> Option<String> {
+    let i = memchr_find(data, key)?;
+    let rest = &data[i + key.len()..];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_strings_and_finish_reasons() {
+        let d = br#"{"choices":[{"delta":{"content":"He said \"hi\""},"finish_reason":"stop"}]}"#;
+        assert_eq!(string_len_after(d, b"\"content\":\""), 11);
+        assert_eq!(
+            string_after(d, b"\"finish_reason\":\"").as_deref(),
+            Some("stop")
+        );
+    }
+}
