@@ -62,7 +62,16 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway for a parsed config; relative paths resolve against `base_dir`.
     pub fn from_config(config: Config, base_dir: &Path) -> Result<Gateway, ConfigError> {
-        let catalog = Catalog::from_config(&config, base_dir)?;
+        Self::from_config_with_env(config, base_dir, &|v| std::env::var(v).ok())
+    }
+
+    /// As [`Gateway::from_config`], reading provider keys and gateway keys through `env`.
+    pub fn from_config_with_env(
+        config: Config,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Gateway, ConfigError> {
+        let catalog = Catalog::from_config_with_env(&config, base_dir, env)?;
         let source = config
             .source
             .clone()
@@ -88,9 +97,7 @@ impl Gateway {
                 builder = builder.persistence(Arc::new(persistence));
             }
             let store = builder
-                .config(config.auth.as_ref(), &config.keys, |v| {
-                    std::env::var(v).ok()
-                })
+                .config(config.auth.as_ref(), &config.keys, env)
                 .build()
                 .map_err(|e| ConfigError::new(&source, e.to_string()))?;
             Some(store)

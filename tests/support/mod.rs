@@ -41,9 +41,21 @@ pub fn config_toml(
 
 /// Starts a gateway for a config text; returns its base URL (`http://addr/api/v1`).
 pub async fn start_gateway(config: &str) -> String {
+    start_gateway_with_env(config, &[]).await
+}
+
+/// As [`start_gateway`], with environment variables given as pairs instead of the process's.
+pub async fn start_gateway_with_env(config: &str, vars: &[(&str, &str)]) -> String {
     let cfg =
         switchyard::catalog::Config::parse(std::path::Path::new("test.toml"), config).unwrap();
-    let gw = switchyard::server::Gateway::from_config(cfg, std::path::Path::new(".")).unwrap();
+    let env = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    let gw =
+        switchyard::server::Gateway::from_config_with_env(cfg, std::path::Path::new("."), &env)
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(gw.serve(listener, std::future::pending::<()>()));
@@ -101,4 +113,27 @@ pub fn sse_data(body: &str) -> (Vec<String>, bool) {
         }
     }
     (out, comments)
+}
+
+/// GET with an Authorization header.
+pub async fn get_with(url: &str, auth: &str) -> (StatusCode, String) {
+    request(url, "GET", "", auth).await
+}
+
+/// Any method with a JSON body and an Authorization header.
+pub async fn request(url: &str, method: &str, body: &str, auth: &str) -> (StatusCode, String) {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .header("authorization", auth)
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
 }
