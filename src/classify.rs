@@ -45,7 +45,7 @@ pub fn classify_status(status: u16, error_type: Option<&str>) -> Class {
         200..=299 => Class::Success,
         408 | 409 | 425 | 429 | 500..=599 => Class::NextEndpoint,
         // The provider rejecting *our* key or region says nothing about the client's request.
-        401 | 402 | 403
+        401..=403
             if error_type != Some("content_policy_violation")
                 && error_type != Some("moderation") =>
         {

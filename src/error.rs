@@ -130,6 +130,6 @@ impl fmt::Display for GatewayError {
 impl std::error::Error for GatewayError {}
 
 /// The response for an error returned by a service: known types keep their status.
-pub fn error_response(err: BoxError) -> Response<Body> {
-    GatewayError::from_box(&err).into_response()
+pub fn error_response(err: &BoxError) -> Response<Body> {
+    GatewayError::from_box(err).into_response()
 }

@@ -48,7 +48,7 @@ pub(crate) async fn attach_to_json(resp: Response<Body>, meta: MetadataSource) -
     let (parts, body) = resp.into_parts();
     let bytes = match crate::translate::read_limited(body, 256 * 1024 * 1024).await {
         Ok(b) => b,
-        Err(e) => return crate::error::error_response(e),
+        Err(e) => return crate::error::error_response(&e),
     };
     let rebuilt = match serde_json::from_slice::<Value>(&bytes) {
         Ok(mut v) => {

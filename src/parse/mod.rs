@@ -132,7 +132,7 @@ where
                     Ok(()) => crate::body::call_boxed(&mut inner, req).await,
                     Err(e) => Err(e),
                 };
-            let mut resp = result.unwrap_or_else(error_response);
+            let mut resp = result.unwrap_or_else(|e| error_response(&e));
             if let Ok(v) = HeaderValue::from_str(id.as_str()) {
                 resp.headers_mut().insert(GENERATION_ID_HEADER, v);
             }
