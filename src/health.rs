@@ -277,6 +277,7 @@ pub enum Metric {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -156,10 +156,11 @@ fn lookup<'a>(
     latest.get(name).map(|t| (t.as_str(), "latest"))
 }
 
-/// `author/slug:variant` → (`author/slug`, `variant`); a colon before the `/` is not a variant.
+/// `author/slug:variant` (or `alias:variant`) → (`author/slug`, `variant`); a colon before the
+/// last `/` is not a variant.
 fn split_variant(name: &str) -> (&str, Option<&str>) {
     match name.rsplit_once(':') {
-        Some((b, v)) if b.contains('/') && !v.contains('/') && !v.is_empty() => (b, Some(v)),
+        Some((b, v)) if !b.is_empty() && !v.contains('/') && !v.is_empty() => (b, Some(v)),
         _ => (name, None),
     }
 }

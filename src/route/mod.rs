@@ -233,11 +233,11 @@ impl Router<'_> {
             groups.push((all, key));
         }
         let order = prefs.order.as_ref().filter(|o| !o.is_empty());
-        let mut balance = false;
         let groups: Vec<Group> = groups
             .into_iter()
             .map(|(mut rest, key)| {
                 let mut head = Vec::new();
+                let mut balance = false;
                 if let Some(order) = order {
                     for slug in order {
                         let (hit, miss): (Vec<_>, Vec<_>) = rest
@@ -256,7 +256,11 @@ impl Router<'_> {
                     }
                     sort::default_order(&mut rest, chat, health);
                 }
-                Group { head, rest }
+                Group {
+                    head,
+                    rest,
+                    balance,
+                }
             })
             .collect();
         let keep = match (prefs.allow_fallbacks(), order, &prefs.only) {
@@ -279,7 +283,6 @@ impl Router<'_> {
         }
         Ok(Plan {
             groups,
-            balance,
             soft: Soft::from_chat(chat),
             keep,
             strategy: if chat.models.is_empty() {

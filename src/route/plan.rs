@@ -25,8 +25,10 @@ pub(crate) enum Keep {
 pub(crate) struct Group {
     /// Fixed prefix: the `order` matches, or the sticky pin.
     pub(crate) head: Vec<Target>,
-    /// The rest, in default order; balance may reorder it.
+    /// The rest, in default order.
     pub(crate) rest: Vec<Target>,
+    /// True when the default policy applies: balance may reorder `rest`.
+    pub(crate) balance: bool,
 }
 
 /// The route layer's decision, inserted in the request extensions next to the
@@ -35,7 +37,6 @@ pub(crate) struct Group {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub(crate) groups: Vec<Group>,
-    pub(crate) balance: bool,
     pub(crate) soft: Soft,
     pub(crate) keep: Keep,
     pub(crate) strategy: &'static str,
@@ -43,15 +44,18 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// True when the default policy applies (no `order`, no sort): the balance layer may
-    /// reorder the non-pinned endpoints of each group.
+    /// True when the default policy (no `order`, no sort) applies to some group: the balance
+    /// layer may reorder its non-pinned endpoints.
     pub fn balanced(&self) -> bool {
-        self.balance
+        self.groups.iter().any(|g| g.balance)
     }
 
-    /// The reorderable part of each group, for the balance layer.
+    /// The reorderable part of each group under the default policy, for the balance layer.
     pub(crate) fn rests_mut(&mut self) -> impl Iterator<Item = &mut Vec<Target>> {
-        self.groups.iter_mut().map(|g| &mut g.rest)
+        self.groups
+            .iter_mut()
+            .filter(|g| g.balance)
+            .map(|g| &mut g.rest)
     }
 
     /// Every target in trial order, before soft preferences and `allow_fallbacks`.
