@@ -163,7 +163,7 @@ pub fn order<R: Rng + ?Sized>(
     let mut unstable = Vec::new();
     for t in targets.drain(..) {
         let cost = expected_cost(t.endpoint(), chat);
-        if health.is_unstable(&t.key()) {
+        if crate::route::unstable(Some(health), &t) {
             unstable.push((cost, t));
         } else {
             stable.push((cost, t));
@@ -227,8 +227,8 @@ impl<S> Layer<S> for BalanceLayer {
     }
 }
 
-/// The balance service; see the [module docs](self). It adds no failure mode: without a
-/// [`Plan`] (no route layer) the request passes through unchanged.
+/// The balance service; see the [module docs](self). It consumes the route layer's [`Plan`] and
+/// adds no failure mode: without one the request passes through unchanged.
 #[derive(Debug, Clone)]
 pub struct Balance<S> {
     inner: S,
@@ -254,7 +254,6 @@ where
                 let candidates: Candidates = plan.candidates();
                 req.extensions_mut().insert(candidates);
             }
-            req.extensions_mut().insert(plan);
         }
         self.inner.call(req)
     }

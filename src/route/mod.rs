@@ -70,6 +70,7 @@ mod sort;
 mod sticky;
 
 pub use plan::Plan;
+pub(crate) use sort::unstable;
 pub use sort::{DEFAULT_COMPLETION_TOKENS, expected_cost};
 pub use sticky::Sticky;
 
@@ -303,7 +304,7 @@ impl Router<'_> {
         };
         for slug in chat.model_chain() {
             if let Some(key) = sticky.get(session, slug).filter(|k| healthy(k)) {
-                if let Some(i) = rest.iter().position(|t| t.key() == key) {
+                if let Some(i) = rest.iter().position(|t| sort::with_key(t, |k| k == key)) {
                     return Some(i);
                 }
             }

@@ -11,6 +11,7 @@ use crate::ext::{ChatRequest, Target};
 use crate::health::{Health, Metric};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 /// Completion tokens assumed for the expected cost when the request sets no `max_tokens`.
 pub const DEFAULT_COMPLETION_TOKENS: u64 = 256;
@@ -47,6 +48,25 @@ pub fn expected_cost(endpoint: &Endpoint, chat: &ChatRequest) -> Usd {
     discounted(&p, cost)
 }
 
+/// Calls `f` with the target's [`Target::key`], built in a reused per-thread buffer so the
+/// per-endpoint health lookups of a request allocate nothing. `f` must not call `with_key`.
+pub(crate) fn with_key<T>(t: &Target, f: impl FnOnce(&str) -> T) -> T {
+    thread_local!(static BUF: RefCell<String> = const { RefCell::new(String::new()) });
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        b.clear();
+        b.push_str(&t.model.slug);
+        b.push('@');
+        b.push_str(&t.endpoint().tag);
+        f(&b)
+    })
+}
+
+/// True when `health` says the endpoint had a significant outage.
+pub(crate) fn unstable(health: Option<&Health>, t: &Target) -> bool {
+    health.is_some_and(|h| with_key(t, |k| h.is_unstable(k)))
+}
+
 /// A strict ordering (`provider.sort`, `:nitro`, `:floor`, `:exacto`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SortKey {
@@ -80,8 +100,9 @@ pub(crate) fn sort_by(
     chat: &ChatRequest,
     health: Option<&Health>,
 ) {
-    let speed =
-        |t: &Target, m: fn(&Health, &str) -> Option<f64>| health.and_then(|h| m(h, &t.key()));
+    let speed = |t: &Target, m: fn(&Health, &str) -> Option<f64>| {
+        health.and_then(|h| with_key(t, |k| m(h, k)))
+    };
     // (primary, secondary) as f64 pairs, lower first; unknown speed sorts as +inf.
     let mut keyed: Vec<((f64, f64, Usd), Target)> = targets
         .drain(..)
@@ -102,7 +123,7 @@ pub(crate) fn sort_by(
                 SortKey::Exacto => {
                     let e = t.endpoint();
                     let tools = e.supports("tools") && e.supports("response_format");
-                    let unstable = health.is_some_and(|h| h.is_unstable(&t.key()));
+                    let unstable = unstable(health, &t);
                     (
                         f64::from(u8::from(!tools)),
                         f64::from(u8::from(unstable)),
@@ -131,7 +152,7 @@ pub(crate) fn default_order(
     let mut keyed: Vec<((bool, Usd), Target)> = targets
         .drain(..)
         .map(|t| {
-            let unstable = health.is_some_and(|h| h.is_unstable(&t.key()));
+            let unstable = unstable(health, &t);
             ((unstable, expected_cost(t.endpoint(), chat)), t)
         })
         .collect();
@@ -181,7 +202,7 @@ impl Soft {
         };
         let mut keyed: Vec<(bool, Target)> = seq
             .drain(..)
-            .map(|t| (self.misses(health, &t.key()), t))
+            .map(|t| (with_key(&t, |k| self.misses(health, k)), t))
             .collect();
         keyed.sort_by_key(|(miss, _)| *miss);
         seq.extend(keyed.into_iter().map(|(_, t)| t));
