@@ -818,3 +818,73 @@ async fn the_layers_through_tower() {
         assert!(seen.lock().unwrap().is_none(), "inner not called");
     }
 }
+
+/// Route + balance + fallback over an upstream where `bal/m@a` answers 429 with `Retry-After: 1`.
+#[tokio::test]
+async fn retry_after_through_fallback_skips_the_endpoint_until_it_expires() {
+    use switchyard::body::{self, Body};
+    use switchyard::ext::Target;
+    use switchyard::fallback::FallbackLayer;
+    let health = Arc::new(Health::new());
+    let tried: Arc<Mutex<Vec<String>>> = Arc::default();
+    let t2 = tried.clone();
+    let upstream = tower::service_fn(move |req: http::Request<Body>| {
+        let tag = req
+            .extensions()
+            .get::<Target>()
+            .unwrap()
+            .endpoint()
+            .tag
+            .clone();
+        t2.lock().unwrap().push(tag.clone());
+        async move {
+            let mut resp = if tag == "a" {
+                let mut r = http::Response::new(body::full("{\"error\":\"slow down\"}"));
+                *r.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+                r.headers_mut()
+                    .insert("retry-after", http::HeaderValue::from_static("1"));
+                r
+            } else {
+                http::Response::new(body::full(
+                    r#"{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#,
+                ))
+            };
+            resp.headers_mut().insert(
+                "content-type",
+                http::HeaderValue::from_static("application/json"),
+            );
+            Ok::<_, BoxError>(resp)
+        }
+    });
+    let svc = ServiceBuilder::new()
+        .layer(RouteLayer::new(catalog()).health(health.clone()))
+        .layer(BalanceLayer::from_seed(5).health(health.clone()))
+        .layer(FallbackLayer::new().health(health.clone()))
+        .service(upstream);
+    type Svc = tower::util::BoxCloneService<http::Request<Body>, http::Response<Body>, BoxError>;
+    let call = |svc: &Svc| {
+        let svc = svc.clone();
+        let mut req = http::Request::new(body::empty());
+        let c = chat(json!({"model": "bal/m", "provider": {"order": ["a", "b"]}}));
+        req.extensions_mut().insert(Arc::new(c));
+        svc.oneshot(req)
+    };
+    let svc = Svc::new(svc);
+    let resp = call(&svc).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(std::mem::take(&mut *tried.lock().unwrap()), ["a", "b"]);
+    assert!(health.cooling_down("bal/m@a"));
+    call(&svc).await.unwrap();
+    assert_eq!(
+        std::mem::take(&mut *tried.lock().unwrap()),
+        ["b"],
+        "a is cooling down"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    call(&svc).await.unwrap();
+    assert_eq!(
+        std::mem::take(&mut *tried.lock().unwrap()),
+        ["a", "b"],
+        "Retry-After elapsed"
+    );
+}
