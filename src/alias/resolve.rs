@@ -164,3 +164,17 @@ fn split_variant(name: &str) -> (&str, Option<&str>) {
         _ => (name, None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_split_at_the_last_colon_after_the_slug() {
+        assert_eq!(split_variant("a/b:nitro"), ("a/b", Some("nitro")));
+        assert_eq!(split_variant("fast:floor"), ("fast", Some("floor")));
+        assert_eq!(split_variant("a/b"), ("a/b", None));
+        assert_eq!(split_variant("a/b:"), ("a/b:", None));
+        assert_eq!(split_variant("host:8080/model"), ("host:8080/model", None));
+    }
+}

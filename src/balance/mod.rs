@@ -258,3 +258,83 @@ where
         self.inner.call(req)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, Config};
+    use crate::ext::ApiKind;
+    use std::path::Path;
+
+    /// `x/m` on providers priced 0 (two free ones), 1 and 2 per million tokens.
+    fn setup() -> (Vec<Target>, ChatRequest) {
+        let mut toml = String::new();
+        for (p, price) in [("f1", 0), ("f2", 0), ("one", 1), ("two", 2)] {
+            toml += &format!("[[providers]]\nslug=\"{p}\"\nbase_url=\"http://x\"\n");
+            toml += &format!("[[models]]\nslug=\"x/{p}\"\n");
+            toml += &format!(
+                "[[models.endpoints]]\nprovider=\"{p}\"\nmodel=\"m\"\npricing={{prompt={price},completion={price}}}\n"
+            );
+        }
+        let config = Config::parse(Path::new("t.toml"), &toml).unwrap();
+        let catalog = Catalog::from_config_with_env(&config, Path::new("."), &|_| None).unwrap();
+        let targets = catalog
+            .models()
+            .iter()
+            .map(|m| Target {
+                model: m.clone(),
+                endpoint: 0,
+            })
+            .collect();
+        let body = br#"{"model":"x/one","messages":[{"role":"user","content":"hi"}]}"#;
+        let chat = crate::parse::parse_request(ApiKind::Chat, body, &Default::default()).unwrap();
+        (targets, chat)
+    }
+
+    #[test]
+    fn free_endpoints_share_the_first_pick() {
+        let (targets, chat) = setup();
+        let stable: Vec<((), Target)> = targets.into_iter().map(|t| ((), t)).collect();
+        let mut rng = SmallRng::seed_from_u64(9);
+        let mut seen = [0; 4];
+        for _ in 0..1000 {
+            seen[pick(&stable, &chat, &InverseSquare, &mut rng).unwrap()] += 1;
+        }
+        assert_eq!(seen[2..], [0, 0]);
+        assert!(seen[0] > 400 && seen[1] > 400, "{seen:?}");
+    }
+
+    #[test]
+    fn custom_weights_and_degenerate_ones() {
+        let (targets, chat) = setup();
+        let stable: Vec<((), Target)> = targets.into_iter().map(|t| ((), t)).collect();
+        let mut rng = SmallRng::seed_from_u64(9);
+        let only_two = |t: &Target, _: &ChatRequest| f64::from(u8::from(t.model.slug == "x/two"));
+        assert_eq!(pick(&stable, &chat, &only_two, &mut rng), Some(3));
+        let nan = |_: &Target, _: &ChatRequest| f64::NAN;
+        assert!(
+            pick(&stable, &chat, &nan, &mut rng).is_some(),
+            "uniform fallback"
+        );
+        assert_eq!(pick::<_, ()>(&[], &chat, &nan, &mut rng), None);
+    }
+
+    #[test]
+    fn order_puts_the_pick_first_then_cheapest() {
+        let (mut targets, chat) = setup();
+        targets.drain(..2);
+        let health = Health::new();
+        let never_cheapest =
+            |t: &Target, _: &ChatRequest| f64::from(u8::from(t.model.slug == "x/two"));
+        order(
+            &mut targets,
+            &chat,
+            &health,
+            &never_cheapest,
+            &mut SmallRng::seed_from_u64(1),
+        );
+        let slugs: Vec<&str> = targets.iter().map(|t| t.model.slug.as_str()).collect();
+        assert_eq!(slugs, ["x/two", "x/one"]);
+    }
+}

@@ -229,3 +229,28 @@ fn thresholds(v: Option<&Value>) -> Vec<(f64, f64)> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn thresholds_accept_numbers_strings_and_percentile_objects() {
+        assert_eq!(thresholds(Some(&json!(50))), [(50.0, 50.0)]);
+        assert_eq!(thresholds(Some(&json!("2.5"))), [(50.0, 2.5)]);
+        let mut t = thresholds(Some(&json!({"p90": 40, "p50": "60", "bogus": 1})));
+        t.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(t, [(50.0, 60.0), (90.0, 40.0)]);
+        assert!(thresholds(Some(&json!(null))).is_empty());
+    }
+
+    #[test]
+    fn sort_keys_and_variant_names() {
+        assert_eq!(SortKey::parse(" Price "), Some(SortKey::Price));
+        assert_eq!(SortKey::parse("nitro"), Some(SortKey::Throughput));
+        assert_eq!(SortKey::parse("latency"), Some(SortKey::Latency));
+        assert_eq!(SortKey::parse("exacto"), Some(SortKey::Exacto));
+        assert_eq!(SortKey::parse("speed"), None);
+    }
+}
