@@ -359,6 +359,7 @@ fn privacy_and_no_endpoint_codes() {
     let e = route(json!({"model": "meta/llama-80b", "provider": {"zdr": true}})).unwrap_err();
     let a = e.availability.unwrap();
     assert_eq!(a["code"], "privacy_restricted");
+    assert!(e.message.contains("data policy"), "{}", e.message);
     assert_eq!(a["excluded_by"], json!(["data_policy:zdr"]));
     let e = route(json!({"model": "meta/llama-80b", "provider": {"data_collection": "deny"}}))
         .unwrap_err();

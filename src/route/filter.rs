@@ -259,10 +259,12 @@ pub(crate) fn no_endpoints(chat: &ChatRequest, excluded: &[Exclusion]) -> Gatewa
         .iter()
         .map(|x| format!("{} excluded by {}: {}", x.key, x.code, x.detail))
         .collect();
-    let mut message = format!(
-        "No endpoints found for {} matching your request",
-        models.join(", ")
-    );
+    let what = if code == "privacy_restricted" {
+        "matching your data policy"
+    } else {
+        "matching your request"
+    };
+    let mut message = format!("No endpoints found for {} {what}", models.join(", "));
     if !detail.is_empty() {
         message.push_str(": ");
         message.push_str(&detail.join("; "));
