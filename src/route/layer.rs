@@ -43,7 +43,7 @@ impl RouteLayer {
         self
     }
 
-    /// Steps 1–6 of the [module docs](self) for one request.
+    /// Steps 1–6 of the [module docs](crate::route) for one request.
     pub fn plan(
         &self,
         chat: &ChatRequest,
@@ -68,7 +68,7 @@ impl<S> Layer<S> for RouteLayer {
     }
 }
 
-/// The route service; see the [module docs](self).
+/// The route service; see the [module docs](crate::route).
 #[derive(Debug, Clone)]
 pub struct Route<S> {
     inner: S,
