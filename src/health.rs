@@ -1,21 +1,47 @@
-//! Health: per-endpoint outcomes in a sliding window, for outage detection (balance), and 429
-//! cool-downs that honour `Retry-After` (fallback).
+//! Health: per-endpoint signals shared by the layers that read or write them.
 //!
-//! **Significant outage** (the rule balance uses): within the last 30 s, at least 2 failed
-//! attempts and failures at least half of all attempts. 429s count as failures for this rule
-//! but put the endpoint in a cool-down as well: `Retry-After` seconds when given, else 1 s.
+//! - **Outcomes** in a sliding window, for outage detection (balance orders unstable endpoints
+//!   last) and 429 cool-downs that honour `Retry-After` (fallback skips cooling endpoints).
+//! - **Speed**: EWMAs of time-to-first-token and tokens/second per endpoint, plus the recent
+//!   samples (rolling 5 minutes, at most 64) for percentile thresholds. They drive
+//!   `provider.sort: latency | throughput`, `:nitro` and `preferred_min_throughput` /
+//!   `preferred_max_latency`.
+//!
+//! **Outage rule** ([`OutageRule`], the default): an endpoint is *unstable* when, within the last
+//! 30 s, it had at least 2 failed attempts and failures were at least half of all its attempts.
+//! A single blip does not count; a steady stream of successes outweighs occasional failures.
+//! 429s count as failures for this rule and also start a cool-down: `Retry-After` when given,
+//! else 1 s.
+//!
+//! The registry is lock-light: keys are spread over 32 independently locked shards, so
+//! concurrent requests to different endpoints never wait on each other and no lock is held
+//! across an `.await`.
 //!
 //! ```
 //! use switchyard::health::{Health, Outcome};
+//! use std::time::Duration;
 //! let h = Health::new();
 //! h.record("m@p", Outcome { success: false, status: 503, retry_after: None });
 //! h.record("m@p", Outcome { success: false, status: 503, retry_after: None });
 //! assert!(h.is_unstable("m@p"));
+//! h.record_stream("m@q", Duration::from_millis(200), 100, Duration::from_millis(1200));
+//! assert_eq!(h.throughput("m@q"), Some(100.0));
 //! ```
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+const SHARDS: usize = 32;
+/// Outcomes kept per endpoint at most, whatever the window (bounds memory under load).
+const MAX_EVENTS: usize = 256;
+/// Speed samples kept per endpoint for percentiles.
+const MAX_SAMPLES: usize = 64;
+/// How long a speed sample counts towards percentiles.
+const SAMPLE_WINDOW: Duration = Duration::from_secs(300);
+/// Weight of the newest sample in the EWMAs.
+const ALPHA: f64 = 0.3;
 
 /// The outcome of one attempt.
 #[derive(Debug, Clone, Copy)]
@@ -28,80 +54,284 @@ pub struct Outcome {
     pub retry_after: Option<Duration>,
 }
 
+/// When an endpoint counts as having a significant outage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutageRule {
+    /// How far back outcomes count (30 s).
+    pub window: Duration,
+    /// Fewest failures in the window (2).
+    pub min_failures: u32,
+    /// Smallest share of failures among the window's attempts (0.5).
+    pub min_failure_ratio: f64,
+}
+
+impl Default for OutageRule {
+    fn default() -> Self {
+        OutageRule {
+            window: Duration::from_secs(30),
+            min_failures: 2,
+            min_failure_ratio: 0.5,
+        }
+    }
+}
+
+/// Measured speed of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speed {
+    /// EWMA time to first token, seconds.
+    pub ttft: f64,
+    /// EWMA tokens per second.
+    pub tps: f64,
+}
+
 #[derive(Debug, Default)]
 struct EndpointHealth {
     events: VecDeque<(Instant, bool)>,
     cooldown_until: Option<Instant>,
+    speed: Option<Speed>,
+    samples: VecDeque<(Instant, f64, f64)>,
 }
 
-/// The registry, shared by the layers that read or write it.
+/// The registry, shared (in an `Arc`) by the layers that read or write it.
 #[derive(Debug)]
 pub struct Health {
-    window: Duration,
-    endpoints: Mutex<HashMap<String, EndpointHealth>>,
+    rule: OutageRule,
+    shards: Box<[Mutex<HashMap<String, EndpointHealth>>]>,
 }
 
 impl Default for Health {
     fn default() -> Self {
-        Health {
-            window: Duration::from_secs(30),
-            endpoints: Mutex::new(HashMap::new()),
-        }
+        Self::with_rule(OutageRule::default())
     }
 }
 
 impl Health {
-    /// A registry with a 30 s window.
+    /// A registry with the default [`OutageRule`].
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Records an attempt's outcome for the endpoint `key`.
+    /// A registry with a custom outage rule.
+    pub fn with_rule(rule: OutageRule) -> Self {
+        Health {
+            rule,
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// The outage rule in force.
+    pub fn rule(&self) -> OutageRule {
+        self.rule
+    }
+
+    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, EndpointHealth>> {
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        let shard = &self.shards[(h as usize) % self.shards.len()];
+        // A panic while holding a shard leaves plain counters behind: keep using them.
+        shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn with_entry<T>(&self, key: &str, f: impl FnOnce(&mut EndpointHealth) -> T) -> T {
+        let mut map = self.shard(key);
+        match map.get_mut(key) {
+            Some(h) => f(h),
+            None => f(map.entry(key.to_owned()).or_default()),
+        }
+    }
+
+    fn read<T>(&self, key: &str, f: impl FnOnce(&EndpointHealth) -> T) -> Option<T> {
+        self.shard(key).get(key).map(f)
+    }
+
+    /// Records an attempt's outcome for the endpoint `key` ([`Target::key`](crate::ext::Target::key)).
     pub fn record(&self, key: &str, outcome: Outcome) {
         let now = Instant::now();
-        let Ok(mut map) = self.endpoints.lock() else {
-            return;
+        let window = self.rule.window;
+        self.with_entry(key, |h| {
+            h.events.push_back((now, outcome.success));
+            while h.events.len() > MAX_EVENTS
+                || h.events
+                    .front()
+                    .is_some_and(|(t, _)| now.duration_since(*t) > window)
+            {
+                h.events.pop_front();
+            }
+            if outcome.status == 429 {
+                h.cooldown_until =
+                    Some(now + outcome.retry_after.unwrap_or(Duration::from_secs(1)));
+            }
+        });
+    }
+
+    /// Records a finished response: time to first token, completion tokens and total duration.
+    /// Tokens/second is measured over the generation (after the first token) when that is
+    /// positive, else over the whole duration.
+    pub fn record_stream(&self, key: &str, ttft: Duration, tokens: u64, duration: Duration) {
+        let generation = duration.saturating_sub(ttft);
+        let secs = if generation.is_zero() {
+            duration
+        } else {
+            generation
+        }
+        .as_secs_f64();
+        let tps = if secs > 0.0 {
+            tokens as f64 / secs
+        } else {
+            0.0
         };
-        let h = map.entry(key.to_owned()).or_default();
-        h.events.push_back((now, outcome.success));
-        while h
-            .events
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > self.window)
-        {
-            h.events.pop_front();
-        }
-        if outcome.status == 429 {
-            h.cooldown_until = Some(now + outcome.retry_after.unwrap_or(Duration::from_secs(1)));
-        }
+        let ttft = ttft.as_secs_f64();
+        let now = Instant::now();
+        self.with_entry(key, |h| {
+            h.speed = Some(match h.speed {
+                None => Speed { ttft, tps },
+                Some(s) => Speed {
+                    ttft: s.ttft + ALPHA * (ttft - s.ttft),
+                    tps: s.tps + ALPHA * (tps - s.tps),
+                },
+            });
+            h.samples.push_back((now, ttft, tps));
+            if h.samples.len() > MAX_SAMPLES {
+                h.samples.pop_front();
+            }
+        });
     }
 
     /// True while the endpoint is in a 429 cool-down.
     pub fn cooling_down(&self, key: &str) -> bool {
-        let Ok(map) = self.endpoints.lock() else {
-            return false;
-        };
-        map.get(key)
-            .and_then(|h| h.cooldown_until)
-            .is_some_and(|t| Instant::now() < t)
+        self.read(key, |h| {
+            h.cooldown_until.is_some_and(|t| Instant::now() < t)
+        })
+        .unwrap_or(false)
     }
 
     /// True when the endpoint had a significant outage in the window (see the module docs).
     pub fn is_unstable(&self, key: &str) -> bool {
         let now = Instant::now();
-        let Ok(map) = self.endpoints.lock() else {
-            return false;
-        };
-        let Some(h) = map.get(key) else { return false };
-        let recent = h
-            .events
-            .iter()
-            .filter(|(t, _)| now.duration_since(*t) <= self.window);
-        let (mut total, mut failed) = (0u32, 0u32);
-        for (_, ok) in recent {
-            total += 1;
-            failed += u32::from(!ok);
+        let rule = self.rule;
+        self.read(key, |h| {
+            let (mut total, mut failed) = (0u32, 0u32);
+            for (t, ok) in &h.events {
+                if now.duration_since(*t) <= rule.window {
+                    total += 1;
+                    failed += u32::from(!ok);
+                }
+            }
+            failed >= rule.min_failures
+                && f64::from(failed) >= rule.min_failure_ratio * f64::from(total)
+        })
+        .unwrap_or(false)
+    }
+
+    /// The endpoint's speed EWMAs, when it has served a response.
+    pub fn speed(&self, key: &str) -> Option<Speed> {
+        self.read(key, |h| h.speed).flatten()
+    }
+
+    /// EWMA tokens/second.
+    pub fn throughput(&self, key: &str) -> Option<f64> {
+        self.speed(key).map(|s| s.tps)
+    }
+
+    /// EWMA time to first token in seconds.
+    pub fn latency(&self, key: &str) -> Option<f64> {
+        self.speed(key).map(|s| s.ttft)
+    }
+
+    /// Percentile `p` (0–100) over the last 5 minutes: for throughput, the rate at least `p`% of
+    /// recent responses reached (so p90 is stricter than p50); for latency, the TTFT in seconds
+    /// that `p`% of recent responses stayed under. `None` without recent samples.
+    pub fn percentile(&self, key: &str, metric: Metric, p: f64) -> Option<f64> {
+        let now = Instant::now();
+        let mut values: Vec<f64> = self.read(key, |h| {
+            h.samples
+                .iter()
+                .filter(|(t, _, _)| now.duration_since(*t) <= SAMPLE_WINDOW)
+                .map(|&(_, ttft, tps)| match metric {
+                    Metric::Throughput => tps,
+                    Metric::Latency => ttft,
+                })
+                .collect()
+        })?;
+        if values.is_empty() {
+            return None;
         }
-        failed >= 2 && failed * 2 >= total
+        values.sort_by(f64::total_cmp);
+        let q = match metric {
+            Metric::Throughput => 1.0 - p / 100.0,
+            Metric::Latency => p / 100.0,
+        };
+        let i = ((values.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+        values.get(i).copied()
+    }
+}
+
+/// Which speed measure a percentile is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Tokens per second (higher is better).
+    Throughput,
+    /// Time to first token in seconds (lower is better).
+    Latency,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn fail(status: u16, retry_after: Option<Duration>) -> Outcome {
+        Outcome {
+            success: false,
+            status,
+            retry_after,
+        }
+    }
+    const OK: Outcome = Outcome {
+        success: true,
+        status: 200,
+        retry_after: None,
+    };
+
+    #[test]
+    fn one_failure_is_not_an_outage_and_successes_outweigh() {
+        let h = Health::new();
+        h.record("a", fail(502, None));
+        assert!(!h.is_unstable("a"));
+        for _ in 0..3 {
+            h.record("a", OK);
+        }
+        h.record("a", fail(502, None));
+        assert!(!h.is_unstable("a"), "2 of 5 failed");
+        h.record("a", fail(502, None));
+        assert!(h.is_unstable("a"), "3 of 6 failed");
+        assert!(!h.is_unstable("unknown"));
+    }
+
+    #[test]
+    fn retry_after_sets_the_cool_down() {
+        let h = Health::new();
+        h.record("a", fail(429, Some(Duration::from_millis(40))));
+        assert!(h.cooling_down("a"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!h.cooling_down("a"));
+        h.record("b", fail(503, Some(Duration::from_secs(60))));
+        assert!(!h.cooling_down("b"), "only 429 cools down");
+    }
+
+    #[test]
+    fn speed_ewma_and_percentiles() {
+        let h = Health::new();
+        let ms = Duration::from_millis;
+        h.record_stream("a", ms(100), 100, ms(1100));
+        h.record_stream("a", ms(200), 50, ms(1200));
+        let s = h.speed("a").unwrap();
+        assert!((s.tps - (100.0 + 0.3 * (50.0 - 100.0))).abs() < 1e-9);
+        assert!((s.ttft - 0.13).abs() < 1e-9);
+        assert_eq!(h.percentile("a", Metric::Throughput, 90.0), Some(50.0));
+        assert_eq!(h.percentile("a", Metric::Throughput, 0.0), Some(100.0));
+        assert_eq!(h.percentile("a", Metric::Latency, 90.0), Some(0.2));
+        assert_eq!(h.percentile("b", Metric::Latency, 50.0), None);
     }
 }

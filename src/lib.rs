@@ -21,6 +21,8 @@ pub mod translate;
 pub mod upstream;
 
 pub use body::Body;
+pub mod alias;
+pub mod balance;
 pub mod fallback;
 pub mod health;
 pub mod route;

@@ -1,143 +1,118 @@
-//! Route: from the requested model (and the `models` fallback list) to the ordered
-//! [`Candidates`] the fallback layer will try.
+//! Route: from the requested model (and the `models` fallback list) plus the `provider`
+//! preferences to the ordered [`Candidates`] the fallback layer will try (SPEC 3.3, 3.4, 3.7).
 //!
-//! 1. For each model of the chain (`model`, then `models`), look it up in the catalogue; an
-//!    unknown model is a 400 that names it (`availability.code = model_not_found`).
-//! 2. Keep the model's endpoints whose provider is enabled, and that pass the request's hard
-//!    filters.
-//! 3. Order each model's endpoints cheapest first (the balance layer may reorder), and chain the
-//!    models in request order.
-//! 4. When nothing qualifies: 404 naming why each endpoint was excluded.
+//! 1. Look up each model of the chain (`model`, then `models`, without repeats) in the
+//!    catalogue. An unknown model is a 400 naming it (`availability.code = model_not_found`).
+//! 2. Hard filters, per endpoint, the first failing one recorded: provider enabled (key set);
+//!    service-tier endpoints only when opted in (`:nitro` → priority, `:floor` → flex, body
+//!    `service_tier`, or the tier's full tag in `order`/`only`); `only`; `ignore` (a base slug
+//!    matches all of a provider's non-tier endpoints, a full tag one endpoint);
+//!    `data_collection: deny` (providers that collect data); `zdr`; `quantizations` (none means
+//!    `unknown`); `:free`; `max_price` (prompt/completion per million tokens, request, image);
+//!    context length ≥ estimated prompt tokens + `max_tokens`; endpoint max completion tokens ≥
+//!    `max_tokens`; `require_parameters` (every parameter the request uses is supported).
+//! 3. Default preferences: for `tools`, `response_format` and `verbosity`, when some of a
+//!    model's remaining endpoints support the parameter, keep only those.
+//! 4. Nothing left in any model: 404 naming, per excluded endpoint, the constraint that
+//!    excluded it; `availability = {code: no_endpoints | constraint_filtered |
+//!    privacy_restricted, excluded_by, requested_models}`.
+//! 5. Group per model (partition `model`, the default), or all models together with
+//!    `sort.partition: "none"` or the legacy `route: "sort"`.
+//! 6. Order each group: with `order`, the endpoints matching each listed slug in turn, then the
+//!    rest in default order; else with a sort (`provider.sort`, else the variant's), strictly
+//!    by it; else the sticky endpoint of the session first (when healthy), then the rest in
+//!    default order (stable cheapest first, unstable last), which the balance layer replaces by
+//!    its price-weighted draw.
+//! 7. `preferred_min_throughput` / `preferred_max_latency`: endpoints whose measured
+//!    percentiles miss move to the end of their group, order otherwise kept.
+//! 8. `allow_fallbacks: false`: keep only the `order` matches, else only the first endpoint of
+//!    each model (with `only`, the whole allow-list); [`Candidates::limit`] says so.
+//!
+//! ```
+//! use switchyard::catalog::{Catalog, Config};
+//! use switchyard::ext::{ApiKind, Candidates};
+//! use switchyard::parse::parse_request;
+//! use switchyard::route::RouteLayer;
+//! use std::{path::Path, sync::Arc};
+//!
+//! let config = Config::parse(Path::new("c.toml"), r#"
+//!     [[providers]]
+//!     slug = "a"
+//!     base_url = "http://127.0.0.1:9"
+//!     [[providers]]
+//!     slug = "b"
+//!     base_url = "http://127.0.0.1:9"
+//!     [[models]]
+//!     slug = "acme/tiny"
+//!     [[models.endpoints]]
+//!     provider = "a"
+//!     model = "tiny"
+//!     pricing = { prompt = 2, completion = 2 }
+//!     [[models.endpoints]]
+//!     provider = "b"
+//!     model = "tiny"
+//!     pricing = { prompt = 1, completion = 1 }
+//! "#).unwrap();
+//! let catalog = Arc::new(Catalog::from_config_with_env(&config, Path::new("."), &|_| None).unwrap());
+//! let route = RouteLayer::new(catalog);
+//! let body = br#"{"model":"acme/tiny","messages":[{"role":"user","content":"hi"}],
+//!                 "provider":{"order":["a"],"allow_fallbacks":false}}"#;
+//! let chat = parse_request(ApiKind::Chat, body, &Default::default()).unwrap();
+//! let c: Candidates = route.plan(&chat, None).unwrap().candidates();
+//! assert_eq!(c.targets[0].endpoint().tag, "a");
+//! assert_eq!(c.limit, Some(1));
+//! ```
 
-use crate::BoxError;
+mod filter;
+pub mod future;
+mod layer;
+mod plan;
+mod router;
+mod sort;
+mod sticky;
+
+pub use layer::{Route, RouteLayer};
+pub use plan::Plan;
+pub(crate) use sort::unstable;
+pub use sort::{DEFAULT_COMPLETION_TOKENS, expected_cost};
+pub use sticky::Sticky;
+
 use crate::catalog::Catalog;
 use crate::error::GatewayError;
-use crate::ext::{Candidates, ChatRequest, Target};
-use futures_util::future::{BoxFuture, FutureExt};
-use http::{Request, StatusCode};
-use serde_json::json;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use tower::{Layer, Service};
+use crate::ext::{Candidates, ChatRequest};
+use router::Router;
 
-/// Applies [`Route`] over a catalogue snapshot.
-#[derive(Debug, Clone)]
-pub struct RouteLayer {
-    catalog: Arc<Catalog>,
+/// Routing hints of one model of the chain, from its own variant suffix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelHints {
+    /// `throughput` (`:nitro`), `price` (`:floor`), `exacto`.
+    pub sort: Option<String>,
+    /// `:free` on a model without a separate `…:free` entry: only zero-priced endpoints.
+    pub free_only: bool,
 }
 
-impl RouteLayer {
-    /// Routes over `catalog`.
-    pub fn new(catalog: Arc<Catalog>) -> Self {
-        RouteLayer { catalog }
-    }
-}
-
-impl<S> Layer<S> for RouteLayer {
-    type Service = Route<S>;
-    fn layer(&self, inner: S) -> Route<S> {
-        Route {
-            inner,
-            catalog: self.catalog.clone(),
+impl ModelHints {
+    /// The service tier the variant opts into: `:nitro` → priority, `:floor` → flex.
+    pub fn tier(&self) -> Option<&'static str> {
+        match self.sort.as_deref() {
+            Some("throughput") => Some("priority"),
+            Some("price") => Some("flex"),
+            _ => None,
         }
     }
 }
 
-/// The route service; see the [module docs](self).
-#[derive(Debug, Clone)]
-pub struct Route<S> {
-    inner: S,
-    catalog: Arc<Catalog>,
-}
+/// Request extension set by the alias layer: hints per resolved model slug, so each entry of
+/// `models[]` keeps its own suffix. Without it, `ChatRequest::hints` applies to every model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainHints(pub Vec<(String, ModelHints)>);
 
-impl<S, B> Service<Request<B>> for Route<S>
-where
-    S: Service<Request<B>, Error = BoxError>,
-    S::Response: Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let Some(chat) = req.extensions().get::<Arc<ChatRequest>>().cloned() else {
-            return std::future::ready(Err(
-                "route: no parsed ChatRequest (is the parse layer missing?)".into(),
-            ))
-            .boxed();
-        };
-        match candidates(&self.catalog, &chat) {
-            Ok(c) => {
-                req.extensions_mut().insert(c);
-                self.inner.call(req).boxed()
-            }
-            Err(e) => std::future::ready(Err(Box::new(e) as BoxError)).boxed(),
-        }
-    }
-}
-
-/// Computes the candidates for a request.
+/// Computes the candidates for a request with no health, sticky or per-model hints.
 pub fn candidates(catalog: &Catalog, chat: &ChatRequest) -> Result<Candidates, GatewayError> {
-    let mut targets = Vec::new();
-    let mut reasons: Vec<String> = Vec::new();
-    for slug in chat.model_chain() {
-        let model = catalog.model(slug).ok_or_else(|| {
-            let mut e = GatewayError::bad_request(format!("`{slug}` is not a valid model ID"));
-            e.availability = Some(json!({"code": "model_not_found", "requested_models": [slug]}));
-            e
-        })?;
-        let mut own: Vec<Target> = Vec::new();
-        for (i, e) in model.endpoints.iter().enumerate() {
-            if !e.provider.enabled {
-                reasons.push(format!(
-                    "{} via {} is disabled (set {})",
-                    model.slug,
-                    e.provider.slug,
-                    e.provider.api_key_env.as_deref().unwrap_or("its key")
-                ));
-                continue;
-            }
-            if chat.hints.free_only && !e.pricing.is_free() {
-                continue;
-            }
-            own.push(Target {
-                model: model.clone(),
-                endpoint: i,
-            });
-        }
-        own.sort_by_key(|t| {
-            let p = &t.endpoint().pricing;
-            p.prompt + p.completion
-        });
-        targets.extend(own);
-    }
-    if targets.is_empty() {
-        let mut e = GatewayError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!(
-                "No endpoints found for {}: {}",
-                chat.model_chain().join(", "),
-                reasons.join("; ")
-            ),
-        );
-        e.availability =
-            Some(json!({"code": "no_endpoints", "requested_models": chat.model_chain()}));
-        return Err(e);
-    }
-    let strategy = if chat.models.is_empty() {
-        "direct"
-    } else {
-        "fallback"
+    let router = Router {
+        catalog,
+        health: None,
+        sticky: None,
     };
-    Ok(Candidates {
-        targets,
-        limit: None,
-        strategy: Some(strategy),
-    })
+    router.plan(chat, None).map(|p| p.candidates())
 }

@@ -1,0 +1,231 @@
+//! Alias: rewrites the requested model names into concrete catalogue slugs plus routing hints
+//! (SPEC 6), before the route layer sees them.
+//!
+//! For `model` and each entry of `models[]`, independently:
+//!
+//! 1. A name that is a catalogue slug is kept as is (static variants such as
+//!    `…:thinking` or `…:free` are their own slugs).
+//! 2. Else a name in the alias table (`[aliases]`) becomes its target
+//!    (`strategy = "alias"`), and `~author/family-latest` becomes the newest model (by
+//!    `created`) whose author is `author` and whose `family` is `family`
+//!    (`strategy = "latest"`; the index is built once per catalogue).
+//! 3. Else a `:variant` suffix is split off, the base resolved as in 2, and the variant applied:
+//!    `:nitro` → sort by throughput (priority-tier endpoints eligible), `:floor` → sort by price
+//!    (flex-tier endpoints eligible), `:exacto` → exacto sort, `:online` → the `web` plugin,
+//!    `:free` → the catalogue's `base:free` model when it exists, else only free endpoints;
+//!    any other variant → the catalogue's `base:variant` slug.
+//! 4. An unknown variant, a static variant the catalogue lacks, an alias whose target is not in
+//!    the catalogue, or a `~…-latest` family with no model → 400 naming it. Other unknown names
+//!    are left for the route layer (400 `model_not_found`).
+//! 5. When anything changed, the request's `Arc<ChatRequest>` is replaced by a rewritten copy:
+//!    `model`/`models` (and the body's) hold the concrete slugs, `hints.requested` what the
+//!    client wrote, `hints.strategy` how the primary model was resolved, `hints.sort` /
+//!    `hints.free_only` its variant; a [`ChainHints`] extension carries every entry's own hints.
+//!
+//! The table is swappable at run time through an [`AliasHandle`] (see [`watch_file`]).
+//!
+//! ```
+//! use switchyard::alias::{AliasLayer, AliasTable};
+//! use switchyard::catalog::{Catalog, Config};
+//! use switchyard::ext::ApiKind;
+//! use switchyard::parse::parse_request;
+//! use std::{path::Path, sync::Arc};
+//!
+//! let config = Config::parse(Path::new("c.toml"), r#"
+//!     [aliases]
+//!     "tiny" = "acme/tiny-2"
+//!     [[providers]]
+//!     slug = "a"
+//!     base_url = "http://127.0.0.1:9"
+//!     [[models]]
+//!     slug = "acme/tiny-1"
+//!     family = "tiny"
+//!     created = 1
+//!     [[models.endpoints]]
+//!     provider = "a"
+//!     model = "t1"
+//!     [[models]]
+//!     slug = "acme/tiny-2"
+//!     family = "tiny"
+//!     created = 2
+//!     [[models.endpoints]]
+//!     provider = "a"
+//!     model = "t2"
+//! "#).unwrap();
+//! let catalog = Arc::new(Catalog::from_config_with_env(&config, Path::new("."), &|_| None).unwrap());
+//! let alias = AliasLayer::new(catalog, AliasTable::from_config(&config));
+//! let body = br#"{"model":"~acme/tiny-latest:nitro","models":["tiny"],"messages":[{"role":"user","content":"hi"}]}"#;
+//! let chat = parse_request(ApiKind::Chat, body, &Default::default()).unwrap();
+//! let (chat, _) = alias.resolve(&chat).unwrap().expect("rewritten");
+//! assert_eq!(chat.model.as_deref(), Some("acme/tiny-2"));
+//! assert_eq!(chat.hints.sort.as_deref(), Some("throughput"));
+//! assert_eq!(chat.hints.strategy, Some("latest"));
+//! assert_eq!(chat.hints.requested.as_deref(), Some("~acme/tiny-latest:nitro"));
+//!
+//! // Reload without restart.
+//! alias.handle().replace(AliasTable::new([("tiny".into(), "acme/tiny-1".into())].into()));
+//! ```
+
+mod resolve;
+mod table;
+
+pub use table::{AliasHandle, AliasTable, watch_file};
+
+use crate::BoxError;
+use crate::catalog::Catalog;
+use crate::error::GatewayError;
+use crate::ext::ChatRequest;
+use crate::route::future::ResponseFuture;
+use crate::route::{ChainHints, ModelHints};
+use http::Request;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// Applies [`Alias`] over a catalogue snapshot and a swappable alias table.
+#[derive(Debug, Clone)]
+pub struct AliasLayer {
+    catalog: Arc<Catalog>,
+    latest: Arc<HashMap<String, String>>,
+    handle: AliasHandle,
+}
+
+impl AliasLayer {
+    /// Resolves over `catalog` with the aliases of `table`.
+    pub fn new(catalog: Arc<Catalog>, table: AliasTable) -> Self {
+        Self::with_handle(catalog, AliasHandle::new(table))
+    }
+
+    /// Resolves with the table behind an existing handle.
+    pub fn with_handle(catalog: Arc<Catalog>, handle: AliasHandle) -> Self {
+        AliasLayer {
+            latest: Arc::new(resolve::latest_index(&catalog)),
+            catalog,
+            handle,
+        }
+    }
+
+    /// The handle that swaps this layer's table.
+    pub fn handle(&self) -> AliasHandle {
+        self.handle.clone()
+    }
+
+    /// Steps 1–5 of the [module docs](self): the rewritten request and per-model hints, or
+    /// `None` when nothing needed rewriting.
+    pub fn resolve(
+        &self,
+        chat: &ChatRequest,
+    ) -> Result<Option<(ChatRequest, ChainHints)>, GatewayError> {
+        let table = self.handle.current();
+        let one = |name: &str| resolve::resolve(name, &self.catalog, &self.latest, &table);
+        let model = chat.model.as_deref().map(one).transpose()?;
+        let models = chat
+            .models
+            .iter()
+            .map(|m| one(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let unchanged = |r: &resolve::Resolved, name: &str| {
+            r.slug == name && r.hints == ModelHints::default() && r.strategy.is_none() && !r.web
+        };
+        let same = model
+            .iter()
+            .zip(chat.model.iter())
+            .chain(models.iter().zip(chat.models.iter()))
+            .all(|(r, n)| unchanged(r, n));
+        if same {
+            return Ok(None);
+        }
+        let mut out = chat.clone();
+        let primary = model.as_ref().or(models.first());
+        out.hints.requested = chat.model.clone().or_else(|| chat.models.first().cloned());
+        if let Some(p) = primary {
+            out.hints.strategy = p.strategy.or(out.hints.strategy);
+            out.hints.sort = p.hints.sort.clone().or(out.hints.sort);
+            out.hints.free_only |= p.hints.free_only;
+        }
+        let web = model.iter().chain(&models).any(|r| r.web);
+        let hints = ChainHints(
+            model
+                .iter()
+                .chain(&models)
+                .map(|r| (r.slug.clone(), r.hints.clone()))
+                .collect(),
+        );
+        out.model = model.map(|r| r.slug);
+        out.models = models.into_iter().map(|r| r.slug).collect();
+        if let Some(m) = &out.model {
+            out.body.insert("model".into(), Value::from(m.as_str()));
+        }
+        if !out.models.is_empty() {
+            out.body.insert("models".into(), json!(out.models));
+        }
+        if web {
+            add_web_plugin(&mut out);
+        }
+        Ok(Some((out, hints)))
+    }
+}
+
+/// `:online` is the deprecated spelling of `plugins: [{"id": "web"}]`.
+fn add_web_plugin(chat: &mut ChatRequest) {
+    let plugins = chat
+        .body
+        .entry("plugins")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = plugins {
+        if !list
+            .iter()
+            .any(|p| p.get("id").and_then(Value::as_str) == Some("web"))
+        {
+            list.push(json!({"id": "web"}));
+        }
+    }
+}
+
+impl<S> Layer<S> for AliasLayer {
+    type Service = Alias<S>;
+    fn layer(&self, inner: S) -> Alias<S> {
+        Alias {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The alias service; see the [module docs](self). Requests without a parsed
+/// [`ChatRequest`] pass through.
+#[derive(Debug, Clone)]
+pub struct Alias<S> {
+    inner: S,
+    layer: AliasLayer,
+}
+
+impl<S, B> Service<Request<B>> for Alias<S>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if let Some(chat) = req.extensions().get::<Arc<ChatRequest>>() {
+            match self.layer.resolve(chat) {
+                Ok(None) => {}
+                Ok(Some((chat, hints))) => {
+                    req.extensions_mut().insert(Arc::new(chat));
+                    req.extensions_mut().insert(hints);
+                }
+                Err(e) => return ResponseFuture::refused(e),
+            }
+        }
+        ResponseFuture::called(self.inner.call(req))
+    }
+}

@@ -1,0 +1,280 @@
+//! Hard filters (SPEC 3.3) and the 404 that names, per excluded endpoint, what excluded it.
+
+use super::ModelHints;
+use super::sort::{discounted, prices};
+use crate::catalog::{Endpoint, Model, Usd};
+use crate::error::GatewayError;
+use crate::ext::{ChatRequest, MaxPrice, Target};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// The OpenRouter parameter vocabulary checked by `require_parameters`, with the request field
+/// that uses each (`structured_outputs` is a `json_schema` `response_format`).
+const PARAMETERS: &[&str] = &[
+    "tools",
+    "tool_choice",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "top_a",
+    "min_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "seed",
+    "stop",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "response_format",
+    "reasoning",
+    "include_reasoning",
+    "web_search_options",
+    "verbosity",
+    "parallel_tool_calls",
+];
+
+/// Parameters preferred even without `require_parameters`: when some endpoints of a model
+/// support one the request uses, only those are kept (never emptying the model).
+pub(crate) const PREFERRED: &[&str] = &["tools", "response_format", "verbosity"];
+
+/// Why one endpoint was excluded.
+#[derive(Debug, Clone)]
+pub(crate) struct Exclusion {
+    /// `model@tag`.
+    pub(crate) key: String,
+    /// A SPEC 7.3 `excluded_by` value, or `disabled` (no key configured).
+    pub(crate) code: &'static str,
+    /// Human-readable detail.
+    pub(crate) detail: String,
+}
+
+/// The request's hard constraints, computed once per request.
+#[derive(Debug)]
+pub(crate) struct Filters<'a> {
+    chat: &'a ChatRequest,
+    used: Vec<&'static str>,
+    prompt_tokens: u64,
+    max_request: Option<Usd>,
+    max_image: Option<Usd>,
+    tier: Option<&'static str>,
+}
+
+impl<'a> Filters<'a> {
+    pub(crate) fn new(chat: &'a ChatRequest) -> Self {
+        let mut used: Vec<&'static str> = PARAMETERS
+            .iter()
+            .copied()
+            .filter(|p| chat.uses_parameter(p))
+            .collect();
+        if chat.max_tokens.is_some() && !used.contains(&"max_tokens") {
+            used.push("max_tokens");
+        }
+        let schema = chat
+            .body
+            .get("response_format")
+            .and_then(|r| r.get("type"))
+            .and_then(Value::as_str)
+            == Some("json_schema");
+        if schema {
+            used.push("structured_outputs");
+        }
+        let mp = chat.provider.max_price.as_ref();
+        let tier = match chat.body.get("service_tier").and_then(Value::as_str) {
+            Some("priority" | "fast") => Some("priority"),
+            Some("flex") => Some("flex"),
+            Some("scale") => Some("scale"),
+            _ => None,
+        };
+        Filters {
+            chat,
+            used,
+            prompt_tokens: chat.estimated_prompt_tokens(),
+            max_request: mp.and_then(|m| dollars(m.request.as_ref())),
+            max_image: mp.and_then(|m| dollars(m.image.as_ref())),
+            tier,
+        }
+    }
+
+    /// Checks one endpoint; `Err((code, detail))` names the first constraint it fails.
+    pub(crate) fn check(
+        &self,
+        model: &Model,
+        e: &Endpoint,
+        hints: &ModelHints,
+    ) -> Result<(), (&'static str, String)> {
+        let prefs = &self.chat.provider;
+        if !e.provider.enabled {
+            let var = e.provider.api_key_env.as_deref().unwrap_or("its key");
+            return Err(("disabled", format!("provider disabled (set {var})")));
+        }
+        if let Some(tier) = &e.service_tier {
+            let named = |l: &Option<Vec<String>>| {
+                l.iter()
+                    .flatten()
+                    .any(|s| s.trim().eq_ignore_ascii_case(&e.tag))
+            };
+            let opted = hints.tier() == Some(tier.as_str())
+                || self.tier == Some(tier.as_str())
+                || named(&prefs.order)
+                || named(&prefs.only);
+            if !opted {
+                let msg = format!("service tier `{tier}` not requested");
+                return Err(("allowed_providers", msg));
+            }
+        }
+        if let Some(only) = &prefs.only {
+            if !only.iter().any(|s| e.matches_slug(s)) {
+                return Err(("allowed_providers", "not in provider.only".into()));
+            }
+        }
+        if let Some(s) = prefs.ignore.iter().flatten().find(|s| e.matches_slug(s)) {
+            return Err((
+                "allowed_providers",
+                format!("ignored by provider.ignore `{s}`"),
+            ));
+        }
+        if prefs.data_collection.as_deref() == Some("deny") && e.provider.collects_data {
+            let msg = "provider may store or train on prompts (data_collection: deny)";
+            return Err(("data_policy:training", msg.into()));
+        }
+        if prefs.zdr == Some(true) && !e.provider.zdr {
+            return Err((
+                "data_policy:zdr",
+                "not a zero-data-retention endpoint".into(),
+            ));
+        }
+        if let Some(qs) = &prefs.quantizations {
+            let q = e.quantization.as_deref().unwrap_or("unknown");
+            if !qs.iter().any(|x| x.trim().eq_ignore_ascii_case(q)) {
+                return Err((
+                    "quantization",
+                    format!("quantization `{q}` not in provider.quantizations"),
+                ));
+            }
+        }
+        self.check_price(e, hints)?;
+        self.check_length(model, e)?;
+        if prefs.require_parameters == Some(true) {
+            if let Some(p) = self.used.iter().find(|p| !supports(e, p)) {
+                return Err(("require_parameters", format!("does not support `{p}`")));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_price(&self, e: &Endpoint, hints: &ModelHints) -> Result<(), (&'static str, String)> {
+        let p = prices(e, self.prompt_tokens);
+        if hints.free_only && !p.is_free() {
+            return Err(("max_price", "not free (:free)".into()));
+        }
+        let Some(max) = &self.chat.provider.max_price else {
+            return Ok(());
+        };
+        let over = |name: &str, price: Usd, cap: Option<Usd>, per_m: bool| match cap {
+            Some(cap) if discounted(&p, price) > cap => {
+                let (a, b, unit) = if per_m {
+                    (price.per_million(), cap.per_million(), "/M tokens")
+                } else {
+                    (price.as_f64(), cap.as_f64(), "")
+                };
+                Err((
+                    "max_price",
+                    format!("{name} price ${a}{unit} > max_price ${b}{unit}"),
+                ))
+            }
+            _ => Ok(()),
+        };
+        let MaxPrice {
+            prompt, completion, ..
+        } = max;
+        over("prompt", p.prompt, *prompt, true)?;
+        over("completion", p.completion, *completion, true)?;
+        over("request", p.request, self.max_request, false)?;
+        over("image", p.image, self.max_image, false)
+    }
+
+    fn check_length(&self, model: &Model, e: &Endpoint) -> Result<(), (&'static str, String)> {
+        let max_tokens = self.chat.max_tokens.map_or(0, u64::from);
+        if let Some(ctx) = e.context_length(model) {
+            let need = self.prompt_tokens + max_tokens;
+            if need > u64::from(ctx) {
+                let msg = format!("context length {ctx} < ~{need} tokens (prompt + max_tokens)");
+                return Err(("context_length", msg));
+            }
+        }
+        let cap = e.max_completion_tokens.or(model.max_completion_tokens);
+        if let (Some(cap), Some(want)) = (cap, self.chat.max_tokens) {
+            if want > cap {
+                let msg = format!("max completion tokens {cap} < max_tokens {want}");
+                return Err(("context_length", msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps, for each preferred parameter the request uses, only the endpoints supporting it
+    /// when at least one does.
+    pub(crate) fn prefer_supported(&self, group: &mut Vec<Target>) {
+        for p in PREFERRED.iter().filter(|p| self.used.contains(p)) {
+            if group.iter().any(|t| supports(t.endpoint(), p)) {
+                group.retain(|t| supports(t.endpoint(), p));
+            }
+        }
+    }
+}
+
+/// `max_tokens` is also honoured under its newer name.
+fn supports(e: &Endpoint, p: &str) -> bool {
+    e.supports(p) || (p == "max_tokens" && e.supports("max_completion_tokens"))
+}
+
+/// A per-request or per-image USD ceiling, as a number or a decimal string.
+fn dollars(v: Option<&Value>) -> Option<Usd> {
+    match v? {
+        Value::Number(n) => n.as_f64().map(Usd::from_dollars),
+        Value::String(s) => Usd::parse_decimal(s),
+        _ => None,
+    }
+}
+
+/// The 404 for a request that no endpoint qualifies for.
+pub(crate) fn no_endpoints(chat: &ChatRequest, excluded: &[Exclusion]) -> GatewayError {
+    let models = chat.model_chain();
+    let mut by: Vec<&'static str> = Vec::new();
+    for x in excluded.iter().filter(|x| x.code != "disabled") {
+        if !by.contains(&x.code) {
+            by.push(x.code);
+        }
+    }
+    let code = if by.is_empty() {
+        "no_endpoints"
+    } else if by.iter().all(|c| c.starts_with("data_policy:")) {
+        "privacy_restricted"
+    } else {
+        "constraint_filtered"
+    };
+    let detail: Vec<String> = excluded
+        .iter()
+        .map(|x| format!("{} excluded by {}: {}", x.key, x.code, x.detail))
+        .collect();
+    let what = if code == "privacy_restricted" {
+        "matching your data policy"
+    } else {
+        "matching your request"
+    };
+    let mut message = format!("No endpoints found for {} {what}", models.join(", "));
+    if !detail.is_empty() {
+        message.push_str(": ");
+        message.push_str(&detail.join("; "));
+    }
+    let mut e = GatewayError::new(StatusCode::NOT_FOUND, "not_found", message);
+    e.availability = Some(json!({
+        "code": code,
+        "retryable": false,
+        "excluded_by": by,
+        "requested_models": models,
+    }));
+    e
+}

@@ -1,0 +1,184 @@
+//! The routing decision itself: steps 1–8 of the [module docs](super).
+
+use super::filter::{self, Exclusion, Filters};
+use super::plan::{Group, Keep, Plan};
+use super::sort::{self, Soft, SortKey};
+use super::{ChainHints, ModelHints, Sticky};
+use crate::catalog::Catalog;
+use crate::error::GatewayError;
+use crate::ext::{ChatRequest, SortPref, Target};
+use crate::health::Health;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The borrowed state of one routing decision.
+pub(super) struct Router<'a> {
+    pub(super) catalog: &'a Catalog,
+    pub(super) health: Option<&'a Arc<Health>>,
+    pub(super) sticky: Option<&'a Sticky>,
+}
+
+/// One model's admitted endpoints (or all models', partition `none`) and its sort key.
+type Admitted = (Vec<Target>, Option<SortKey>);
+
+impl Router<'_> {
+    pub(super) fn plan(
+        &self,
+        chat: &ChatRequest,
+        hints: Option<&ChainHints>,
+    ) -> Result<Plan, GatewayError> {
+        let prefs = &chat.provider;
+        let (mut groups, mut excluded) = self.admit(chat, hints)?;
+        if groups.iter().all(|(g, _)| g.is_empty()) {
+            return Err(filter::no_endpoints(chat, &excluded));
+        }
+        let partition_none = match &prefs.sort {
+            Some(SortPref::Object {
+                partition: Some(p), ..
+            }) => p == "none",
+            _ => chat.body.get("route").and_then(Value::as_str) == Some("sort"),
+        };
+        if partition_none && groups.len() > 1 {
+            let key = groups[0].1;
+            let all = groups.drain(..).flat_map(|(g, _)| g).collect();
+            groups.push((all, key));
+        }
+        let order = prefs.order.as_deref().filter(|o| !o.is_empty());
+        let groups: Vec<Group> = groups
+            .into_iter()
+            .map(|(rest, key)| self.order_group(chat, rest, key, order))
+            .collect();
+        let keep = match (prefs.allow_fallbacks(), order, &prefs.only) {
+            (true, _, _) => Keep::All,
+            (false, Some(_), _) => Keep::Head,
+            (false, None, Some(_)) => Keep::Listed,
+            (false, None, None) => Keep::First,
+        };
+        if keep == Keep::Head && groups.iter().all(|g| g.head.is_empty()) {
+            excluded.extend(groups.iter().flat_map(|g| &g.rest).map(|t| Exclusion {
+                key: t.key(),
+                code: "allowed_providers",
+                detail: "not in provider.order (allow_fallbacks: false)".into(),
+            }));
+            return Err(filter::no_endpoints(chat, &excluded));
+        }
+        Ok(Plan {
+            groups,
+            soft: Soft::from_chat(chat),
+            keep,
+            strategy: if chat.models.is_empty() {
+                "direct"
+            } else {
+                "fallback"
+            },
+            health: self.health.cloned(),
+        })
+    }
+
+    /// Steps 1–3: per model of the chain, the endpoints passing the hard filters (after the
+    /// default parameter preferences) and the sort key; plus why the others were excluded.
+    fn admit(
+        &self,
+        chat: &ChatRequest,
+        hints: Option<&ChainHints>,
+    ) -> Result<(Vec<Admitted>, Vec<Exclusion>), GatewayError> {
+        let filters = Filters::new(chat);
+        let request_wide = ModelHints {
+            sort: chat.hints.sort.clone(),
+            free_only: chat.hints.free_only,
+        };
+        // An explicit price/throughput/latency sort wins over a variant's.
+        let explicit = chat
+            .provider
+            .sort
+            .as_ref()
+            .and_then(SortPref::by)
+            .and_then(SortKey::parse);
+        let mut groups = Vec::new();
+        let mut excluded = Vec::new();
+        for slug in chat.model_chain() {
+            let model = self.catalog.model(slug).ok_or_else(|| {
+                let mut e = GatewayError::bad_request(format!("`{slug}` is not a valid model ID"));
+                e.availability =
+                    Some(json!({"code": "model_not_found", "requested_models": [slug]}));
+                e
+            })?;
+            let mh = hints
+                .and_then(|h| h.0.iter().find(|(s, _)| s == slug))
+                .map_or(&request_wide, |(_, h)| h);
+            let mut group = Vec::with_capacity(model.endpoints.len());
+            for (i, e) in model.endpoints.iter().enumerate() {
+                let target = Target {
+                    model: model.clone(),
+                    endpoint: i,
+                };
+                match filters.check(model, e, mh) {
+                    Ok(()) => group.push(target),
+                    Err((code, detail)) => excluded.push(Exclusion {
+                        key: target.key(),
+                        code,
+                        detail,
+                    }),
+                }
+            }
+            filters.prefer_supported(&mut group);
+            let key = explicit.or_else(|| mh.sort.as_deref().and_then(SortKey::parse));
+            groups.push((group, key));
+        }
+        Ok((groups, excluded))
+    }
+
+    /// Step 6 for one group: `order` matches first, else the sort, else the sticky pin and the
+    /// default order (left for balance to redo).
+    fn order_group(
+        &self,
+        chat: &ChatRequest,
+        mut rest: Vec<Target>,
+        key: Option<SortKey>,
+        order: Option<&[String]>,
+    ) -> Group {
+        let health = self.health.map(|h| &**h);
+        let mut head = Vec::new();
+        let mut balance = false;
+        if let Some(order) = order {
+            for slug in order {
+                let (hit, miss): (Vec<_>, Vec<_>) = rest
+                    .into_iter()
+                    .partition(|t| t.endpoint().matches_slug(slug));
+                head.extend(hit);
+                rest = miss;
+            }
+            sort::default_order(&mut rest, chat, health);
+        } else if let Some(key) = key {
+            sort::sort_by(&mut rest, key, chat, health);
+        } else {
+            balance = true;
+            if let Some(pin) = self.pinned(chat, &rest) {
+                head.push(rest.remove(pin));
+            }
+            sort::default_order(&mut rest, chat, health);
+        }
+        Group {
+            head,
+            rest,
+            balance,
+        }
+    }
+
+    /// The index in `rest` of the session's sticky endpoint, when it is there and healthy.
+    fn pinned(&self, chat: &ChatRequest, rest: &[Target]) -> Option<usize> {
+        let (sticky, session) = (self.sticky?, chat.session_id.as_deref()?);
+        let healthy = |k: &str| {
+            self.health
+                .is_none_or(|h| !h.is_unstable(k) && !h.cooling_down(k))
+        };
+        for slug in chat.model_chain() {
+            if let Some(key) = sticky.get(session, slug).filter(|k| healthy(k)) {
+                if let Some(i) = rest.iter().position(|t| sort::with_key(t, |k| k == key)) {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+}
