@@ -6,7 +6,9 @@ mod support;
 use serde_json::{Value, json};
 use support::*;
 
-const HELLO: &str = r#"{"model":"acme/m","messages":[{"role":"user","content":"hi"}]}"#;
+// `sort: price` makes the candidate order deterministic (cheapest first) instead of the default
+// price-weighted random first pick, so tests can name which provider fails first.
+const HELLO: &str = r#"{"model":"acme/m","provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
 
 async fn gateway(models: &[(&str, &[(&str, f64, f64)])]) -> (String, Fake) {
     let (addr, fake) = start_fake().await;
@@ -190,7 +192,7 @@ async fn hung_upstream_times_out_and_falls_over() {
 #[tokio::test]
 async fn stream_is_chunked_stamped_and_ends_with_done() {
     let (url, _) = gateway(&[("acme/m", &[("ok", 1.0, 2.0)])]).await;
-    let req = r#"{"model":"acme/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let req = r#"{"model":"acme/m","stream":true,"provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
     let (status, headers, body) = post_json(&format!("{url}/chat/completions"), req, &[]).await;
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "text/event-stream");
@@ -234,7 +236,7 @@ async fn stream_failure_before_content_falls_over_invisibly() {
         ],
     )])
     .await;
-    let req = r#"{"model":"acme/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let req = r#"{"model":"acme/m","stream":true,"provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
     let (status, _, body) = post_json(&format!("{url}/chat/completions"), req, &[]).await;
     assert_eq!(status, 200);
     let (data, _) = sse_data(&body);
@@ -261,7 +263,7 @@ async fn stream_failure_before_content_falls_over_invisibly() {
 async fn stream_failure_after_content_ends_with_error_chunk_and_done() {
     for scenario in ["cutafter", "stallafter", "nodone"] {
         let (url, fake) = gateway(&[("acme/m", &[(scenario, 1.0, 1.0), ("ok", 3.0, 3.0)])]).await;
-        let req = r#"{"model":"acme/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let req = r#"{"model":"acme/m","stream":true,"provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
         let (status, _, body) = post_json(&format!("{url}/chat/completions"), req, &[]).await;
         assert_eq!(status, 200);
         let (data, _) = sse_data(&body);
@@ -287,7 +289,7 @@ async fn stream_failure_after_content_ends_with_error_chunk_and_done() {
 #[tokio::test]
 async fn slow_first_byte_gets_keepalive_comments_never_data() {
     let (url, _) = gateway(&[("acme/m", &[("slowfirst-900", 1.0, 1.0)])]).await;
-    let req = r#"{"model":"acme/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let req = r#"{"model":"acme/m","stream":true,"provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
     let (status, _, body) = post_json(&format!("{url}/chat/completions"), req, &[]).await;
     assert_eq!(status, 200);
     assert!(body.starts_with(": OPENROUTER PROCESSING\n\n"), "{body}");

@@ -56,6 +56,7 @@ pub(super) fn drive<S>(
     candidates: Candidates,
     chat: Arc<ChatRequest>,
     health: Option<Arc<Health>>,
+    sticky: Option<Arc<crate::route::Sticky>>,
 ) -> BoxFuture<'static, Outcome>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
@@ -128,6 +129,11 @@ where
             }
             match attempt {
                 Ok(resp) => {
+                    if let (Some(sticky), Some(session)) = (&sticky, &chat.session_id) {
+                        if chat.provider.order.is_none() {
+                            sticky.remember(session, &target.model.slug, &target.key());
+                        }
+                    }
                     let resp = finish_success(resp, &chat, &log, &candidates, target, &id).await;
                     return Outcome::Committed(resp);
                 }

@@ -34,6 +34,7 @@ use crate::BoxError;
 use crate::body::Body;
 use crate::ext::{AttemptLog, Candidates, ChatRequest};
 use crate::health::Health;
+use crate::route::Sticky;
 use drive::{Outcome, drive};
 use futures_util::future::{BoxFuture, Either, select};
 use http::{Request, Response};
@@ -48,6 +49,7 @@ pub struct FallbackLayer {
     keepalive_after: Duration,
     keepalive_every: Duration,
     health: Option<Arc<Health>>,
+    sticky: Option<Arc<Sticky>>,
 }
 
 impl Default for FallbackLayer {
@@ -56,6 +58,7 @@ impl Default for FallbackLayer {
             keepalive_after: Duration::from_secs(1),
             keepalive_every: Duration::from_secs(3),
             health: None,
+            sticky: None,
         }
     }
 }
@@ -75,6 +78,13 @@ impl FallbackLayer {
     /// The interval between keep-alive comments.
     pub fn keepalive_every(mut self, d: Duration) -> Self {
         self.keepalive_every = d;
+        self
+    }
+
+    /// Pins a session (`session_id`, `x-session-id`, `prompt_cache_key`) to the endpoint that
+    /// served it, for the route layer's sticky routing (not when `provider.order` is set).
+    pub fn sticky(mut self, sticky: Arc<Sticky>) -> Self {
+        self.sticky = Some(sticky);
         self
     }
 
@@ -140,6 +150,7 @@ where
                 candidates,
                 chat,
                 config.health.clone(),
+                config.sticky.clone(),
             );
             if !stream {
                 return Ok(run.await.into_response());

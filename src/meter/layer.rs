@@ -72,6 +72,8 @@ pub(crate) struct Accounting {
     pub(crate) prompt_chars: u64,
     pub(crate) hold: Option<CreditHold>,
     pub(crate) started: Instant,
+    pub(crate) attempt_started: Instant,
+    pub(crate) first_content: Option<Instant>,
     pub(crate) target_key: String,
 }
 
@@ -103,6 +105,12 @@ impl Accounting {
             (self.started.elapsed().as_millis() as u64).saturating_sub(r.latency_ms);
         if let Some(h) = self.hold.take() {
             h.settle(cost.total);
+        }
+        if let (Some(health), Some(first)) = (&self.health, self.first_content) {
+            if !cancelled && finish_reason != Some("error") {
+                let ttft = first.duration_since(self.attempt_started);
+                health.record_stream(&self.target_key, ttft, usage.completion_tokens, self.attempt_started.elapsed());
+            }
         }
         if let Some(sink) = &self.sink {
             sink.record(self.record.clone());
@@ -256,6 +264,8 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
         prompt_chars: chat.prompt_chars as u64,
         hold: req.extensions().get::<CreditHold>().cloned(),
         started,
+        attempt_started: Instant::now(),
+        first_content: None,
         target_key: target.key(),
     })
 }

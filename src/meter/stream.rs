@@ -46,10 +46,14 @@ impl MeterStream {
     /// Handles one data event; returns the frame to pass on, if any.
     fn on_event(&mut self, frame: Bytes) -> Option<Bytes> {
         let data = frame.strip_prefix(b"data: ").unwrap_or(&frame);
-        self.completion_chars += ["\"content\":\"", "\"reasoning\":\"", "\"arguments\":\""]
+        let chars = ["\"content\":\"", "\"reasoning\":\"", "\"arguments\":\""]
             .iter()
             .map(|k| string_len_after(data, k.as_bytes()))
             .sum::<u64>();
+        if chars > 0 && self.acc.first_content.is_none() {
+            self.acc.first_content = Some(std::time::Instant::now());
+        }
+        self.completion_chars += chars;
         if let Some(f) = string_after(data, b"\"finish_reason\":\"") {
             self.finish_reason = Some(f);
         }

@@ -15,7 +15,10 @@ mod catalog_api;
 mod keys_api;
 
 use crate::body::Body;
+use crate::alias::{AliasHandle, AliasLayer, AliasTable};
+use crate::balance::BalanceLayer;
 use crate::catalog::{Catalog, Config, ConfigError};
+use crate::route::Sticky;
 use crate::error::GatewayError;
 use crate::ext::ApiKind;
 use crate::fallback::FallbackLayer;
@@ -57,6 +60,8 @@ pub struct Gateway {
     upstream: Upstream,
     ledger: Arc<dyn MeterSink>,
     keys: Option<KeyStore>,
+    aliases: AliasHandle,
+    sticky: Arc<Sticky>,
 }
 
 impl Gateway {
@@ -125,12 +130,14 @@ impl Gateway {
     /// A gateway over an already built catalogue.
     pub fn new(config: Config, catalog: Catalog) -> Gateway {
         Gateway {
-            config: Arc::new(config),
             catalog: Arc::new(catalog),
             health: Arc::new(Health::new()),
             upstream: Upstream::new(),
             ledger: Arc::new(MemorySink::new(MEMORY_LEDGER_CAPACITY)),
             keys: None,
+            aliases: AliasHandle::new(AliasTable::from_config(&config)),
+            sticky: Arc::new(Sticky::new()),
+            config: Arc::new(config),
         }
     }
 
@@ -164,8 +171,37 @@ impl Gateway {
         &self.health
     }
 
+    /// The alias table's handle: [`AliasHandle::replace`] swaps it without a restart.
+    pub fn aliases(&self) -> &AliasHandle {
+        &self.aliases
+    }
+
+    /// Reloads `[aliases]` when the config file changes (polled every second) or on SIGHUP.
+    /// Does nothing for a gateway not built from a file.
+    pub fn watch_config(&self) {
+        let Some(path) = self.config.source.clone().filter(|p| p.is_file()) else { return };
+        crate::alias::watch_file(path.clone(), self.aliases.clone());
+        #[cfg(unix)]
+        {
+            let handle = self.aliases.clone();
+            tokio::spawn(async move {
+                let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+                while hup.recv().await.is_some() {
+                    match Config::load(&path) {
+                        Ok(c) => {
+                            handle.replace(AliasTable::from_config(&c));
+                            tracing::info!("SIGHUP: reloaded aliases from {}", path.display());
+                        }
+                        Err(e) => tracing::warn!("SIGHUP: keeping the old aliases: {e}"),
+                    }
+                }
+            });
+        }
+    }
+
     /// The completion stack for one client API, outermost first:
-    /// auth → parse → route → credits → fallback → meter → translate → upstream.
+    /// auth → parse → alias → route → balance → credits → fallback → meter → translate →
+    /// upstream.
     pub fn completion_service(&self, kind: ApiKind) -> CompletionService {
         let server = &self.config.server;
         let auth = self
@@ -176,12 +212,15 @@ impl Gateway {
         let stack = ServiceBuilder::new()
             .option_layer(auth)
             .layer(ParseLayer::new(kind).max_body_bytes(server.max_body_bytes))
-            .layer(RouteLayer::new(self.catalog.clone()))
+            .layer(AliasLayer::with_handle(self.catalog.clone(), self.aliases.clone()))
+            .layer(RouteLayer::new(self.catalog.clone()).health(self.health.clone()).sticky(self.sticky.clone()))
+            .layer(BalanceLayer::new().health(self.health.clone()))
             .option_layer(credits)
             .layer(
                 FallbackLayer::new()
                     .keepalive_after(Duration::from_millis(server.keepalive_ms))
-                    .health(self.health.clone()),
+                    .health(self.health.clone())
+                    .sticky(self.sticky.clone()),
             )
             .layer(
                 MeterLayer::new()
@@ -230,6 +269,7 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = Duration::from_millis(self.config.server.shutdown_grace_ms);
+        self.watch_config();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = self.router();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
