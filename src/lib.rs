@@ -5,6 +5,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod catalog;
+pub mod translate;
 
 /// The boxed error type every fallible layer returns; concrete errors downcast from it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
