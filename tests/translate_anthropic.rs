@@ -361,7 +361,7 @@ fn stream_tool_arguments_split_across_many_deltas() {
     assert!(err.is_none());
     assert_chunk_shape(&chunks);
     let mut ids = Vec::new();
-    let mut args = vec![String::new(), String::new()];
+    let mut args = [String::new(), String::new()];
     for c in &chunks {
         for call in c
             .pointer("/choices/0/delta/tool_calls")
