@@ -76,7 +76,7 @@ impl StreamTranslator {
             "message_delta" => {
                 let u = v.get("usage").unwrap_or(&Value::Null);
                 self.merge_usage(u);
-                if let Some(native) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                if let Some(native) = v["delta"]["stop_reason"].as_str() {
                     out.push(
                         self.head
                             .chunk(json!({}), Some((finish_reason(native), native))),

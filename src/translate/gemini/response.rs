@@ -64,8 +64,9 @@ pub(crate) struct Parts {
 
 pub(crate) fn read_parts(v: &Value, response_id: &str, seen: &mut Seen) -> Parts {
     let mut out = Parts::default();
-    let parts = v
-        .pointer("/candidates/0/content/parts")
+    let parts = candidate(v)
+        .and_then(|c| c.get("content"))
+        .and_then(|c| c.get("parts"))
         .and_then(Value::as_array);
     for part in parts.into_iter().flatten() {
         let mut call_id = Value::Null;
@@ -103,10 +104,15 @@ pub(crate) fn read_parts(v: &Value, response_id: &str, seen: &mut Seen) -> Parts
     out
 }
 
+// `Value::pointer` allocates per path segment; these lookups run once per stream chunk.
+fn candidate(v: &Value) -> Option<&Value> {
+    v.get("candidates").and_then(|c| c.get(0))
+}
+
 /// The normalised and native finish reason, if the response has one.
 pub(crate) fn finish(v: &Value, has_calls: bool) -> Option<(FinishReason, &str)> {
-    if let Some(native) = v
-        .pointer("/candidates/0/finishReason")
+    if let Some(native) = candidate(v)
+        .and_then(|c| c.get("finishReason"))
         .and_then(Value::as_str)
     {
         let f = match native {
