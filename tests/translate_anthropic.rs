@@ -677,3 +677,31 @@ proptest! {
         prop_assert_eq!(from_anthropic(&body), conv);
     }
 }
+
+#[test]
+fn prefill_is_trimmed_and_empty_messages_dropped() {
+    let req = object(json!({"messages": [
+        {"role": "user", "content": "Write JSON."},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "Now."},
+        {"role": "assistant", "content": "{\n  "}
+    ]}));
+    let body = anthropic::request(&req, "m", 100).unwrap();
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "user", "content": [{"type": "text", "text": "Write JSON."}, {"type": "text", "text": "Now."}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "{"}]}
+        ])
+    );
+}
+
+#[test]
+fn stream_estimates_reasoning_tokens() {
+    let (chunks, _) = translate_stream("stream_thinking.sse");
+    let usage = &chunks.last().unwrap()["usage"];
+    let reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(reasoning > 10 && reasoning <= 88, "{usage}");
+}

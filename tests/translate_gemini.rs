@@ -467,3 +467,30 @@ fn error_mapping_table() {
         (502, "provider_unavailable")
     );
 }
+
+#[test]
+fn several_candidates_become_several_choices() {
+    let body = json!({
+        "candidates": [
+            {"content": {"parts": [{"text": "one"}], "role": "model"}, "finishReason": "STOP", "index": 0},
+            {"content": {"parts": [{"functionCall": {"name": "f", "args": {}}}], "role": "model"}, "finishReason": "STOP", "index": 1}
+        ],
+        "responseId": "r"
+    });
+    let r = gemini::response(body.to_string().as_bytes()).unwrap();
+    let choices = r["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 2);
+    assert_eq!(
+        (&choices[1]["index"], &choices[1]["finish_reason"]),
+        (&json!(1), &json!("tool_calls"))
+    );
+    assert_eq!(choices[1]["message"]["tool_calls"][0]["id"], "call_r_0");
+
+    let streamed =
+        object(json!({"messages": [{"role": "user", "content": "x"}], "n": 3, "stream": true}));
+    assert!(
+        gemini::request(&streamed, "g").unwrap()["generationConfig"]
+            .get("candidateCount")
+            .is_none()
+    );
+}

@@ -185,21 +185,21 @@ impl ChunkHead {
     }
 }
 
-/// A whole `chat.completion` with one choice.
-pub(crate) fn completion(
-    head: &ChunkHead,
-    message: Value,
-    finish: (FinishReason, &str),
-    usage: Usage,
-) -> Value {
+/// One choice of a `chat.completion`.
+pub(crate) fn choice(index: usize, message: Value, finish: (FinishReason, &str)) -> Value {
     let mut choice = Map::with_capacity(5);
-    choice.insert("index".into(), json!(0));
+    choice.insert("index".into(), json!(index));
     choice.insert("message".into(), message);
     choice.insert("finish_reason".into(), json!(finish.0.as_str()));
     choice.insert("native_finish_reason".into(), json!(finish.1));
     choice.insert("logprobs".into(), Value::Null);
+    Value::Object(choice)
+}
+
+/// A whole `chat.completion`.
+pub(crate) fn completion(head: &ChunkHead, choices: Vec<Value>, usage: Usage) -> Value {
     let mut body = head.envelope("chat.completion");
-    body.insert("choices".into(), Value::Array(vec![Value::Object(choice)]));
+    body.insert("choices".into(), Value::Array(choices));
     body.insert("usage".into(), usage.to_json());
     Value::Object(body)
 }

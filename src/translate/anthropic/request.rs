@@ -141,6 +141,9 @@ fn messages_to_anthropic(
                 )));
             }
         };
+        if blocks.is_empty() {
+            continue; // Anthropic rejects messages with empty content
+        }
         // Anthropic wants user/assistant alternation and all results of one tool turn in one
         // user message, so consecutive same-role messages are merged.
         match turns.last_mut() {
@@ -156,6 +159,19 @@ fn messages_to_anthropic(
     } else {
         Some(Value::Array(system))
     };
+    // A trailing assistant message is a prefill, which Anthropic rejects if it ends in
+    // whitespace.
+    if let Some(("assistant", blocks)) = turns.last_mut() {
+        if let Some(Value::String(t)) = blocks.last_mut().and_then(|b| b.get_mut("text")) {
+            t.truncate(t.trim_end().len());
+            if t.is_empty() {
+                blocks.pop();
+            }
+        }
+        if blocks.is_empty() {
+            turns.pop();
+        }
+    }
     let turns = turns
         .into_iter()
         .map(|(role, content)| json!({"role": role, "content": content}))

@@ -2,7 +2,7 @@
 
 use super::REASONING_FORMAT;
 use crate::translate::common::{
-    ChunkHead, FinishReason, UpstreamError, Usage, assistant_message, completion, count,
+    ChunkHead, FinishReason, UpstreamError, Usage, assistant_message, choice, completion, count,
     error_type_for_status, now, tool_call,
 };
 use serde_json::{Value, json};
@@ -58,15 +58,16 @@ pub fn response(body: &[u8]) -> Result<Value, UpstreamError> {
     }
     let native = v.get("stop_reason").and_then(Value::as_str).unwrap_or("");
     let mut usage = usage(v.get("usage").unwrap_or(&Value::Null));
-    // Anthropic does not count thinking tokens separately: estimate at ~4 characters a token.
-    usage.reasoning = (reasoning.len() as u64).div_ceil(4).min(usage.completion);
+    usage.reasoning = reasoning_tokens(reasoning.len(), usage.completion);
     let message = assistant_message(&text, calls, &reasoning, details);
-    Ok(completion(
-        &head,
-        message,
-        (finish_reason(native), native),
-        usage,
-    ))
+    let choice = choice(0, message, (finish_reason(native), native));
+    Ok(completion(&head, vec![choice], usage))
+}
+
+/// Anthropic does not count thinking tokens separately: estimate ~4 bytes a token, never more
+/// than the output.
+pub(crate) fn reasoning_tokens(thinking_bytes: usize, output_tokens: u64) -> u64 {
+    (thinking_bytes as u64).div_ceil(4).min(output_tokens)
 }
 
 /// An Anthropic `stop_reason` normalised.

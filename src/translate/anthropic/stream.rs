@@ -1,7 +1,7 @@
 //! Anthropic Messages SSE events → OpenAI `chat.completion.chunk`s.
 
 use super::REASONING_FORMAT;
-use super::response::{error, finish_reason, usage};
+use super::response::{error, finish_reason, reasoning_tokens, usage};
 use crate::translate::common::{ChunkHead, UpstreamError, Usage, count, now};
 use serde_json::{Value, json};
 
@@ -29,6 +29,7 @@ pub struct StreamTranslator {
     blocks: Vec<Block>,
     tools: usize,
     details: usize,
+    thinking_bytes: usize,
     usage: Usage,
     usage_sent: bool,
 }
@@ -51,6 +52,7 @@ impl StreamTranslator {
             blocks: Vec::new(),
             tools: 0,
             details: 0,
+            thinking_bytes: 0,
             usage: Usage::default(),
             usage_sent: false,
         }
@@ -94,6 +96,7 @@ impl StreamTranslator {
     pub fn finish(&mut self, out: &mut Vec<Value>) {
         if self.started && !self.usage_sent {
             self.usage_sent = true;
+            self.usage.reasoning = reasoning_tokens(self.thinking_bytes, self.usage.completion);
             out.push(self.head.usage_chunk(self.usage));
         }
     }
@@ -169,11 +172,14 @@ impl StreamTranslator {
             (Some("input_json_delta"), Block::Tool(i)) => {
                 json!({"tool_calls": [{"index": i, "function": {"arguments": d["partial_json"]}}]})
             }
-            (Some("thinking_delta"), Block::Thinking(i)) => json!({
+            (Some("thinking_delta"), Block::Thinking(i)) => {
+                self.thinking_bytes += d["thinking"].as_str().map_or(0, str::len);
+                json!({
                 "reasoning": d["thinking"],
                 "reasoning_details": [{"type": "reasoning.text", "text": d["thinking"],
                                        "format": REASONING_FORMAT, "index": i}],
-            }),
+                })
+            }
             (Some("signature_delta"), Block::Thinking(i)) => json!({
                 "reasoning_details": [{"type": "reasoning.text", "signature": d["signature"],
                                        "format": REASONING_FORMAT, "index": i}],

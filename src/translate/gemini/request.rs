@@ -285,7 +285,6 @@ fn generation_config(
         ("temperature", "temperature"),
         ("top_p", "topP"),
         ("top_k", "topK"),
-        ("n", "candidateCount"),
         ("seed", "seed"),
         ("presence_penalty", "presencePenalty"),
         ("frequency_penalty", "frequencyPenalty"),
@@ -293,6 +292,11 @@ fn generation_config(
         if let Some(v) = req.get(from).filter(|v| v.is_number()) {
             c.insert(to.into(), v.clone());
         }
+    }
+    // Streams are translated for one candidate only, so `n` is honoured without streaming.
+    let streaming = req.get("stream").and_then(Value::as_bool) == Some(true);
+    if let Some(n) = req.get("n").filter(|n| n.is_number() && !streaming) {
+        c.insert("candidateCount".into(), n.clone());
     }
     if let Some(stop) = stop_sequences(req) {
         c.insert("stopSequences".into(), stop);

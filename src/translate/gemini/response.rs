@@ -2,7 +2,7 @@
 
 use super::REASONING_FORMAT;
 use crate::translate::common::{
-    ChunkHead, FinishReason, UpstreamError, Usage, assistant_message, completion, count,
+    ChunkHead, FinishReason, UpstreamError, Usage, assistant_message, choice, completion, count,
     error_type_for_status, now, tool_call,
 };
 use serde_json::{Value, json};
@@ -20,13 +20,25 @@ pub fn response(body: &[u8]) -> Result<Value, UpstreamError> {
     }
     let head = head(&v, now());
     let mut seen = Seen::default();
-    let mut parts = read_parts(&v, &head.id, &mut seen);
-    for call in parts.calls.iter_mut().filter_map(Value::as_object_mut) {
-        call.remove("index");
+    let candidates: Vec<Option<&Value>> = match v.get("candidates").and_then(Value::as_array) {
+        Some(c) if !c.is_empty() => c.iter().map(Some).collect(),
+        _ => vec![None], // a blocked prompt still gets one (empty) choice
+    };
+    let mut choices = Vec::with_capacity(candidates.len());
+    for (i, candidate) in candidates.into_iter().enumerate() {
+        let mut parts = read_parts(candidate, &head.id, &mut seen);
+        for call in parts.calls.iter_mut().filter_map(Value::as_object_mut) {
+            call.remove("index");
+        }
+        let finish = finish(&v, candidate, !parts.calls.is_empty());
+        let message = assistant_message(&parts.text, parts.calls, &parts.reasoning, parts.details);
+        choices.push(choice(
+            i,
+            message,
+            finish.unwrap_or((FinishReason::Stop, "")),
+        ));
     }
-    let (finish, native) = finish(&v, !parts.calls.is_empty()).unwrap_or((FinishReason::Stop, ""));
-    let message = assistant_message(&parts.text, parts.calls, &parts.reasoning, parts.details);
-    Ok(completion(&head, message, (finish, native), usage(&v)))
+    Ok(completion(&head, choices, usage(&v)))
 }
 
 pub(crate) fn head(v: &Value, created: u64) -> ChunkHead {
@@ -52,7 +64,7 @@ pub(crate) struct Seen {
     pub(crate) details: usize,
 }
 
-/// The first candidate's parts, sorted into OpenAI fields.
+/// What one candidate's parts say, in OpenAI fields.
 #[derive(Debug, Default)]
 pub(crate) struct Parts {
     pub(crate) text: String,
@@ -62,9 +74,10 @@ pub(crate) struct Parts {
     pub(crate) details: Vec<Value>,
 }
 
-pub(crate) fn read_parts(v: &Value, response_id: &str, seen: &mut Seen) -> Parts {
+/// A candidate's parts, sorted into OpenAI fields.
+pub(crate) fn read_parts(candidate: Option<&Value>, response_id: &str, seen: &mut Seen) -> Parts {
     let mut out = Parts::default();
-    let parts = candidate(v)
+    let parts = candidate
         .and_then(|c| c.get("content"))
         .and_then(|c| c.get("parts"))
         .and_then(Value::as_array);
@@ -104,14 +117,20 @@ pub(crate) fn read_parts(v: &Value, response_id: &str, seen: &mut Seen) -> Parts
     out
 }
 
-// `Value::pointer` allocates per path segment; these lookups run once per stream chunk.
-fn candidate(v: &Value) -> Option<&Value> {
+/// The first candidate, the only one streams are translated for. (`Value::pointer` would
+/// allocate per path segment, once per stream chunk.)
+pub(crate) fn first_candidate(v: &Value) -> Option<&Value> {
     v.get("candidates").and_then(|c| c.get(0))
 }
 
-/// The normalised and native finish reason, if the response has one.
-pub(crate) fn finish(v: &Value, has_calls: bool) -> Option<(FinishReason, &str)> {
-    if let Some(native) = candidate(v)
+/// The normalised and native finish reason of `candidate`, or of a response whose prompt
+/// was blocked, if there is one.
+pub(crate) fn finish<'a>(
+    v: &'a Value,
+    candidate: Option<&'a Value>,
+    has_calls: bool,
+) -> Option<(FinishReason, &'a str)> {
+    if let Some(native) = candidate
         .and_then(|c| c.get("finishReason"))
         .and_then(Value::as_str)
     {

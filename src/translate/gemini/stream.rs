@@ -1,6 +1,6 @@
 //! Gemini `streamGenerateContent?alt=sse` chunks → OpenAI `chat.completion.chunk`s.
 
-use super::response::{Seen, error, finish, head, read_parts, usage};
+use super::response::{Seen, error, finish, first_candidate, head, read_parts, usage};
 use crate::translate::common::{ChunkHead, UpstreamError, Usage, now};
 use serde_json::{Map, Value, json};
 
@@ -61,7 +61,8 @@ impl StreamTranslator {
                     .chunk(json!({"role": "assistant", "content": ""}), None),
             );
         }
-        let parts = read_parts(&v, &self.head.id, &mut self.seen);
+        let candidate = first_candidate(&v);
+        let parts = read_parts(candidate, &self.head.id, &mut self.seen);
         let mut delta = Map::new();
         if !parts.text.is_empty() {
             delta.insert("content".into(), json!(parts.text));
@@ -82,7 +83,7 @@ impl StreamTranslator {
         if has_usage {
             self.usage = usage(&v);
         }
-        if let Some(f) = finish(&v, self.seen.calls > 0) {
+        if let Some(f) = finish(&v, candidate, self.seen.calls > 0) {
             out.push(self.head.chunk(json!({}), Some(f)));
             if has_usage {
                 self.finish(out);
