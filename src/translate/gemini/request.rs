@@ -60,7 +60,16 @@ fn contents(messages: &[Value]) -> Result<(String, Vec<Value>), TranslateError> 
                 system.push(content_text(content));
                 continue;
             }
-            "user" => ("user", user_parts(content, &field)?),
+            "user" => {
+                let mut parts = user_parts(content, &field)?;
+                let name = m.get("name").and_then(Value::as_str);
+                if let (Some(name), Some(Value::String(t))) =
+                    (name, parts.first_mut().and_then(|p| p.get_mut("text")))
+                {
+                    *t = format!("{name}: {t}");
+                }
+                ("user", parts)
+            }
             "assistant" => {
                 for call in m
                     .get("tool_calls")
