@@ -1,6 +1,7 @@
 //! OpenAI ⇄ Gemini translation against fixtures in Google's documented wire shapes.
 #![allow(clippy::unwrap_used)]
 
+use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use switchyard::translate::UpstreamError;
 use switchyard::translate::gemini::{self, StreamTranslator};
@@ -493,4 +494,145 @@ fn several_candidates_become_several_choices() {
             .get("candidateCount")
             .is_none()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property: a random conversation survives `request` and an inverse mapping back to OpenAI.
+// Gemini has no tool call ids, so calls and results are compared by name and position.
+
+#[derive(Debug, Clone, PartialEq)]
+enum Msg {
+    System(String),
+    User(String),
+    Assistant {
+        text: Option<String>,
+        calls: Vec<(String, Value)>,
+    },
+    Tool {
+        name: String,
+        content: String,
+    },
+}
+
+fn arb_args() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        any::<i32>().prop_map(|n| json!(n)),
+        any::<bool>().prop_map(|b| json!(b)),
+        "\\PC{0,12}".prop_map(|s| json!(s)),
+    ];
+    let inner = leaf.prop_recursive(2, 12, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    });
+    prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+        .prop_map(|m| Value::Object(m.into_iter().collect()))
+}
+
+fn arb_turn() -> impl Strategy<Value = Vec<Msg>> {
+    let text = || "[a-zA-Z0-9 ,.!?]{1,30}";
+    (
+        text(),
+        prop::option::of(text()),
+        prop::collection::vec(("[a-z_]{1,10}", arb_args()), 0..3),
+        prop::collection::vec(text(), 3),
+    )
+        .prop_filter("assistant says something", |(_, t, c, _)| {
+            t.is_some() || !c.is_empty()
+        })
+        .prop_map(|(user, text, calls, results)| {
+            let mut msgs = vec![
+                Msg::User(user),
+                Msg::Assistant {
+                    text,
+                    calls: calls.clone(),
+                },
+            ];
+            for ((name, _), content) in calls.into_iter().zip(results) {
+                msgs.push(Msg::Tool { name, content });
+            }
+            msgs
+        })
+}
+
+fn to_openai(msgs: &[Msg]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        out.push(match m {
+            Msg::System(t) => json!({"role": "system", "content": t}),
+            Msg::User(t) => json!({"role": "user", "content": t}),
+            Msg::Assistant { text, calls } => {
+                pending = (0..calls.len()).map(|k| format!("call_{i}_{k}")).collect();
+                let calls: Vec<Value> = calls
+                    .iter()
+                    .zip(&pending)
+                    .map(|((name, args), id)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args.to_string()}}))
+                    .collect();
+                json!({"role": "assistant", "content": text, "tool_calls": calls})
+            }
+            Msg::Tool { content, .. } => json!({"role": "tool", "tool_call_id": pending.remove(0), "content": content}),
+        });
+    }
+    out
+}
+
+fn from_gemini(body: &Value) -> Vec<Msg> {
+    let mut out = Vec::new();
+    if let Some(s) = body
+        .pointer("/systemInstruction/parts/0/text")
+        .and_then(Value::as_str)
+    {
+        out.push(Msg::System(s.to_owned()));
+    }
+    for c in body["contents"].as_array().unwrap() {
+        let parts = c["parts"].as_array().unwrap();
+        let text: String = parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect();
+        if c["role"] == "user" {
+            for fr in parts.iter().filter_map(|p| p.get("functionResponse")) {
+                let content = fr["response"]["content"]
+                    .as_str()
+                    .map_or_else(|| fr["response"].to_string(), str::to_owned);
+                out.push(Msg::Tool {
+                    name: fr["name"].as_str().unwrap().to_owned(),
+                    content,
+                });
+            }
+            if !text.is_empty() {
+                out.push(Msg::User(text));
+            }
+        } else {
+            let calls = parts
+                .iter()
+                .filter_map(|p| p.get("functionCall"))
+                .map(|fc| (fc["name"].as_str().unwrap().to_owned(), fc["args"].clone()))
+                .collect();
+            out.push(Msg::Assistant {
+                text: (!text.is_empty()).then_some(text),
+                calls,
+            });
+        }
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn request_round_trips_conversations(
+        system in prop::option::of("[a-zA-Z ]{1,20}"),
+        turns in prop::collection::vec(arb_turn(), 1..4),
+    ) {
+        let conv: Vec<Msg> = system.map(Msg::System).into_iter().chain(turns.into_iter().flatten()).collect();
+        let body = gemini::request(&object(json!({"messages": to_openai(&conv)})), "gemini-2.5-flash").unwrap();
+        let contents = body["contents"].as_array().unwrap();
+        for pair in contents.windows(2) {
+            prop_assert_ne!(&pair[0]["role"], &pair[1]["role"], "roles alternate");
+        }
+        prop_assert_eq!(from_gemini(&body), conv);
+    }
 }
