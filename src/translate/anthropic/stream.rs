@@ -3,7 +3,44 @@
 use super::REASONING_FORMAT;
 use super::response::{error, finish_reason, reasoning_tokens, usage};
 use crate::translate::common::{ChunkHead, UpstreamError, Usage, count, now};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use std::borrow::Cow;
+
+/// One SSE event's data. Typed rather than a `Value` so the per-token deltas borrow their
+/// text from the input instead of building a map per event; rare events keep `Value`s.
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    index: Option<usize>,
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+    #[serde(default)]
+    message: Value,
+    #[serde(default)]
+    content_block: Value,
+    #[serde(default)]
+    usage: Value,
+}
+
+/// The `delta` of `content_block_delta` and `message_delta` events.
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+}
 
 /// What an Anthropic content block turned into, by block index.
 #[derive(Debug, Clone, Copy)]
@@ -66,23 +103,17 @@ impl StreamTranslator {
         data: &str,
         out: &mut Vec<Value>,
     ) -> Result<(), UpstreamError> {
-        let v: Value = serde_json::from_str(data)
+        let ev: Event<'_> = serde_json::from_str(data)
             .map_err(|e| UpstreamError::invalid_body("stream event", &e, data.as_bytes()))?;
-        let kind = event
-            .or_else(|| v.get("type").and_then(Value::as_str))
-            .unwrap_or("");
-        match kind {
-            "message_start" => self.message_start(&v, out),
-            "content_block_start" => self.block_start(&v, out),
-            "content_block_delta" => self.block_delta(&v, out),
+        match event.or(ev.kind.as_deref()).unwrap_or("") {
+            "message_start" => self.message_start(&ev.message, out),
+            "content_block_start" => self.block_start(&ev, out),
+            "content_block_delta" => self.block_delta(&ev, out),
             "message_delta" => {
-                let u = v.get("usage").unwrap_or(&Value::Null);
-                self.merge_usage(u);
-                if let Some(native) = v["delta"]["stop_reason"].as_str() {
-                    out.push(
-                        self.head
-                            .chunk(json!({}), Some((finish_reason(native), native))),
-                    );
+                self.merge_usage(&ev.usage);
+                if let Some(native) = ev.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
+                    let finish = Some((finish_reason(native), native));
+                    out.push(self.head.chunk(json!({}), finish));
                 }
             }
             "message_stop" => self.finish(out),
@@ -101,8 +132,7 @@ impl StreamTranslator {
         }
     }
 
-    fn message_start(&mut self, v: &Value, out: &mut Vec<Value>) {
-        let m = v.get("message").unwrap_or(&Value::Null);
+    fn message_start(&mut self, m: &Value, out: &mut Vec<Value>) {
         self.head.id = m["id"].as_str().unwrap_or("").to_owned();
         self.head.model = m["model"].as_str().unwrap_or("").to_owned();
         self.usage = usage(m.get("usage").unwrap_or(&Value::Null));
@@ -124,9 +154,9 @@ impl StreamTranslator {
         }
     }
 
-    fn block_start(&mut self, v: &Value, out: &mut Vec<Value>) {
-        let index = v["index"].as_u64().unwrap_or(self.blocks.len() as u64) as usize;
-        let b = &v["content_block"];
+    fn block_start(&mut self, ev: &Event<'_>, out: &mut Vec<Value>) {
+        let index = ev.index.unwrap_or(self.blocks.len());
+        let b = &ev.content_block;
         let block = match b["type"].as_str() {
             Some("text") => {
                 if let Some(t) = b["text"].as_str().filter(|t| !t.is_empty()) {
@@ -163,25 +193,28 @@ impl StreamTranslator {
         self.blocks[index] = block;
     }
 
-    fn block_delta(&mut self, v: &Value, out: &mut Vec<Value>) {
-        let index = v["index"].as_u64().unwrap_or(0) as usize;
-        let block = self.blocks.get(index).copied().unwrap_or(Block::Other);
-        let d = &v["delta"];
-        let delta = match (d["type"].as_str(), block) {
-            (Some("text_delta"), _) => json!({"content": d["text"]}),
+    fn block_delta(&mut self, ev: &Event<'_>, out: &mut Vec<Value>) {
+        let block = self
+            .blocks
+            .get(ev.index.unwrap_or(0))
+            .copied()
+            .unwrap_or(Block::Other);
+        let Some(d) = &ev.delta else { return };
+        let delta = match (d.kind.as_deref(), block) {
+            (Some("text_delta"), _) => json!({"content": d.text}),
             (Some("input_json_delta"), Block::Tool(i)) => {
-                json!({"tool_calls": [{"index": i, "function": {"arguments": d["partial_json"]}}]})
+                json!({"tool_calls": [{"index": i, "function": {"arguments": d.partial_json}}]})
             }
             (Some("thinking_delta"), Block::Thinking(i)) => {
-                self.thinking_bytes += d["thinking"].as_str().map_or(0, str::len);
+                self.thinking_bytes += d.thinking.as_deref().map_or(0, str::len);
                 json!({
-                "reasoning": d["thinking"],
-                "reasoning_details": [{"type": "reasoning.text", "text": d["thinking"],
-                                       "format": REASONING_FORMAT, "index": i}],
+                    "reasoning": d.thinking,
+                    "reasoning_details": [{"type": "reasoning.text", "text": d.thinking,
+                                           "format": REASONING_FORMAT, "index": i}],
                 })
             }
             (Some("signature_delta"), Block::Thinking(i)) => json!({
-                "reasoning_details": [{"type": "reasoning.text", "signature": d["signature"],
+                "reasoning_details": [{"type": "reasoning.text", "signature": d.signature,
                                        "format": REASONING_FORMAT, "index": i}],
             }),
             _ => return,
