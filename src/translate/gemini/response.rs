@@ -5,7 +5,79 @@ use crate::translate::common::{
     ChunkHead, FinishReason, UpstreamError, Usage, assistant_message, choice, completion, count,
     error_type_for_status, now, tool_call,
 };
+use serde::Deserialize;
 use serde_json::{Value, json};
+use std::borrow::Cow;
+
+/// The parts of a `GenerateContentResponse` the translation reads. Typed so streamed text is
+/// borrowed from the input rather than copied into a map per chunk.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GenerateResponse<'a> {
+    #[serde(borrow, default)]
+    pub(crate) candidates: Vec<Candidate<'a>>,
+    #[serde(default)]
+    prompt_feedback: Value,
+    #[serde(default)]
+    pub(crate) usage_metadata: Option<Value>,
+    #[serde(borrow, default)]
+    model_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    response_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Candidate<'a> {
+    #[serde(borrow, default)]
+    content: Option<Content<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Content<'a> {
+    #[serde(borrow, default)]
+    parts: Vec<Part<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Part<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    thought: bool,
+    #[serde(borrow, default)]
+    function_call: Option<FunctionCall<'a>>,
+    #[serde(borrow, default)]
+    thought_signature: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionCall<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Cow<'a, str>,
+    #[serde(default)]
+    args: Value,
+}
+
+/// Parses one response body or stream chunk; an error object (bare or wrapped in an array, as
+/// streaming endpoints send it) is `Err` mapped by [`error`].
+pub(crate) fn parse<'a>(data: &'a str, what: &str) -> Result<GenerateResponse<'a>, UpstreamError> {
+    match serde_json::from_str::<GenerateResponse<'a>>(data) {
+        Ok(r) if r.error.is_none() => Ok(r),
+        Ok(_) => Err(error(0, data.as_bytes())),
+        Err(e) => match serde_json::from_str::<Value>(data) {
+            Ok(Value::Array(_)) => Err(error(0, data.as_bytes())),
+            _ => Err(UpstreamError::invalid_body(what, &e, data.as_bytes())),
+        },
+    }
+}
 
 /// Translates a non-streaming Gemini `generateContent` body into an OpenAI `chat.completion`.
 ///
@@ -13,16 +85,19 @@ use serde_json::{Value, json};
 /// signatures become `reasoning.encrypted` details whose `id` is the tool call they belong to,
 /// so [`request`](super::request) can put them back on the next turn.
 pub fn response(body: &[u8]) -> Result<Value, UpstreamError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| UpstreamError::invalid_body("JSON body", &e, body))?;
-    if v.get("error").is_some() || v.is_array() {
-        return Err(error(0, body));
-    }
-    let head = head(&v, now());
+    let text = std::str::from_utf8(body).map_err(|e| UpstreamError {
+        status: 502,
+        error_type: "provider_unavailable",
+        message: format!("upstream returned an invalid JSON body: {e}"),
+        raw: String::from_utf8_lossy(body).into_owned(),
+    })?;
+    let r = parse(text, "JSON body")?;
+    let head = head(&r, now());
     let mut seen = Seen::default();
-    let candidates: Vec<Option<&Value>> = match v.get("candidates").and_then(Value::as_array) {
-        Some(c) if !c.is_empty() => c.iter().map(Some).collect(),
-        _ => vec![None], // a blocked prompt still gets one (empty) choice
+    let candidates: Vec<Option<&Candidate<'_>>> = if r.candidates.is_empty() {
+        vec![None] // a blocked prompt still gets one (empty) choice
+    } else {
+        r.candidates.iter().map(Some).collect()
     };
     let mut choices = Vec::with_capacity(candidates.len());
     for (i, candidate) in candidates.into_iter().enumerate() {
@@ -30,7 +105,7 @@ pub fn response(body: &[u8]) -> Result<Value, UpstreamError> {
         for call in parts.calls.iter_mut().filter_map(Value::as_object_mut) {
             call.remove("index");
         }
-        let finish = finish(&v, candidate, !parts.calls.is_empty());
+        let finish = finish(&r, candidate, !parts.calls.is_empty());
         let message = assistant_message(&parts.text, parts.calls, &parts.reasoning, parts.details);
         choices.push(choice(
             i,
@@ -38,21 +113,13 @@ pub fn response(body: &[u8]) -> Result<Value, UpstreamError> {
             finish.unwrap_or((FinishReason::Stop, "")),
         ));
     }
-    Ok(completion(&head, choices, usage(&v)))
+    Ok(completion(&head, choices, usage(r.usage_metadata.as_ref())))
 }
 
-pub(crate) fn head(v: &Value, created: u64) -> ChunkHead {
+pub(crate) fn head(r: &GenerateResponse<'_>, created: u64) -> ChunkHead {
     ChunkHead {
-        id: v
-            .get("responseId")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
-        model: v
-            .get("modelVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
+        id: r.response_id.as_deref().unwrap_or("").to_owned(),
+        model: r.model_version.as_deref().unwrap_or("").to_owned(),
         created,
     }
 }
@@ -75,16 +142,19 @@ pub(crate) struct Parts {
 }
 
 /// A candidate's parts, sorted into OpenAI fields.
-pub(crate) fn read_parts(candidate: Option<&Value>, response_id: &str, seen: &mut Seen) -> Parts {
+pub(crate) fn read_parts(
+    candidate: Option<&Candidate<'_>>,
+    response_id: &str,
+    seen: &mut Seen,
+) -> Parts {
     let mut out = Parts::default();
     let parts = candidate
-        .and_then(|c| c.get("content"))
-        .and_then(|c| c.get("parts"))
-        .and_then(Value::as_array);
-    for part in parts.into_iter().flatten() {
+        .and_then(|c| c.content.as_ref())
+        .map(|c| c.parts.as_slice());
+    for part in parts.unwrap_or_default() {
         let mut call_id = Value::Null;
-        if let Some(text) = part.get("text").and_then(Value::as_str) {
-            if part.get("thought").and_then(Value::as_bool) == Some(true) {
+        if let Some(text) = part.text.as_deref() {
+            if part.thought {
                 out.reasoning.push_str(text);
                 out.details
                     .push(json!({"type": "reasoning.text", "text": text,
@@ -93,20 +163,24 @@ pub(crate) fn read_parts(candidate: Option<&Value>, response_id: &str, seen: &mu
             } else {
                 out.text.push_str(text);
             }
-        } else if let Some(fc) = part.get("functionCall") {
-            let id = match fc.get("id").and_then(Value::as_str) {
+        } else if let Some(fc) = &part.function_call {
+            let id = match fc.id.as_deref() {
                 Some(id) => id.to_owned(),
                 None if response_id.is_empty() => format!("call_{}", seen.calls),
                 None => format!("call_{response_id}_{}", seen.calls),
             };
-            let name = fc.get("name").and_then(Value::as_str).unwrap_or("");
-            let mut call = tool_call(&id, name, fc.get("args").unwrap_or(&json!({})));
+            let args = if fc.args.is_null() {
+                &json!({})
+            } else {
+                &fc.args
+            };
+            let mut call = tool_call(&id, &fc.name, args);
             call["index"] = json!(seen.calls);
             seen.calls += 1;
             out.calls.push(call);
             call_id = json!(id);
         }
-        if let Some(sig) = part.get("thoughtSignature") {
+        if let Some(sig) = &part.thought_signature {
             out.details.push(
                 json!({"type": "reasoning.encrypted", "data": sig, "id": call_id,
                                     "format": REASONING_FORMAT, "index": seen.details}),
@@ -117,23 +191,14 @@ pub(crate) fn read_parts(candidate: Option<&Value>, response_id: &str, seen: &mu
     out
 }
 
-/// The first candidate, the only one streams are translated for. (`Value::pointer` would
-/// allocate per path segment, once per stream chunk.)
-pub(crate) fn first_candidate(v: &Value) -> Option<&Value> {
-    v.get("candidates").and_then(|c| c.get(0))
-}
-
 /// The normalised and native finish reason of `candidate`, or of a response whose prompt
 /// was blocked, if there is one.
 pub(crate) fn finish<'a>(
-    v: &'a Value,
-    candidate: Option<&'a Value>,
+    r: &'a GenerateResponse<'_>,
+    candidate: Option<&'a Candidate<'_>>,
     has_calls: bool,
 ) -> Option<(FinishReason, &'a str)> {
-    if let Some(native) = candidate
-        .and_then(|c| c.get("finishReason"))
-        .and_then(Value::as_str)
-    {
+    if let Some(native) = candidate.and_then(|c| c.finish_reason.as_deref()) {
         let f = match native {
             "STOP" if has_calls => FinishReason::ToolCalls,
             "MAX_TOKENS" => FinishReason::Length,
@@ -146,22 +211,16 @@ pub(crate) fn finish<'a>(
         };
         return Some((f, native));
     }
-    let blocked = v
-        .pointer("/promptFeedback/blockReason")
-        .and_then(Value::as_str);
-    let no_candidates = v
-        .get("candidates")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty);
+    let blocked = r.prompt_feedback.get("blockReason").and_then(Value::as_str);
     match blocked {
-        Some(reason) if no_candidates => Some((FinishReason::ContentFilter, reason)),
+        Some(reason) if r.candidates.is_empty() => Some((FinishReason::ContentFilter, reason)),
         _ => None,
     }
 }
 
 /// `usageMetadata` in OpenAI semantics: thinking tokens are completion tokens.
-pub(crate) fn usage(v: &Value) -> Usage {
-    let u = v.get("usageMetadata").unwrap_or(&Value::Null);
+pub(crate) fn usage(u: Option<&Value>) -> Usage {
+    let u = u.unwrap_or(&Value::Null);
     let thoughts = count(u, "thoughtsTokenCount");
     Usage {
         prompt: count(u, "promptTokenCount") + count(u, "toolUsePromptTokenCount"),

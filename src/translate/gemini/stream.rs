@@ -1,6 +1,6 @@
 //! Gemini `streamGenerateContent?alt=sse` chunks → OpenAI `chat.completion.chunk`s.
 
-use super::response::{Seen, error, finish, first_candidate, head, read_parts, usage};
+use super::response::{Seen, finish, head, parse, read_parts, usage};
 use crate::translate::common::{ChunkHead, UpstreamError, Usage, now};
 use serde_json::{Map, Value, json};
 
@@ -48,20 +48,16 @@ impl StreamTranslator {
         data: &str,
         out: &mut Vec<Value>,
     ) -> Result<(), UpstreamError> {
-        let v: Value = serde_json::from_str(data)
-            .map_err(|e| UpstreamError::invalid_body("stream chunk", &e, data.as_bytes()))?;
-        if v.get("error").is_some() || v.is_array() {
-            return Err(error(0, data.as_bytes()));
-        }
+        let r = parse(data, "stream chunk")?;
         if !self.started {
             self.started = true;
-            self.head = head(&v, self.head.created);
+            self.head = head(&r, self.head.created);
             out.push(
                 self.head
                     .chunk(json!({"role": "assistant", "content": ""}), None),
             );
         }
-        let candidate = first_candidate(&v);
+        let candidate = r.candidates.first();
         let parts = read_parts(candidate, &self.head.id, &mut self.seen);
         let mut delta = Map::new();
         if !parts.text.is_empty() {
@@ -79,11 +75,11 @@ impl StreamTranslator {
         if !delta.is_empty() {
             out.push(self.head.chunk(Value::Object(delta), None));
         }
-        let has_usage = v.get("usageMetadata").is_some();
+        let has_usage = r.usage_metadata.is_some();
         if has_usage {
-            self.usage = usage(&v);
+            self.usage = usage(r.usage_metadata.as_ref());
         }
-        if let Some(f) = finish(&v, candidate, self.seen.calls > 0) {
+        if let Some(f) = finish(&r, candidate, self.seen.calls > 0) {
             out.push(self.head.chunk(json!({}), Some(f)));
             if has_usage {
                 self.finish(out);
