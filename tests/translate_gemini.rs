@@ -636,3 +636,38 @@ proptest! {
         prop_assert_eq!(from_gemini(&body), conv);
     }
 }
+
+#[test]
+fn consecutive_thoughts_share_one_reasoning_detail_across_chunks() {
+    let mut t = StreamTranslator::new();
+    let mut out = Vec::new();
+    for data in [
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"a","thought":true}]}}],"responseId":"r"}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"b","thought":true},{"text":"Answer"}]}}]}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"c","thought":true}]}}]}"#,
+    ] {
+        t.on_event(None, data, &mut out).unwrap();
+    }
+    let indexes: Vec<(String, Value)> = out
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/delta/reasoning_details"))
+        .flat_map(|d| d.as_array().unwrap().iter())
+        .map(|d| (d["text"].as_str().unwrap().to_owned(), d["index"].clone()))
+        .collect();
+    assert_eq!(
+        indexes,
+        vec![
+            ("a".into(), json!(0)),
+            ("b".into(), json!(0)),
+            ("c".into(), json!(1))
+        ]
+    );
+
+    let body = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"x","thought":true},{"text":"y","thought":true},{"text":"z"}]},"finishReason":"STOP"}]}"#;
+    let details =
+        gemini::response(body).unwrap()["choices"][0]["message"]["reasoning_details"].clone();
+    assert_eq!(
+        details,
+        json!([{"type": "reasoning.text", "text": "xy", "format": "google-gemini-v1", "index": 0}])
+    );
+}

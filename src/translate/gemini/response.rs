@@ -129,6 +129,9 @@ pub(crate) fn head(r: &GenerateResponse<'_>, created: u64) -> ChunkHead {
 pub(crate) struct Seen {
     pub(crate) calls: usize,
     pub(crate) details: usize,
+    /// The detail index of the run of thought parts in progress: consecutive thoughts, even
+    /// across stream chunks, are one `reasoning.text` detail.
+    thought: Option<usize>,
 }
 
 /// What one candidate's parts say, in OpenAI fields.
@@ -156,14 +159,13 @@ pub(crate) fn read_parts(
         if let Some(text) = part.text.as_deref() {
             if part.thought {
                 out.reasoning.push_str(text);
-                out.details
-                    .push(json!({"type": "reasoning.text", "text": text,
-                                        "format": REASONING_FORMAT, "index": seen.details}));
-                seen.details += 1;
+                push_thought(&mut out.details, seen, text);
             } else {
+                seen.thought = None;
                 out.text.push_str(text);
             }
         } else if let Some(fc) = &part.function_call {
+            seen.thought = None;
             let id = match fc.id.as_deref() {
                 Some(id) => id.to_owned(),
                 None if response_id.is_empty() => format!("call_{}", seen.calls),
@@ -181,6 +183,7 @@ pub(crate) fn read_parts(
             call_id = json!(id);
         }
         if let Some(sig) = &part.thought_signature {
+            seen.thought = None;
             out.details.push(
                 json!({"type": "reasoning.encrypted", "data": sig, "id": call_id,
                                     "format": REASONING_FORMAT, "index": seen.details}),
@@ -189,6 +192,28 @@ pub(crate) fn read_parts(
         }
     }
     out
+}
+
+/// Appends thought text to the open `reasoning.text` detail, or opens one.
+fn push_thought(details: &mut Vec<Value>, seen: &mut Seen, text: &str) {
+    let index = match seen.thought {
+        Some(i) => i,
+        None => {
+            seen.details += 1;
+            *seen.thought.insert(seen.details - 1)
+        }
+    };
+    if let Some(Value::String(t)) = details
+        .last_mut()
+        .filter(|d| d["type"] == "reasoning.text" && d["index"] == index)
+        .and_then(|d| d.get_mut("text"))
+    {
+        t.push_str(text);
+        return;
+    }
+    details.push(
+        json!({"type": "reasoning.text", "text": text, "format": REASONING_FORMAT, "index": index}),
+    );
 }
 
 /// The normalised and native finish reason of `candidate`, or of a response whose prompt

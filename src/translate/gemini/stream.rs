@@ -61,10 +61,10 @@ impl StreamTranslator {
         let parts = read_parts(candidate, &self.head.id, &mut self.seen);
         let mut delta = Map::new();
         if !parts.text.is_empty() {
-            delta.insert("content".into(), json!(parts.text));
+            delta.insert("content".into(), Value::String(parts.text));
         }
         if !parts.reasoning.is_empty() {
-            delta.insert("reasoning".into(), json!(parts.reasoning));
+            delta.insert("reasoning".into(), Value::String(parts.reasoning));
         }
         if !parts.calls.is_empty() {
             delta.insert("tool_calls".into(), Value::Array(parts.calls));
