@@ -705,3 +705,55 @@ fn stream_estimates_reasoning_tokens() {
         .unwrap();
     assert!(reasoning > 10 && reasoning <= 88, "{usage}");
 }
+
+proptest! {
+    /// However the upstream splits tool arguments, the client reassembles the same JSON, and
+    /// tool calls keep their ordinal even when text blocks sit between them.
+    #[test]
+    fn streamed_tool_arguments_reassemble(
+        calls in prop::collection::vec((arb_json(), prop::collection::vec(1..8usize, 1..40)), 1..4),
+    ) {
+        let mut t = StreamTranslator::new();
+        let mut out = Vec::new();
+        let mut feed = |data: Value| t.on_event(None, &data.to_string(), &mut out).unwrap();
+        feed(json!({"type": "message_start", "message": {"id": "m", "model": "c", "usage": {"input_tokens": 1}}}));
+        let mut block = 0;
+        for (k, (args, cuts)) in calls.iter().enumerate() {
+            feed(json!({"type": "content_block_start", "index": block, "content_block": {"type": "text", "text": ""}}));
+            feed(json!({"type": "content_block_delta", "index": block, "delta": {"type": "text_delta", "text": "…"}}));
+            block += 1;
+            feed(json!({"type": "content_block_start", "index": block,
+                        "content_block": {"type": "tool_use", "id": format!("toolu_{k}"), "name": "f", "input": {}}}));
+            let chars: Vec<char> = args.to_string().chars().collect();
+            let mut at = 0;
+            for cut in cuts.iter().cycle() {
+                if at >= chars.len() {
+                    break;
+                }
+                let end = (at + cut).min(chars.len());
+                let piece: String = chars[at..end].iter().collect();
+                feed(json!({"type": "content_block_delta", "index": block, "delta": {"type": "input_json_delta", "partial_json": piece}}));
+                at = end;
+            }
+            feed(json!({"type": "content_block_stop", "index": block}));
+            block += 1;
+        }
+        feed(json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}}));
+        feed(json!({"type": "message_stop"}));
+
+        let mut assembled = vec![String::new(); calls.len()];
+        for c in &out {
+            for call in c.pointer("/choices/0/delta/tool_calls").and_then(Value::as_array).into_iter().flatten() {
+                let i = call["index"].as_u64().unwrap() as usize;
+                if let Some(id) = call.get("id") {
+                    prop_assert_eq!(id, &json!(format!("toolu_{i}")));
+                }
+                assembled[i].push_str(call["function"]["arguments"].as_str().unwrap());
+            }
+        }
+        for ((args, _), got) in calls.iter().zip(&assembled) {
+            prop_assert_eq!(&serde_json::from_str::<Value>(got).unwrap(), args);
+        }
+        prop_assert_eq!(out.last().unwrap()["choices"].as_array().unwrap().len(), 0);
+    }
+}
