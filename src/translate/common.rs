@@ -213,11 +213,13 @@ pub(crate) fn assistant_message(
 ) -> Value {
     let mut m = Map::new();
     m.insert("role".into(), json!("assistant"));
-    let has_text = !text.is_empty() || (tool_calls.is_empty() && details.is_empty());
-    m.insert(
-        "content".into(),
-        if has_text { json!(text) } else { Value::Null },
-    );
+    let content = if text.is_empty() {
+        Value::Null
+    } else {
+        json!(text)
+    };
+    m.insert("content".into(), content);
+    m.insert("refusal".into(), Value::Null);
     if !tool_calls.is_empty() {
         m.insert("tool_calls".into(), Value::Array(tool_calls));
     }
