@@ -1,32 +1,49 @@
 //! # switchyard
 //!
 //! Composable [`tower::Layer`]s that turn any hyper or axum host into an OpenRouter-compatible LLM
-//! gateway, and the ready-to-run gateway built from them.
+//! gateway, and the ready-to-run gateway built from them ([`server::Gateway`]).
+//!
+//! The layers, outermost first (see `docs/ordering.md` for why in this order):
+//!
+//! | layer | does |
+//! |---|---|
+//! | [`keys::AuthLayer`] | gateway keys (401/403) |
+//! | [`parse::ParseLayer`] | body limit, JSON → [`ext::ChatRequest`], error envelope |
+//! | [`alias::AliasLayer`] | aliases, `~author/family-latest`, `:nitro`/`:floor`/`:free` |
+//! | [`route::RouteLayer`] | model + `models` + `provider` preferences → candidates |
+//! | [`balance::BalanceLayer`] | default order: 1/price² first pick among stable endpoints |
+//! | [`keys::CreditLayer`] | reserve the worst-case cost on the key (402) |
+//! | [`fallback::FallbackLayer`] | try candidates; streams commit on the first content event |
+//! | [`meter::MeterLayer`] | usage → cost inline, one usage chunk, ledger, credits settled |
+//! | [`translate::TranslateLayer`] | OpenAI / Anthropic / Gemini wire formats |
+//! | [`upstream::Upstream`] | pooled HTTPS client (rustls), provider keys, timeouts |
+//!
+//! Money is integer fixed-point ([`catalog::Usd`], picodollars) until it is written into JSON.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
-
-pub mod catalog;
-pub mod keys;
-pub mod ledger;
-pub mod meter;
 
 /// The boxed error type every fallible layer returns; concrete errors downcast from it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+pub mod alias;
+pub mod balance;
 pub mod body;
+pub mod catalog;
 pub mod classify;
 pub mod error;
 pub mod ext;
+pub mod fallback;
+pub mod health;
+pub mod keys;
+pub mod ledger;
+pub mod meter;
 pub mod parse;
+pub mod route;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sse;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 pub mod translate;
 pub mod upstream;
 
 pub use body::Body;
-pub mod alias;
-pub mod balance;
-pub mod fallback;
-pub mod health;
-pub mod route;
-#[cfg(feature = "server")]
-pub mod server;
-#[cfg(feature = "test-util")]
-pub mod test_util;

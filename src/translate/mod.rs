@@ -15,9 +15,14 @@
 //! 4. Streams become one normalised chunk event per frame, ending with `data: [DONE]`; a stream
 //!    that breaks off, stalls or carries an error event ends in an error for the outer layers.
 
+pub mod anthropic;
+mod common;
+pub mod gemini;
 mod normalize;
 mod openai;
 mod stream;
+
+pub use common::{FinishReason, TranslateError, UpstreamError as ProviderError};
 
 pub(crate) use normalize::now_secs;
 pub use normalize::{chunk_has_content, normalize_finish_reason};
