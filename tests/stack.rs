@@ -8,7 +8,8 @@ use support::*;
 
 // `sort: price` makes the candidate order deterministic (cheapest first) instead of the default
 // price-weighted random first pick, so tests can name which provider fails first.
-const HELLO: &str = r#"{"model":"acme/m","provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
+const HELLO: &str =
+    r#"{"model":"acme/m","provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
 
 async fn gateway(models: &[(&str, &[(&str, f64, f64)])]) -> (String, Fake) {
     let (addr, fake) = start_fake().await;

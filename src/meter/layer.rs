@@ -109,7 +109,12 @@ impl Accounting {
         if let (Some(health), Some(first)) = (&self.health, self.first_content) {
             if !cancelled && finish_reason != Some("error") {
                 let ttft = first.duration_since(self.attempt_started);
-                health.record_stream(&self.target_key, ttft, usage.completion_tokens, self.attempt_started.elapsed());
+                health.record_stream(
+                    &self.target_key,
+                    ttft,
+                    usage.completion_tokens,
+                    self.attempt_started.elapsed(),
+                );
             }
         }
         if let Some(sink) = &self.sink {

@@ -14,11 +14,10 @@ mod catalog_api;
 
 mod keys_api;
 
-use crate::body::Body;
 use crate::alias::{AliasHandle, AliasLayer, AliasTable};
 use crate::balance::BalanceLayer;
+use crate::body::Body;
 use crate::catalog::{Catalog, Config, ConfigError};
-use crate::route::Sticky;
 use crate::error::GatewayError;
 use crate::ext::ApiKind;
 use crate::fallback::FallbackLayer;
@@ -28,6 +27,7 @@ use crate::ledger::{MemorySink, MeterSink};
 use crate::meter::MeterLayer;
 use crate::parse::ParseLayer;
 use crate::route::RouteLayer;
+use crate::route::Sticky;
 use crate::translate::TranslateLayer;
 use crate::upstream::Upstream;
 use axum::extract::{Path as AxPath, Query, State};
@@ -179,13 +179,19 @@ impl Gateway {
     /// Reloads `[aliases]` when the config file changes (polled every second) or on SIGHUP.
     /// Does nothing for a gateway not built from a file.
     pub fn watch_config(&self) {
-        let Some(path) = self.config.source.clone().filter(|p| p.is_file()) else { return };
+        let Some(path) = self.config.source.clone().filter(|p| p.is_file()) else {
+            return;
+        };
         crate::alias::watch_file(path.clone(), self.aliases.clone());
         #[cfg(unix)]
         {
             let handle = self.aliases.clone();
             tokio::spawn(async move {
-                let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+                let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                else {
+                    return;
+                };
                 while hup.recv().await.is_some() {
                     match Config::load(&path) {
                         Ok(c) => {
@@ -212,8 +218,15 @@ impl Gateway {
         let stack = ServiceBuilder::new()
             .option_layer(auth)
             .layer(ParseLayer::new(kind).max_body_bytes(server.max_body_bytes))
-            .layer(AliasLayer::with_handle(self.catalog.clone(), self.aliases.clone()))
-            .layer(RouteLayer::new(self.catalog.clone()).health(self.health.clone()).sticky(self.sticky.clone()))
+            .layer(AliasLayer::with_handle(
+                self.catalog.clone(),
+                self.aliases.clone(),
+            ))
+            .layer(
+                RouteLayer::new(self.catalog.clone())
+                    .health(self.health.clone())
+                    .sticky(self.sticky.clone()),
+            )
             .layer(BalanceLayer::new().health(self.health.clone()))
             .option_layer(credits)
             .layer(

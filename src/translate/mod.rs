@@ -17,6 +17,7 @@
 
 pub mod anthropic;
 mod common;
+mod dialect;
 pub mod gemini;
 mod normalize;
 mod openai;
@@ -145,7 +146,7 @@ where
                 return Ok(resp);
             }
             let bytes = read_limited(body, MAX_RESPONSE_BODY).await?;
-            let mut value = match parse_response(provider.api, &bytes, &provider.name) {
+            let mut value = match parse_response(provider.api, chat.kind, &bytes, &provider.name) {
                 Ok(v) => v,
                 Err(e) => return Ok(failure_response(e, None)),
             };
@@ -190,17 +191,7 @@ fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, B
             openai::path(chat.kind).to_owned(),
             serde_json::to_vec(&openai::request_body(chat, endpoint))?,
         ),
-        Api::Anthropic | Api::Gemini => {
-            return Err(Box::new(GatewayError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "invalid_request",
-                format!(
-                    "provider `{}` speaks {}, which this build cannot translate yet",
-                    endpoint.provider.slug,
-                    endpoint.provider.api.as_str()
-                ),
-            )));
-        }
+        Api::Anthropic | Api::Gemini => dialect::request(chat, &target.model, endpoint)?,
     };
     let accept = if chat.stream {
         "text/event-stream"
@@ -216,23 +207,28 @@ fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, B
 }
 
 fn stream_mapper(api: Api, provider: &str) -> Box<dyn StreamMapper> {
+    let provider = provider.to_owned();
     match api {
-        Api::OpenAi | Api::Anthropic | Api::Gemini => {
-            Box::new(openai::OpenAiMapper::new(provider.to_owned()))
-        }
+        Api::OpenAi => Box::new(openai::OpenAiMapper::new(provider)),
+        Api::Anthropic => Box::new(dialect::AnthropicMapper::new(provider)),
+        Api::Gemini => Box::new(dialect::GeminiMapper::new(provider)),
     }
 }
 
 fn upstream_error(api: Api, status: u16, body: &[u8], provider: &str) -> GatewayError {
     match api {
-        Api::OpenAi | Api::Anthropic | Api::Gemini => {
-            openai::error_from_body(status, body, provider)
-        }
+        Api::OpenAi => openai::error_from_body(status, body, provider),
+        Api::Anthropic | Api::Gemini => dialect::error(api, status, body, provider),
     }
 }
 
 /// Parses a successful non-streaming body into an OpenAI-shaped object.
-fn parse_response(api: Api, bytes: &[u8], provider: &str) -> Result<Value, GatewayError> {
+fn parse_response(
+    api: Api,
+    kind: ApiKind,
+    bytes: &[u8],
+    provider: &str,
+) -> Result<Value, GatewayError> {
     let invalid = |detail: String| {
         UpstreamError {
             kind: UpstreamErrorKind::Invalid,
@@ -246,7 +242,8 @@ fn parse_response(api: Api, bytes: &[u8], provider: &str) -> Result<Value, Gatew
         )
     };
     match api {
-        Api::OpenAi | Api::Anthropic | Api::Gemini => {
+        Api::Anthropic | Api::Gemini => dialect::response(api, kind, bytes, provider),
+        Api::OpenAi => {
             let v: Value = serde_json::from_slice(bytes)
                 .map_err(|e| invalid(format!("malformed JSON: {e}")))?;
             if let Some((status, message, error_type)) = normalize::embedded_error(&v) {
