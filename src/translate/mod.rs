@@ -113,10 +113,18 @@ where
             let provider = endpoint.provider.clone();
             let upstream_req = build_request(&chat, &target)?;
             let resp = crate::body::call_boxed(&mut inner, upstream_req).await?;
+            let strip_reasoning = chat
+                .body
+                .get("reasoning")
+                .and_then(|r| r.get("exclude"))
+                .and_then(Value::as_bool)
+                == Some(true)
+                || chat.body.get("include_reasoning").and_then(Value::as_bool) == Some(false);
             let stamp = Stamp {
                 id: id.as_str().to_owned(),
                 model: target.model.slug.clone(),
                 provider: provider.name.clone(),
+                strip_reasoning,
             };
             let (parts, body) = resp.into_parts();
             if !parts.status.is_success() {

@@ -10,6 +10,9 @@ pub(crate) struct Stamp {
     pub(crate) id: String,
     pub(crate) model: String,
     pub(crate) provider: String,
+    /// `reasoning.exclude: true` (or `include_reasoning: false`): the model reasons, the client
+    /// does not see it.
+    pub(crate) strip_reasoning: bool,
 }
 
 /// Normalises a native finish reason to `stop | length | tool_calls | content_filter | error`.
@@ -39,6 +42,14 @@ pub(crate) fn stamp(v: &mut Value, s: &Stamp, object: &str) {
         for c in choices {
             if let Some(c) = c.as_object_mut() {
                 normalize_choice(c);
+                if s.strip_reasoning {
+                    for k in ["message", "delta"] {
+                        if let Some(m) = c.get_mut(k).and_then(Value::as_object_mut) {
+                            m.remove("reasoning");
+                            m.remove("reasoning_details");
+                        }
+                    }
+                }
             }
         }
     }
@@ -144,13 +155,14 @@ mod tests {
 
     #[test]
     fn stamps_and_normalises() {
-        let mut v = json!({"id":"chatcmpl-1","model":"gpt-4o-mini-2024","choices":[{"index":0,"finish_reason":"end_turn","message":{}}]});
+        let mut v = json!({"id":"chatcmpl-1","model":"gpt-4o-mini-2024","choices":[{"index":0,"finish_reason":"end_turn","message":{"reasoning":"secret"}}]});
         stamp(
             &mut v,
             &Stamp {
                 id: "gen-1".into(),
                 model: "openai/gpt-4o-mini".into(),
                 provider: "OpenAI".into(),
+                strip_reasoning: true,
             },
             "chat.completion",
         );
@@ -158,6 +170,10 @@ mod tests {
         assert_eq!(v["provider"], "OpenAI");
         assert_eq!(v["choices"][0]["finish_reason"], "stop");
         assert_eq!(v["choices"][0]["native_finish_reason"], "end_turn");
+        assert!(
+            v["choices"][0]["message"].get("reasoning").is_none(),
+            "reasoning.exclude"
+        );
     }
 
     #[test]
