@@ -11,7 +11,7 @@ use support::*;
 const HELLO: &str =
     r#"{"model":"acme/m","provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
 
-async fn gateway(models: &[(&str, &[(&str, f64, f64)])]) -> (String, Fake) {
+async fn gateway(models: Models<'_>) -> (String, Fake) {
     let (addr, fake) = start_fake().await;
     let url = start_gateway(&config_toml(addr, models, "")).await;
     (url, fake)

@@ -23,7 +23,10 @@ mod normalize;
 mod openai;
 mod stream;
 
-pub use common::{FinishReason, TranslateError, UpstreamError as ProviderError};
+/// The translators' mapped provider error, by a name that does not clash with
+/// [`crate::upstream::UpstreamError`] (transport failures).
+pub use common::UpstreamError as ProviderError;
+pub use common::{FinishReason, TranslateError, UpstreamError};
 
 pub(crate) use normalize::now_secs;
 pub use normalize::{chunk_has_content, normalize_finish_reason};
@@ -33,7 +36,7 @@ use crate::body::{self, Body};
 use crate::catalog::Api;
 use crate::error::GatewayError;
 use crate::ext::{ApiKind, ChatRequest, GenerationId, Target};
-use crate::upstream::{UpstreamError, UpstreamErrorKind};
+use crate::upstream::{UpstreamError as TransportError, UpstreamErrorKind};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -238,7 +241,7 @@ fn parse_response(
     provider: &str,
 ) -> Result<Value, GatewayError> {
     let invalid = |detail: String| {
-        UpstreamError {
+        TransportError {
             kind: UpstreamErrorKind::Invalid,
             provider: provider.to_owned(),
             detail,

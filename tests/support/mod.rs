@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 #[allow(unused_imports)]
 pub use switchyard::test_util::{Fake, start_fake};
 
+/// Models for [`config_toml`]: each a slug and its (scenario, prompt price, completion price)
+/// endpoints.
+pub type Models<'a> = &'a [(&'a str, &'a [(&'a str, f64, f64)])];
+
 /// A config with one provider per scenario (`p-<scenario>`, display name `P <scenario>`) and
 /// the given models, each a list of (scenario, prompt price, completion price) endpoints.
-pub fn config_toml(
-    addr: SocketAddr,
-    models: &[(&str, &[(&str, f64, f64)])],
-    extra: &str,
-) -> String {
+pub fn config_toml(addr: SocketAddr, models: Models<'_>, extra: &str) -> String {
     let mut scenarios: Vec<&str> = models
         .iter()
         .flat_map(|(_, eps)| eps.iter().map(|e| e.0))
