@@ -76,7 +76,7 @@ impl ChatRequest {
 }
 
 /// Hints from aliases and variant suffixes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoutingHints {
     /// `:nitro`/`:floor`/`:exacto` → a sort key.
     pub sort: Option<String>,
@@ -86,6 +86,19 @@ pub struct RoutingHints {
     pub requested: Option<String>,
     /// `latest`, `alias`, `auto`, … for `openrouter_metadata.strategy`.
     pub strategy: Option<&'static str>,
+    /// The Auto Router's decision, when it chose the model.
+    pub auto: Option<AutoDecision>,
+}
+
+/// What the Auto Router decided, for `openrouter_metadata` and the generation record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoDecision {
+    /// The scorer's output: probability the cheap tier is not good enough.
+    pub score: f32,
+    /// The scorer's name.
+    pub scorer: String,
+    /// The chosen tier.
+    pub tier: u8,
 }
 
 /// The `provider` object (SPEC 2.4). Unknown fields are ignored; every field is optional.

@@ -299,6 +299,7 @@ async fn finish_success(
         log: log.clone(),
         candidates: candidates.clone(),
         selected: target.key(),
+        auto: chat.hints.auto.clone(),
     });
     if !chat.stream {
         return match meta {

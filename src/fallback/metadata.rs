@@ -15,6 +15,7 @@ pub(crate) struct MetadataSource {
     pub(crate) log: AttemptLog,
     pub(crate) candidates: Candidates,
     pub(crate) selected: String,
+    pub(crate) auto: Option<crate::ext::AutoDecision>,
 }
 
 impl MetadataSource {
@@ -25,7 +26,13 @@ impl MetadataSource {
         } else {
             self.strategy
         };
+        let pipeline: Vec<Value> = self
+            .auto
+            .iter()
+            .map(|a| json!({"type": "router", "name": a.scorer, "data": {"score": a.score, "tier": a.tier}}))
+            .collect();
         json!({
+            "pipeline": pipeline,
             "requested": self.chat_requested,
             "strategy": strategy,
             "attempt": attempts.len(),

@@ -259,6 +259,8 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
             .and_then(Value::as_str)
             .map(str::to_owned),
         strategy: chat.hints.strategy.map(str::to_owned),
+        autoroute_score: chat.hints.auto.as_ref().map(|a| f64::from(a.score)),
+        scorer: chat.hints.auto.as_ref().map(|a| a.scorer.clone()),
         ..GenerationRecord::default()
     };
     Some(Accounting {
