@@ -10,8 +10,9 @@
 //! streams finish (bounded by `[server].shutdown_grace_ms`).
 
 use clap::Parser;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use switchyard::catalog::{Config, LedgerConfig};
 use switchyard::server::Gateway;
 
 /// An OpenRouter-compatible LLM gateway.
@@ -42,7 +43,22 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        None => Gateway::embedded_default(),
+        None => {
+            // The embedded default catalogue, with the SQLite ledger in the working directory.
+            let config = Config {
+                ledger: Some(LedgerConfig {
+                    path: Some("switchyard.db".into()),
+                }),
+                ..Config::default()
+            };
+            match Gateway::from_config(config, Path::new(".")) {
+                Ok(g) => g,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     };
     let listen = args
         .listen

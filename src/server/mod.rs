@@ -283,13 +283,14 @@ impl Gateway {
     ) -> std::io::Result<()> {
         let grace = Duration::from_millis(self.config.server.shutdown_grace_ms);
         self.watch_config();
+        let ledger = self.ledger.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = self.router();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = tx.send(());
         });
-        tokio::select! {
+        let result = tokio::select! {
             result = server.into_future() => result,
             () = async move {
                 if rx.await.is_ok() {
@@ -301,7 +302,10 @@ impl Gateway {
                 tracing::warn!("in-flight requests still running after {} ms; exiting", grace.as_millis());
                 Ok(())
             }
-        }
+        };
+        // Everything the ledger acknowledged reaches the disk before the process exits.
+        ledger.flush();
+        result
     }
 }
 
