@@ -4,6 +4,7 @@
 //! gateway, and the ready-to-run gateway built from them.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod autoroute;
 pub mod catalog;
 
 /// The boxed error type every fallible layer returns; concrete errors downcast from it.
