@@ -41,6 +41,8 @@ enum Label {
 struct Config {
     lambda: f64,
     label: Label,
+    /// Use only `log_chars` of the hand features (the others are zeroed).
+    len_only: bool,
 }
 
 impl std::fmt::Display for Config {
@@ -49,14 +51,26 @@ impl std::fmt::Display for Config {
             Label::Gain => "strong > weak",
             Label::WeakBelowMedian => "weak < its median",
         };
-        write!(f, "λ = {:e}, label: {l}", self.lambda)
+        let w = if self.len_only {
+            ", hand features: log_chars only"
+        } else {
+            ", all hand features"
+        };
+        write!(f, "λ = {:e}, label: {l}{w}", self.lambda)
     }
 }
 
 fn grid() -> Vec<Config> {
     [Label::Gain, Label::WeakBelowMedian]
         .into_iter()
-        .flat_map(|label| LAMBDAS.map(|lambda| Config { lambda, label }))
+        .flat_map(|label| LAMBDAS.map(|lambda| (label, lambda)))
+        .flat_map(|(label, lambda)| {
+            [false, true].map(|len_only| Config {
+                lambda,
+                label,
+                len_only,
+            })
+        })
         .collect()
 }
 /// Benchmark balancing: each row weighs `n_benchmark^-ALPHA` (fixed a priori, not tuned).
@@ -72,6 +86,8 @@ const ROUTELLM: [(&str, &str, f64, f64, f64); 3] = [
 
 struct Row {
     bench: usize,
+    /// Index of (benchmark, category), e.g. one MMLU subject.
+    group: usize,
     category: String,
     prompt: String,
     weak: f64,
@@ -120,6 +136,7 @@ fn main() -> Res<()> {
             let bench = BENCHES.iter().position(|b| *b == e.dataset)?;
             Some(Row {
                 bench,
+                group: 0,
                 weak: *e.scores.get(WEAK)?,
                 strong: *e.scores.get(STRONG)?,
                 category: e.category,
@@ -127,6 +144,15 @@ fn main() -> Res<()> {
             })
         })
         .collect();
+    let mut rows = rows;
+    let groups: std::collections::BTreeSet<(usize, String)> =
+        rows.iter().map(|r| (r.bench, r.category.clone())).collect();
+    let groups: Vec<(usize, String)> = groups.into_iter().collect();
+    for r in &mut rows {
+        r.group = groups
+            .binary_search(&(r.bench, r.category.clone()))
+            .unwrap_or(0);
+    }
     let mut out = String::new();
     let t0 = Instant::now();
     let emb = StaticEmbedder::shipped();
@@ -327,21 +353,47 @@ fn features(rows: &[Row], emb: &StaticEmbedder) -> Inputs {
 }
 
 fn fit(rows: &[Row], x: &[Vec<f32>], train: &[usize], cfg: Config) -> Logistic {
+    let mut m = fit_one(rows, x, train, cfg, |r| r.bench, 0);
+    if cfg.len_only {
+        // Unused inputs: zero weight, and a neutral standardisation so serving ignores them.
+        let d = m.w.len();
+        for j in d - N_FEATURES + 1..d {
+            m.w[j] = 0.0;
+            m.mean[j] = 0.0;
+            m.std[j] = 1.0;
+        }
+    }
+    m
+}
+
+/// Fits inputs `x[i][from..]` with one unpenalised indicator per group (but the first) present
+/// in `train`; the indicators absorb each group's base rate, so the shared weights learn what
+/// makes a prompt hard *within* a group. They are dropped after fitting.
+fn fit_one(
+    rows: &[Row],
+    x: &[Vec<f32>],
+    train: &[usize],
+    cfg: Config,
+    group: impl Fn(&Row) -> usize,
+    from: usize,
+) -> Logistic {
     let mut n_b = [0usize; 3];
     train.iter().for_each(|&i| n_b[rows[i].bench] += 1);
-    // Benchmark indicators (all but the first present) absorb each benchmark's base rate, so the
-    // shared weights learn what makes a prompt hard *within* a benchmark; dropped after fitting.
-    let present: Vec<usize> = (0..3).filter(|&b| n_b[b] > 0).skip(1).collect();
-    let d = x.first().map_or(0, Vec::len);
+    let mut present: Vec<usize> = train.iter().map(|&i| group(&rows[i])).collect();
+    present.sort_unstable();
+    present.dedup();
+    present.remove(0);
+    let d = x.first().map_or(0, Vec::len) - from;
     let xs: Vec<Vec<f32>> = train
         .iter()
         .map(|&i| {
-            let mut v = x[i].clone();
-            v.extend(
-                present
-                    .iter()
-                    .map(|&b| f32::from(u8::from(rows[i].bench == b))),
-            );
+            let mut v = x[i][from..].to_vec();
+            if cfg.len_only {
+                let d = v.len();
+                v[d - N_FEATURES + 1..].iter_mut().for_each(|f| *f = 0.0);
+            }
+            let g = group(&rows[i]);
+            v.extend(present.iter().map(|&p| f32::from(u8::from(g == p))));
             v
         })
         .collect();
@@ -717,7 +769,7 @@ fn write_doc(
     writeln!(
         out,
         "- *5-fold CV* trains on the other two benchmarks plus four folds of this one (MMLU folds \
-        grouped by subject; the others random), with the λ chosen for LOBO; it shows what in-domain \
+        grouped by subject; the others random), with the configuration chosen for LOBO; it shows what in-domain \
         labels add, like RouteLLM's \"+ gold / + judge\" routers."
     )?;
     writeln!(
@@ -730,7 +782,7 @@ fn write_doc(
     )?;
     writeln!(
         out,
-        "- The shipped weights are trained on all rows with λ chosen by mean LOBO APGR; their \
+        "- The shipped weights are trained on all rows with the grid point (λ, label, hand features) that maximises mean LOBO APGR; their \
         calibration (the cost knob) is the percentiles of their scores on those rows, dominated by MMLU. \
         Recalibrate on real traffic when logs exist."
     )?;
