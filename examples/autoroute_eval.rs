@@ -274,7 +274,7 @@ fn main() -> Res<()> {
                  "filter": "routellm_contaminated == false", "strong": STRONG, "weak": WEAK},
         "row_weight": format!("n_benchmark^-{ALPHA}"),
         "config": {"default": full_cfg.to_string(), "heuristic": hand_cfg.to_string()},
-        "selection": "grid point (λ, label) maximising mean leave-one-benchmark-out APGR over the 3 sets",
+        "selection": "grid point (λ, label, hand features) maximising mean leave-one-benchmark-out APGR over the 3 sets",
         "calibration": "percentiles of the head's scores on all training rows (unweighted)",
         "seed": SEED,
         "lobo_apgr": report.apgr_summary(),

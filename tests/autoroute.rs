@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use switchyard::autoroute::calibrate::Calibration;
 use switchyard::autoroute::eval::{Ranked, SplitMix64};
 use switchyard::autoroute::scorer::{
-    FixedScorer, LengthScorer, Scorer, default_scorer, heuristic_scorer, shipped,
+    FixedScorer, LengthScorer, Scorer, default_scorer, heuristic_scorer, length_scorer, shipped,
 };
 use switchyard::autoroute::select::{
     AutoOptions, AutoRouter, Candidate, NoCandidate, Sticky, cost_tier_share, glob_match,
@@ -226,6 +226,8 @@ fn shipped_scorers_load_and_stay_in_range() {
         }
     }
     assert!(dflt.name().starts_with("static-linear/potion-base-2M"));
+    let (_, len_cal) = length_scorer();
+    assert!(len_cal.quantiles.windows(2).all(|w| w[0] <= w[1]));
 }
 
 #[test]

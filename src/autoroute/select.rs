@@ -230,6 +230,7 @@ impl Sticky {
     }
 
     /// The key for a conversation: its session id if given, else a hash of its first message.
+    /// Callers that serve several tenants should prefix either with the API key's id.
     pub fn key(session_id: Option<&str>, first_message: &str) -> u64 {
         // FNV-1a: stable across processes and releases, unlike `DefaultHasher`.
         let (tag, text) = match session_id {

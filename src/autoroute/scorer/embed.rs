@@ -100,7 +100,7 @@ impl StaticEmbedder {
         for part in [head, tail] {
             self.tokenizer.for_each_id(part, &mut buf, |id| {
                 let id = id as usize;
-                // Skip [PAD] [UNK] [CLS] [SEP] [MASK].
+                // Skip [PAD] [UNK] [CLS] [SEP] [MASK], ids 0–4 in BERT-style vocabularies.
                 if id < 5 {
                     return;
                 }

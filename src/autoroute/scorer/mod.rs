@@ -115,3 +115,8 @@ pub fn heuristic_scorer() -> (Arc<dyn Scorer>, Calibration) {
     let s = HeuristicScorer::new(art.heuristic.clone());
     (Arc::new(s), art.heuristic.calibration.clone())
 }
+
+/// The prompt-length baseline and its calibration on the training data.
+pub fn length_scorer() -> (Arc<dyn Scorer>, Calibration) {
+    (Arc::new(LengthScorer), shipped().length_calibration.clone())
+}
