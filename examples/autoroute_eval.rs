@@ -829,6 +829,17 @@ fn write_doc(
     )?;
     writeln!(
         out,
+        "- RouteLLM's numbers are quoted from its paper (Tables 1–3). Its routers were trained on other \
+        data (Arena battles plus augmentation), so the comparison is of outcomes, not a like-for-like \
+        replication; its random, length and oracle anchors are reproduced above on the same files."
+    )?;
+    writeln!(
+        out,
+        "- The default scorer's tokenizer is this crate's own BERT WordPiece (no NFD accent \
+        stripping), and its embedding table is int8; training and serving use the same code."
+    )?;
+    writeln!(
+        out,
         "- The oracle exceeds 1 where the weak model is sometimes right and the strong one wrong."
     )?;
     writeln!(
