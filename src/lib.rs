@@ -25,6 +25,7 @@
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub mod alias;
+pub mod autoroute;
 pub mod balance;
 pub mod body;
 pub mod catalog;

@@ -15,6 +15,7 @@ mod catalog_api;
 mod keys_api;
 
 use crate::alias::{AliasHandle, AliasLayer, AliasTable};
+use crate::autoroute::AutoRouteLayer;
 use crate::balance::BalanceLayer;
 use crate::body::Body;
 use crate::catalog::{Catalog, Config, ConfigError};
@@ -62,6 +63,7 @@ pub struct Gateway {
     keys: Option<KeyStore>,
     aliases: AliasHandle,
     sticky: Arc<Sticky>,
+    auto: AutoRouteLayer,
 }
 
 impl Gateway {
@@ -112,6 +114,8 @@ impl Gateway {
         let mut gw = Gateway::new(config, catalog);
         gw.ledger = ledger;
         gw.keys = keys;
+        gw.auto = AutoRouteLayer::from_config(gw.config.auto.as_ref(), gw.catalog.clone())
+            .map_err(|e| ConfigError::new(&source, e))?;
         Ok(gw)
     }
 
@@ -129,14 +133,17 @@ impl Gateway {
 
     /// A gateway over an already built catalogue.
     pub fn new(config: Config, catalog: Catalog) -> Gateway {
+        let catalog = Arc::new(catalog);
         Gateway {
-            catalog: Arc::new(catalog),
+            catalog: catalog.clone(),
             health: Arc::new(Health::new()),
             upstream: Upstream::new(),
             ledger: Arc::new(MemorySink::new(MEMORY_LEDGER_CAPACITY)),
             keys: None,
             aliases: AliasHandle::new(AliasTable::from_config(&config)),
             sticky: Arc::new(Sticky::new()),
+            auto: AutoRouteLayer::from_config(None, catalog.clone())
+                .unwrap_or_else(|_| unreachable!("the default [auto] is valid")),
             config: Arc::new(config),
         }
     }
@@ -222,6 +229,7 @@ impl Gateway {
                 self.catalog.clone(),
                 self.aliases.clone(),
             ))
+            .layer(self.auto.clone())
             .layer(
                 RouteLayer::new(self.catalog.clone())
                     .health(self.health.clone())
