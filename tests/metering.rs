@@ -274,3 +274,27 @@ async fn a_thousand_concurrent_requests_leave_exactly_one_row_each() {
     let sink = switchyard::ledger::SqliteSink::open(std::path::Path::new(&db)).unwrap();
     assert_eq!(sink.count().unwrap(), 1000);
 }
+
+#[tokio::test]
+async fn a_stream_that_failed_over_is_recorded_once_for_the_provider_that_served() {
+    let (addr, _) = start_fake().await;
+    let url = start_gateway(&config_toml(
+        addr,
+        &[("acme/m", &[("cutbefore", 1.0, 2.0), ("ok", 1.0, 2.0)])],
+        "",
+    ))
+    .await;
+    let body = r#"{"model":"acme/m","stream":true,"provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
+    let (_, headers, raw) = post_json(&format!("{url}/chat/completions"), body, &[]).await;
+    assert_eq!(usage_chunk(&raw)["provider"], "P ok");
+    let id = headers["x-generation-id"].to_str().unwrap();
+    let (_, g) = get(&format!("{url}/generation?id={id}")).await;
+    let g: Value = serde_json::from_str(&g).unwrap();
+    assert_eq!(g["data"]["provider_name"], "P ok");
+    assert_eq!(g["data"]["total_cost"], json!(0.000018));
+    assert_eq!(
+        g["data"]["provider_responses"].as_array().map(Vec::len),
+        Some(2),
+        "{g}"
+    );
+}

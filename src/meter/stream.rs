@@ -143,10 +143,14 @@ impl http_body::Body for MeterStream {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    // Served in part, then failed: recorded once, billed under insurance.
-                    let usage = this.usage_or_estimate();
-                    this.acc.finish(&usage, Some("error"), Some("error"), false);
                     this.finished = true;
+                    // Before any content the fallback layer tries the next candidate: this
+                    // attempt served nothing and is not recorded. After it, the request was
+                    // served in part: recorded once, billed under insurance.
+                    if this.acc.first_content.is_some() {
+                        let usage = this.usage_or_estimate();
+                        this.acc.finish(&usage, Some("error"), Some("error"), false);
+                    }
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(None) => {
@@ -162,7 +166,7 @@ impl http_body::Body for MeterStream {
 
 impl Drop for MeterStream {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.finished && self.acc.first_content.is_some() {
             // The client went away mid-stream: the upstream is cancelled with this body.
             let usage = self.usage_or_estimate();
             self.acc.finish(&usage, None, None, true);
