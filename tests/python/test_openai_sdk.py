@@ -83,6 +83,8 @@ pricing = {{ prompt = 1.0, completion = 2.0 }}
             assert r.choices[0].message.content == "Hello from the fake"
             assert r.choices[0].finish_reason == "stop"
             assert r.usage is not None and r.usage.prompt_tokens == 12
+            # 12 prompt tokens at $1/M + 5 completion tokens at $2/M, inline as OpenRouter does.
+            assert abs(r.usage.model_extra["cost"] - 0.000022) < 1e-12, r.usage.model_extra
             assert r.model_extra.get("provider") == "Fake", r.model_extra
 
         def stream():
@@ -91,6 +93,7 @@ pricing = {{ prompt = 1.0, completion = 2.0 }}
             assert text == "Hello from the fake", text
             usage = [c for c in chunks if c.usage is not None]
             assert len(usage) == 1 and usage[0].choices == [], usage
+            assert usage[0].usage.model_extra["cost"] > 0, usage[0].usage
             assert all(c.id == chunks[0].id and c.id.startswith("gen-") for c in chunks)
 
         def models():
