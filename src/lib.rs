@@ -20,6 +20,7 @@ pub mod upstream;
 pub use body::Body;
 pub mod fallback;
 pub mod health;
+pub mod overhead;
 pub mod route;
 #[cfg(feature = "server")]
 pub mod server;

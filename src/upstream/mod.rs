@@ -23,7 +23,7 @@ pub(crate) use timed::source_chain;
 use crate::BoxError;
 use crate::body::{self, Body};
 use crate::catalog::{Api, Provider};
-use crate::ext::Target;
+use crate::ext::{Target, UpstreamWait};
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
@@ -161,10 +161,20 @@ impl tower::Service<Request<Body>> for Upstream {
             parts.uri = upstream_uri(&provider, path)?;
             parts.headers.remove(http::header::HOST);
             inject_auth(&provider, &mut parts.headers);
+            // Overhead (src/overhead.rs): the time spent waiting on the upstream.
+            let wait = parts
+                .extensions
+                .get::<UpstreamWait>()
+                .cloned()
+                .or_else(crate::overhead::current);
             let start = Instant::now();
             let client = this.client(t.connect);
             let sent = client.request(Request::from_parts(parts, body));
-            let resp = match tokio::time::timeout(t.first_byte.min(t.total), sent).await {
+            let sent = tokio::time::timeout(t.first_byte.min(t.total), sent).await;
+            if let Some(w) = &wait {
+                w.add(start.elapsed());
+            }
+            let resp = match sent {
                 Err(_) => {
                     return Err(Box::new(UpstreamError {
                         kind: UpstreamErrorKind::Timeout(
@@ -198,7 +208,8 @@ impl tower::Service<Request<Body>> for Upstream {
                 provider.name.clone(),
                 t.first_byte,
                 t.total,
-            );
+            )
+            .with_wait(crate::overhead::WaitClock::new(wait));
             Ok(Response::from_parts(parts, body::boxed(timed)))
         })
     }
