@@ -5,6 +5,11 @@
 //! cargo bench --bench gateway -- --quick      # short run (about 40 s), or SWITCHYARD_BENCH_QUICK=1
 //! ```
 //!
+//! Environment: `SWITCHYARD_BENCH_FILTER="json c=64 body=1 KB"` runs only the cells whose label
+//! contains the text; `SWITCHYARD_BENCH_ROUND_MS` sets the length of one measuring round (for
+//! profiling); `SWITCHYARD_BENCH_NODELAY=1` serves the gateway's router with `TCP_NODELAY` on
+//! accepted sockets (an experiment: `Gateway::serve` does not set it).
+//!
 //! One run starts four processes of this same binary (`--role …`):
 //!
 //! 1. `upstream`: a minimal hyper HTTP/1.1 server, the fake OpenAI-compatible upstream. It drains
@@ -60,6 +65,8 @@ const BODY_SIZES: [usize; 3] = [1024, 100 * 1024, 1024 * 1024];
 const CONCURRENCIES: [usize; 2] = [1, 64];
 /// Catalogue sizes of the two gateways.
 const CATALOGUES: [usize; 2] = [10, 10_000];
+/// `sysconf(_SC_CLK_TCK)` on Linux.
+const CLOCK_TICKS: f64 = 100.0;
 /// The overhead header the gateway sets.
 const OVERHEAD_HEADER: &str = "x-switchyard-overhead-us";
 
@@ -388,6 +395,21 @@ impl Child {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// CPU time (user + system, all threads) so far, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the `(comm)`: state is field 3, utime 14 and stime 15 (clock ticks).
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        fields.iter().sum::<u64>() as f64 / CLOCK_TICKS
+    }
+
     /// Resets `VmHWM` to the current RSS.
     fn reset_peak(&self) {
         let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5");
@@ -436,6 +458,8 @@ struct Stats {
     requests: u64,
     errors: u64,
     seconds: f64,
+    /// CPU seconds the serving process (upstream, proxy or gateway) used meanwhile.
+    cpu: f64,
 }
 
 impl Stats {
@@ -447,6 +471,7 @@ impl Stats {
             requests: 0,
             errors: 0,
             seconds: 0.0,
+            cpu: 0.0,
         }
     }
 
@@ -457,6 +482,12 @@ impl Stats {
         self.requests += o.requests;
         self.errors += o.errors;
         self.seconds += o.seconds;
+        self.cpu += o.cpu;
+    }
+
+    /// Serving-process CPU microseconds per request.
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu * 1e6 / (self.requests.max(1) as f64)
     }
 
     fn rps(&self) -> f64 {
@@ -677,11 +708,18 @@ struct Cell {
 const TARGET_NAMES: [&str; 4] = ["direct", "proxy", "gateway-10", "gateway-10k"];
 
 async fn orchestrate(quick: bool) {
-    let (rounds, round, warmup) = if quick {
+    let (rounds, mut round, warmup) = if quick {
         (1, Duration::from_millis(400), Duration::from_millis(100))
     } else {
         (3, Duration::from_millis(1200), Duration::from_millis(250))
     };
+    if let Some(ms) = std::env::var("SWITCHYARD_BENCH_ROUND_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        round = Duration::from_millis(ms);
+    }
+    let filter = std::env::var("SWITCHYARD_BENCH_FILTER").unwrap_or_default();
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     eprintln!("starting the fake upstream, the bare proxy and two gateways …");
@@ -743,6 +781,7 @@ async fn orchestrate(quick: bool) {
     }
 
     // The load matrix.
+    let servers = [&upstream, &proxy, &gateways[0], &gateways[1]];
     for c in &procs {
         c.reset_peak();
     }
@@ -751,12 +790,15 @@ async fn orchestrate(quick: bool) {
     for stream in [false, true] {
         for concurrency in CONCURRENCIES {
             for size in BODY_SIZES {
-                eprintln!(
-                    "cell {}/{total_cells}: {} c={concurrency} body={}",
-                    cells.len() + 1,
+                let label = format!(
+                    "{} c={concurrency} body={}",
                     if stream { "stream" } else { "json" },
                     size_label(size)
                 );
+                if !label.contains(&filter) {
+                    continue;
+                }
+                eprintln!("cell {}/{total_cells}: {label}", cells.len() + 1);
                 let targets: Vec<Target> = TARGET_NAMES
                     .iter()
                     .zip(&target_uris)
@@ -777,7 +819,9 @@ async fn orchestrate(quick: bool) {
                 for r in 0..rounds {
                     for k in 0..targets.len() {
                         let i = (k + r) % targets.len();
-                        let s = run_for(&targets[i].load, concurrency, round).await;
+                        let cpu = servers[i].cpu_seconds();
+                        let mut s = run_for(&targets[i].load, concurrency, round).await;
+                        s.cpu = servers[i].cpu_seconds() - cpu;
                         if s.errors > 0 {
                             eprintln!("  {}: {} errors", targets[i].name, s.errors);
                         }
@@ -862,9 +906,9 @@ fn report(
     );
     println!("## Latency and throughput\n");
     println!(
-        "| mode | conc | body | target | RPS | p50 | p99 | TTFB p50 | TTFB p99 | +p50 | +p99 | +TTFB p50 | +TTFB p99 | RPS ÷ proxy | +p50 ÷ proxy | +p99 ÷ proxy | +TTFB p50 ÷ proxy | +TTFB p99 ÷ proxy | overhead hdr p50/p99 (µs) | errors |"
+        "| mode | conc | body | target | RPS | p50 | p99 | TTFB p50 | TTFB p99 | +p50 | +p99 | +TTFB p50 | +TTFB p99 | RPS ÷ proxy | +p50 ÷ proxy | +p99 ÷ proxy | +TTFB p50 ÷ proxy | +TTFB p99 ÷ proxy | CPU µs/req | CPU ÷ proxy | overhead hdr p50/p99 (µs) | errors |"
     );
-    println!("|{}", "---|".repeat(20));
+    println!("|{}", "---|".repeat(22));
     for c in cells {
         let d = &c.stats[0];
         let p = &c.stats[1];
@@ -907,6 +951,12 @@ fn report(
                 row.push(ratio(s.rps(), p.rps()));
                 row.extend(a.iter().zip(&b).map(|(x, y)| ratio(*x, *y)));
             }
+            row.push(format!("{:.0}", s.cpu_per_request()));
+            row.push(if i == 0 {
+                String::new()
+            } else {
+                ratio(s.cpu_per_request(), p.cpu_per_request())
+            });
             row.push(if s.overhead.is_empty() {
                 String::new()
             } else {
@@ -917,22 +967,28 @@ fn report(
         }
     }
     println!(
-        "\n## Per-request cost against catalogue size and body size (gateway minus proxy, added p50, ms)\n"
+        "\n## Per-request cost against catalogue size and body size (gateway p50 minus proxy p50 in ms; serving-process CPU per request)\n"
     );
-    println!("| mode | conc | body | gateway-10 − proxy | gateway-10k − proxy | 10k ÷ 10 |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| mode | conc | body | gateway-10 − proxy | gateway-10k − proxy | 10k ÷ 10 | CPU µs/req gateway-10 | gateway-10k | 10k ÷ 10 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for c in cells {
         let d = q(&c.stats[1].latency, 0.5);
         let g10 = q(&c.stats[2].latency, 0.5) - d;
         let g10k = q(&c.stats[3].latency, 0.5) - d;
+        let (c10, c10k) = (c.stats[2].cpu_per_request(), c.stats[3].cpu_per_request());
         println!(
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {} |",
             if c.stream { "stream" } else { "json" },
             c.concurrency,
             size_label(c.size),
             ms(g10),
             ms(g10k),
-            ratio(g10k, g10)
+            ratio(g10k, g10),
+            c10,
+            c10k,
+            ratio(c10k, c10)
         );
     }
     println!("\n## Memory (RSS of each process)\n");

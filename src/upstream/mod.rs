@@ -31,7 +31,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use timed::TimedBody;
@@ -42,7 +42,9 @@ type HttpsClient = Client<HttpsConnector<HttpConnector>, Body>;
 /// The upstream HTTP client service; cheap to clone (clones share the pools).
 #[derive(Clone, Debug, Default)]
 pub struct Upstream {
-    /// One client per distinct connect timeout (usually one or two), each with its own pool.
+    /// The client of the first connect timeout seen: read without a lock on the hot path.
+    first: Arc<OnceLock<(Duration, HttpsClient)>>,
+    /// One client per further distinct connect timeout, each with its own pool.
     clients: Arc<RwLock<HashMap<Duration, HttpsClient>>>,
 }
 
@@ -53,6 +55,12 @@ impl Upstream {
     }
 
     fn client(&self, connect_timeout: Duration) -> HttpsClient {
+        let (first_timeout, first) = self
+            .first
+            .get_or_init(|| (connect_timeout, build_client(connect_timeout)));
+        if *first_timeout == connect_timeout {
+            return first.clone();
+        }
         if let Ok(map) = self.clients.read() {
             if let Some(c) = map.get(&connect_timeout) {
                 return c.clone();
