@@ -321,8 +321,10 @@ async fn serve_proxy(listener: TcpListener, upstream: SocketAddr) {
 }
 
 async fn serve_gateway(listener: TcpListener, config: &Path) {
-    let text = std::fs::read_to_string(config).expect("config file");
-    let config = switchyard::catalog::Config::parse(config, &text).expect("config");
+    let config = {
+        let text = std::fs::read_to_string(config).expect("config file");
+        switchyard::catalog::Config::parse(config, &text).expect("config")
+    };
     let gateway =
         switchyard::server::Gateway::from_config(config, Path::new(".")).expect("gateway");
     if std::env::var_os("SWITCHYARD_BENCH_NODELAY").is_some() {
