@@ -100,6 +100,23 @@ mod tests {
     }
 
     #[test]
+    fn wait_clock_adds_pending_intervals_only() {
+        let wait = UpstreamWait::default();
+        let mut clock = WaitClock::new(Some(wait.clone()));
+        clock.ready();
+        assert_eq!(wait.get(), Duration::ZERO);
+        clock.pending();
+        clock.pending();
+        std::thread::sleep(Duration::from_millis(2));
+        clock.ready();
+        let waited = wait.get();
+        assert!(waited >= Duration::from_millis(2), "{waited:?}");
+        clock.ready();
+        assert_eq!(wait.get(), waited);
+        WaitClock::new(None).pending();
+    }
+
+    #[test]
     fn header_is_whole_microseconds() {
         let mut h = HeaderMap::new();
         set_header(&mut h, Duration::from_nanos(12_345_678));
