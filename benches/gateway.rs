@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo bench --bench gateway                 # full run (about 4 minutes)
-//! cargo bench --bench gateway -- --quick      # short run (about 40 s), or SWITCHYARD_BENCH_QUICK=1
+//! cargo bench --bench gateway -- --quick      # short run (about a minute), or SWITCHYARD_BENCH_QUICK=1
 //! ```
 //!
 //! Environment: `SWITCHYARD_BENCH_FILTER="json c=64 body=1 KB"` runs only the cells whose label
