@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | [`ChatRequest`] (in an `Arc`) | parse | every layer |
 //! | [`GenerationId`], [`RequestStart`] | parse | fallback, meter, translate |
+//! | [`UpstreamWait`] | parse (upstream adds to it) | parse (the overhead header) |
 //! | [`Candidates`] | route (balance reorders) | fallback |
 //! | [`Target`] | fallback, per attempt | meter, translate, upstream |
 //! | [`AttemptLog`] | fallback | meter (ledger), the response metadata |
@@ -12,8 +13,9 @@ use crate::catalog::de_per_million_opt;
 use crate::catalog::{Endpoint, Model, Usd};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Which client API the request came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +227,25 @@ impl Default for GenerationId {
 /// When the request arrived at the gateway.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestStart(pub Instant);
+
+/// Microseconds this request spent waiting on upstreams (response headers and body frames),
+/// shared by parse (which inserts and reads it) and upstream (which adds to it); see
+/// [`crate::overhead`].
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamWait(pub Arc<AtomicU64>);
+
+impl UpstreamWait {
+    /// Adds a wait.
+    pub fn add(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.0.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// The total wait so far.
+    pub fn get(&self) -> Duration {
+        Duration::from_micros(self.0.load(Ordering::Relaxed))
+    }
+}
 
 /// One endpoint of one model: what an attempt is sent to.
 #[derive(Debug, Clone)]

@@ -37,6 +37,7 @@ pub mod health;
 pub mod keys;
 pub mod ledger;
 pub mod meter;
+pub mod overhead;
 pub mod parse;
 pub mod route;
 #[cfg(feature = "server")]

@@ -9,6 +9,8 @@
 //!    `prompt`), each error naming the field.
 //! 4. Insert [`ChatRequest`], [`GenerationId`], [`RequestStart`] and [`AttemptLog`], call the inner
 //!    service, and add `X-Generation-Id` to the response.
+//! 5. Add `x-switchyard-overhead-us`: the time in the gateway minus the time waiting on
+//!    upstreams ([`crate::overhead`]).
 //!
 //! ```
 //! use switchyard::parse::ParseLayer;
@@ -24,7 +26,8 @@ pub use request::parse_request;
 use crate::BoxError;
 use crate::body::{self, Body};
 use crate::error::{GatewayError, error_response};
-use crate::ext::{ApiKind, AttemptLog, ChatRequest, GenerationId, RequestStart};
+use crate::ext::{ApiKind, AttemptLog, ChatRequest, GenerationId, RequestStart, UpstreamWait};
+use crate::overhead;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -123,16 +126,23 @@ where
             parts.extensions.insert(id.clone());
             parts.extensions.insert(RequestStart(start));
             parts.extensions.insert(AttemptLog::default());
+            // Overhead (src/overhead.rs): upstream adds its waits to this while the inner
+            // layers run inside the scope.
+            let wait = UpstreamWait::default();
+            parts.extensions.insert(wait.clone());
             let req = Request::from_parts(parts, body::empty());
-            let result: Result<Response<Body>, BoxError> =
+            let result: Result<Response<Body>, BoxError> = overhead::scope(wait.clone(), async {
                 match std::future::poll_fn(|cx| inner.poll_ready(cx))
                     .await
                     .map_err(Into::into)
                 {
                     Ok(()) => crate::body::call_boxed(&mut inner, req).await,
                     Err(e) => Err(e),
-                };
+                }
+            })
+            .await;
             let mut resp = result.unwrap_or_else(|e| error_response(&e));
+            overhead::set_header(resp.headers_mut(), overhead::overhead(start, &wait));
             if let Ok(v) = HeaderValue::from_str(id.as_str()) {
                 resp.headers_mut().insert(GENERATION_ID_HEADER, v);
             }

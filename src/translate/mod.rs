@@ -114,7 +114,10 @@ where
                 .unwrap_or_default();
             let endpoint = target.endpoint();
             let provider = endpoint.provider.clone();
-            let upstream_req = build_request(&chat, &target)?;
+            let mut upstream_req = build_request(&chat, &target)?;
+            if let Some(wait) = req.extensions().get::<crate::ext::UpstreamWait>() {
+                upstream_req.extensions_mut().insert(wait.clone());
+            }
             let resp = crate::body::call_boxed(&mut inner, upstream_req).await?;
             let strip_reasoning = chat
                 .body

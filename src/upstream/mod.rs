@@ -23,7 +23,7 @@ pub(crate) use timed::source_chain;
 use crate::BoxError;
 use crate::body::{self, Body};
 use crate::catalog::{Api, Provider};
-use crate::ext::Target;
+use crate::ext::{Target, UpstreamWait};
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
@@ -31,7 +31,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use timed::TimedBody;
@@ -42,7 +42,9 @@ type HttpsClient = Client<HttpsConnector<HttpConnector>, Body>;
 /// The upstream HTTP client service; cheap to clone (clones share the pools).
 #[derive(Clone, Debug, Default)]
 pub struct Upstream {
-    /// One client per distinct connect timeout (usually one or two), each with its own pool.
+    /// The client of the first connect timeout seen: read without a lock on the hot path.
+    first: Arc<OnceLock<(Duration, HttpsClient)>>,
+    /// One client per further distinct connect timeout, each with its own pool.
     clients: Arc<RwLock<HashMap<Duration, HttpsClient>>>,
 }
 
@@ -53,6 +55,12 @@ impl Upstream {
     }
 
     fn client(&self, connect_timeout: Duration) -> HttpsClient {
+        let (first_timeout, first) = self
+            .first
+            .get_or_init(|| (connect_timeout, build_client(connect_timeout)));
+        if *first_timeout == connect_timeout {
+            return first.clone();
+        }
         if let Ok(map) = self.clients.read() {
             if let Some(c) = map.get(&connect_timeout) {
                 return c.clone();
@@ -161,10 +169,20 @@ impl tower::Service<Request<Body>> for Upstream {
             parts.uri = upstream_uri(&provider, path)?;
             parts.headers.remove(http::header::HOST);
             inject_auth(&provider, &mut parts.headers);
+            // Overhead (src/overhead.rs): the time spent waiting on the upstream.
+            let wait = parts
+                .extensions
+                .get::<UpstreamWait>()
+                .cloned()
+                .or_else(crate::overhead::current);
             let start = Instant::now();
             let client = this.client(t.connect);
             let sent = client.request(Request::from_parts(parts, body));
-            let resp = match tokio::time::timeout(t.first_byte.min(t.total), sent).await {
+            let sent = tokio::time::timeout(t.first_byte.min(t.total), sent).await;
+            if let Some(w) = &wait {
+                w.add(start.elapsed());
+            }
+            let resp = match sent {
                 Err(_) => {
                     return Err(Box::new(UpstreamError {
                         kind: UpstreamErrorKind::Timeout(
@@ -198,7 +216,8 @@ impl tower::Service<Request<Body>> for Upstream {
                 provider.name.clone(),
                 t.first_byte,
                 t.total,
-            );
+            )
+            .with_wait(crate::overhead::WaitClock::new(wait));
             Ok(Response::from_parts(parts, body::boxed(timed)))
         })
     }

@@ -2,6 +2,7 @@
 
 use super::error::{Phase, UpstreamError, UpstreamErrorKind};
 use crate::BoxError;
+use crate::overhead::WaitClock;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -25,6 +26,7 @@ pin_project! {
         first_byte: Duration,
         total_limit: Duration,
         provider: String,
+        wait: WaitClock,
     }
 }
 
@@ -47,7 +49,14 @@ impl<B> TimedBody<B> {
             first_byte,
             total_limit,
             provider,
+            wait: WaitClock::default(),
         }
+    }
+
+    /// Adds the time this body spends pending to `wait` (see [`crate::overhead`]).
+    pub(crate) fn with_wait(mut self, wait: WaitClock) -> Self {
+        self.wait = wait;
+        self
     }
 }
 
@@ -64,7 +73,13 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
-        match this.inner.poll_frame(cx) {
+        let polled = this.inner.poll_frame(cx);
+        if polled.is_pending() {
+            this.wait.pending();
+        } else {
+            this.wait.ready();
+        }
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 *this.first = false;
                 let deadline = Instant::now() + *this.idle;

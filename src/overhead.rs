@@ -1,0 +1,125 @@
+//! The gateway's own overhead per request: the time from the request's arrival
+//! ([`RequestStart`](crate::ext::RequestStart)) to the response headers, minus the time spent
+//! waiting on upstreams ([`UpstreamWait`]). The parse layer sends it in every completion response
+//! as [`OVERHEAD_HEADER`] (`x-switchyard-overhead-us`, whole microseconds).
+//!
+//! 1. Parse creates an [`UpstreamWait`], inserts it as a request extension and runs the inner
+//!    layers inside [`scope`], so the upstream service finds it even though the translate layer
+//!    builds a fresh upstream request (see [`current`]).
+//! 2. Upstream adds the time until the response headers, and [`WaitClock`] adds every interval a
+//!    body spends pending on the upstream while it is read inside the scope (a non-streaming
+//!    body, or a stream until its first content event commits it).
+//! 3. Parse computes [`overhead`] when the response headers are ready and sets the header.
+//!
+//! The time to read the client's request body counts as overhead: a bare proxy streams it.
+//!
+//! ```
+//! use switchyard::ext::UpstreamWait;
+//! use std::time::{Duration, Instant};
+//! let start = Instant::now();
+//! let wait = UpstreamWait::default();
+//! wait.add(Duration::from_secs(3600));
+//! assert_eq!(switchyard::overhead::overhead(start, &wait), Duration::ZERO);
+//! ```
+
+use crate::ext::UpstreamWait;
+use http::{HeaderMap, HeaderValue};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Response header carrying the gateway's overhead in microseconds.
+pub const OVERHEAD_HEADER: &str = "x-switchyard-overhead-us";
+
+tokio::task_local! {
+    static WAIT: UpstreamWait;
+}
+
+/// Runs `fut` with `wait` as the [`current`] upstream-wait accumulator.
+pub fn scope<F: Future>(wait: UpstreamWait, fut: F) -> impl Future<Output = F::Output> {
+    WAIT.scope(wait, fut)
+}
+
+/// The accumulator of the enclosing [`scope`], if any.
+pub fn current() -> Option<UpstreamWait> {
+    WAIT.try_with(Clone::clone).ok()
+}
+
+/// Time since `start` not spent waiting on upstreams.
+pub fn overhead(start: Instant, wait: &UpstreamWait) -> Duration {
+    start.elapsed().saturating_sub(wait.get())
+}
+
+/// Sets [`OVERHEAD_HEADER`] to `overhead` in whole microseconds.
+pub fn set_header(headers: &mut HeaderMap, overhead: Duration) {
+    let us = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX);
+    headers.insert(OVERHEAD_HEADER, HeaderValue::from(us));
+}
+
+/// Adds the intervals a body spends pending to an [`UpstreamWait`]: call [`WaitClock::pending`]
+/// when a poll returns `Pending` and [`WaitClock::ready`] when one returns `Ready`.
+#[derive(Debug, Default)]
+pub struct WaitClock {
+    wait: Option<UpstreamWait>,
+    since: Option<Instant>,
+}
+
+impl WaitClock {
+    /// A clock adding to `wait` (none: a no-op).
+    pub fn new(wait: Option<UpstreamWait>) -> Self {
+        WaitClock { wait, since: None }
+    }
+
+    /// The body returned `Pending`.
+    pub fn pending(&mut self) {
+        if self.wait.is_some() && self.since.is_none() {
+            self.since = Some(Instant::now());
+        }
+    }
+
+    /// The body returned `Ready`.
+    pub fn ready(&mut self) {
+        if let (Some(w), Some(t)) = (&self.wait, self.since.take()) {
+            w.add(t.elapsed());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn scope_is_visible_inside_only() {
+        assert!(current().is_none());
+        let wait = UpstreamWait::default();
+        scope(wait.clone(), async {
+            current().expect("in scope").add(Duration::from_micros(7));
+        })
+        .await;
+        assert_eq!(wait.get(), Duration::from_micros(7));
+    }
+
+    #[test]
+    fn wait_clock_adds_pending_intervals_only() {
+        let wait = UpstreamWait::default();
+        let mut clock = WaitClock::new(Some(wait.clone()));
+        clock.ready();
+        assert_eq!(wait.get(), Duration::ZERO);
+        clock.pending();
+        clock.pending();
+        std::thread::sleep(Duration::from_millis(2));
+        clock.ready();
+        let waited = wait.get();
+        assert!(waited >= Duration::from_millis(2), "{waited:?}");
+        clock.ready();
+        assert_eq!(wait.get(), waited);
+        WaitClock::new(None).pending();
+    }
+
+    #[test]
+    fn header_is_whole_microseconds() {
+        let mut h = HeaderMap::new();
+        set_header(&mut h, Duration::from_nanos(12_345_678));
+        assert_eq!(h[OVERHEAD_HEADER], "12345");
+    }
+}
