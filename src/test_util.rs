@@ -494,7 +494,7 @@ fn completion_json(ask: &Ask) -> String {
     .to_string()
 }
 
-fn chunk(model: &str, delta: Value, finish: Option<&str>) -> String {
+fn chunk(model: &str, delta: &Value, finish: Option<&str>) -> String {
     let v = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
     format!("data: {v}\n\n")
@@ -511,11 +511,11 @@ fn stream_events(ask: &Ask) -> Vec<String> {
     let usage = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": m, "choices": [],
         "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}});
     vec![
-        chunk(m, json!({"role": "assistant", "content": ""}), None),
-        chunk(m, json!({"content": "Hello"}), None),
-        chunk(m, json!({"content": " from"}), None),
-        chunk(m, json!({"content": last}), None),
-        chunk(m, json!({}), Some("stop")),
+        chunk(m, &json!({"role": "assistant", "content": ""}), None),
+        chunk(m, &json!({"content": "Hello"}), None),
+        chunk(m, &json!({"content": " from"}), None),
+        chunk(m, &json!({"content": last}), None),
+        chunk(m, &json!({}), Some("stop")),
         format!("data: {usage}\n\n"),
         "data: [DONE]\n\n".to_owned(),
     ]
@@ -656,7 +656,7 @@ fn faulty_stream(
                 let _ = tx
                     .send(Ok(Bytes::from(chunk(
                         &model,
-                        json!({"content": " more"}),
+                        &json!({"content": " more"}),
                         None,
                     ))))
                     .await;
@@ -716,12 +716,12 @@ fn huge(ask: &Ask, mib: usize) -> Response {
     let (head, tail, ct) = if ask.stream {
         let role = chunk(
             &ask.model,
-            json!({"role": "assistant", "content": ""}),
+            &json!({"role": "assistant", "content": ""}),
             None,
         );
         let done = format!(
             "{}data: [DONE]\n\n",
-            chunk(&ask.model, json!({}), Some("stop"))
+            chunk(&ask.model, &json!({}), Some("stop"))
         );
         (
             format!(
