@@ -193,7 +193,15 @@ impl Gateway {
             let service = service.clone();
             let mut stop = stop_rx.clone();
             let done = done_tx.clone();
+            let first_byte_within = limits.header_read_timeout;
             tokio::spawn(async move {
+                // A client that connects and sends nothing is dropped at the header deadline
+                // (hyper's own deadline only starts once the protocol is known).
+                let mut probe = [0u8; 1];
+                match tokio::time::timeout(first_byte_within, tcp.peek(&mut probe)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => return,
+                }
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
                 let mut conn = std::pin::pin!(conn);
                 tokio::select! {
@@ -226,8 +234,8 @@ pub struct ServerLimits {
     /// Largest request head (request line and headers) in bytes; larger ones get 431. Default
     /// 64 KiB (at least 8 KiB is always accepted).
     pub max_header_bytes: usize,
-    /// A client must send its complete request head within this time (default 10 s); slower
-    /// ones, and idle keep-alive connections, are closed.
+    /// A client must send its complete request head within this time (default 15 s); slower
+    /// ones, and keep-alive connections idle for longer, are closed.
     pub header_read_timeout: Duration,
 }
 
@@ -235,7 +243,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             max_header_bytes: 64 * 1024,
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(15),
         }
     }
 }
