@@ -89,6 +89,8 @@ pub struct Fake {
     abandoned: Arc<AtomicUsize>,
     /// Complete answers sent (non-stream bodies and streams that reached `[DONE]`).
     completed: Arc<AtomicUsize>,
+    /// Close keep-alive connections idle for this long (none: keep them open).
+    idle_close: Arc<Mutex<Option<Duration>>>,
 }
 
 impl Default for Fake {
@@ -99,6 +101,7 @@ impl Default for Fake {
             record: Arc::new(AtomicBool::new(true)),
             abandoned: Arc::default(),
             completed: Arc::default(),
+            idle_close: Arc::default(),
         }
     }
 }
@@ -137,6 +140,12 @@ impl Fake {
     pub fn completed(&self) -> usize {
         self.completed.load(Ordering::Relaxed)
     }
+
+    /// Closes connections accepted from now on once idle for `d`, as real servers do (soak
+    /// tests use it to see every connection end).
+    pub fn close_idle_after(&self, d: Duration) {
+        *self.idle_close.lock().unwrap() = Some(d);
+    }
 }
 
 /// Starts the fake upstream on 127.0.0.1:0; returns its address.
@@ -156,7 +165,9 @@ pub async fn start_fake_on(bind: &str) -> (SocketAddr, Fake) {
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let state = fake.clone();
     tokio::spawn(async move {
+        let fake = state;
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 // Out of file descriptors or similar: back off instead of spinning.
@@ -164,7 +175,8 @@ pub async fn start_fake_on(bind: &str) -> (SocketAddr, Fake) {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            tokio::spawn(serve_connection(tcp, app.clone()));
+            let idle_close = *fake.idle_close.lock().unwrap();
+            tokio::spawn(serve_connection(tcp, app.clone(), idle_close));
         }
     });
     (addr, fake)
@@ -193,7 +205,7 @@ impl ResetHandle {
 struct Abort;
 
 /// One accepted connection, served by hyper; the handlers can ask for it to end in a reset.
-async fn serve_connection(tcp: TcpStream, app: Router) {
+async fn serve_connection(tcp: TcpStream, app: Router, idle_close: Option<Duration>) {
     use tower::ServiceExt;
     let reset = ResetHandle(Arc::new(AtomicBool::new(false)));
     let io = hyper_util::rt::TokioIo::new(ResetOnDrop {
@@ -214,9 +226,13 @@ async fn serve_connection(tcp: TcpStream, app: Router) {
             Ok::<_, io::Error>(resp)
         }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(io, svc)
-        .await;
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    if let Some(d) = idle_close {
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(d);
+    }
+    let _ = builder.serve_connection(io, svc).await;
 }
 
 /// A TCP stream that sets `SO_LINGER` to zero before closing when its reset handle is armed, so

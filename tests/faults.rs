@@ -757,3 +757,44 @@ mod properties {
         }
     }
 }
+
+/// Inputs the fuzzers found (`scripts/fuzz`; the inputs are also kept as fuzz seeds).
+mod fuzz_regressions {
+    use switchyard::sse::{Decoder, Event};
+
+    fn decode(pieces: &[&[u8]]) -> Vec<Event> {
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        for p in pieces {
+            d.feed(p, &mut out);
+        }
+        out
+    }
+
+    /// `fuzz/seeds/sse_decoder/regression-empty-piece-after-cr`: an empty piece right after a
+    /// `\r` made the decoder forget the `\r`, so the `\n` of that CRLF ended the event early.
+    #[test]
+    fn an_empty_piece_between_cr_and_lf_changes_nothing() {
+        let whole = decode(&[b"data: a\r\ndata: b\r\n\r\n"]);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].data, "a\nb");
+        assert_eq!(decode(&[b"data: a\r", b"", b"\ndata: b\r\n\r\n"]), whole);
+        assert_eq!(
+            decode(&[b"data: a\r", b"", b"", b"\ndata: b\r", b"", b"\n\r\n"]),
+            whole
+        );
+        let stream = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/seeds/sse_decoder/regression-empty-piece-after-cr"
+        ))
+        .unwrap();
+        let (cuts, bytes) = stream.split_at(2);
+        let a = usize::from(cuts[0]) % (bytes.len() + 1);
+        let b = (a + usize::from(cuts[1])) % (bytes.len() + 1);
+        let (a, b) = (a.min(b), a.max(b));
+        assert_eq!(
+            decode(&[&bytes[..a], &bytes[a..b], &bytes[b..]]),
+            decode(&[bytes])
+        );
+    }
+}
