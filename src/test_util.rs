@@ -20,6 +20,7 @@
 //! | `slow-<ms>`, `slowfirst-<ms>` | waits before the headers (`slowfirst`: streams send headers first) |
 //! | `drip-<ms>` | the normal answer in 16-byte pieces, one every `ms` |
 //! | `rechunk-<seed>` | the normal answer cut at pseudo-random byte positions |
+//! | `finishnodone` | streams: finish reason and usage, then the end without `[DONE]` |
 //! | `echokey` | 401 whose message echoes the `Authorization` header it received (as OpenAI does) |
 //!
 //! Stream faults, injected after the role chunk (`…before`, before any content) or after the
@@ -471,6 +472,14 @@ async fn handle(State(fake): State<Fake>, Path(scenario): Path<String>, req: Req
             Pacing::Drip(Duration::from_millis(ms.parse().unwrap())),
         ),
         ["rechunk", seed] => normal(&fake, &ask, Pacing::Rechunk(seed.parse().unwrap())),
+        ["finishnodone"] if ask.stream => {
+            // Finish reason and usage, then the end: no `[DONE]` (some servers do this).
+            let mut events = stream_events(&ask);
+            events.pop();
+            let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(16);
+            tokio::spawn(async move { send_all(&tx, events.into_iter().map(Bytes::from)).await });
+            body_response("text/event-stream", rx)
+        }
         [name] => match parse_fault(name) {
             Some((fault, at)) if ask.stream => faulty_stream(&fake, &ask, fault, at, reset),
             Some((fault, _)) => faulty_json(&ask, fault, reset),

@@ -548,6 +548,21 @@ async fn any_chunking_of_the_upstream_stream_gives_the_same_events() {
 }
 
 #[tokio::test]
+async fn a_finished_stream_without_done_is_complete() {
+    let (addr, fake) = gateway_over(&["finishnodone", "ok"], FaultTimeouts::default()).await;
+    let r = post(addr, CHAT_STREAM).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.events().0.last().map(String::as_str),
+        Some("[DONE]"),
+        "{r:?}"
+    );
+    assert_eq!(r.streamed_text(), OK_TEXT);
+    assert!(r.chunks().iter().all(|c| c.get("error").is_none()));
+    assert_eq!(fake.count("ok"), 0);
+}
+
+#[tokio::test]
 async fn huge_upstream_bodies_are_refused_and_fail_over() {
     // Non-streaming answers are limited to 64 MiB, one stream event to 16 MiB.
     let (addr, fake) = gateway_over(&["huge-65", "ok"], FaultTimeouts::default()).await;
