@@ -813,3 +813,41 @@ mod fuzz_regressions {
         );
     }
 }
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_streams_finish_and_refuses_new_connections() {
+    let (fake_addr, _) = start_fake().await;
+    let cfg = fault_config(
+        fake_addr,
+        &[("acme/m", &["drip-5"])],
+        FaultTimeouts::default(),
+        "",
+    );
+    let gw = gateway_from(&cfg, &|_| None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gw.serve(listener, async {
+        let _ = stop_rx.await;
+    }));
+    // A stream of ~0.4 s is in flight when the shutdown starts.
+    let in_flight = tokio::spawn(post(addr, CHAT_STREAM));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop_tx.send(()).unwrap();
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.streamed_text(),
+        OK_TEXT,
+        "the in-flight stream completed: {r:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve returns once in-flight requests are done")
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer listening"
+    );
+}

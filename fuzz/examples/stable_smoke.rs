@@ -21,10 +21,39 @@ const TARGETS: &[(&str, Target)] = &[
 
 /// Tokens worth inserting: the syntax the parsers branch on.
 const TOKENS: &[&[u8]] = &[
-    b"\"", b"{", b"}", b"[", b"]", b":", b",", b"\n", b"\r", b"\r\n", b"\n\n", b"data: ",
-    b"event: ", b": ", b"[DONE]", b"null", b"true", b"-1", b"1e309", b"\\u0000", b"\xff",
-    b"\"model\"", b"\"models\"", b"\"stream\"", b"\"provider\"", b"\"messages\"", b"[[providers]]",
-    b"[[models]]", b"[[models.endpoints]]", b"slug = ", b"=", b"'''", b"0.0000001",
+    b"\"",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b",",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\n\n",
+    b"data: ",
+    b"event: ",
+    b": ",
+    b"[DONE]",
+    b"null",
+    b"true",
+    b"-1",
+    b"1e309",
+    b"\\u0000",
+    b"\xff",
+    b"\"model\"",
+    b"\"models\"",
+    b"\"stream\"",
+    b"\"provider\"",
+    b"\"messages\"",
+    b"[[providers]]",
+    b"[[models]]",
+    b"[[models.endpoints]]",
+    b"slug = ",
+    b"=",
+    b"'''",
+    b"0.0000001",
 ];
 
 struct Rng(u64);
@@ -127,7 +156,10 @@ fn main() {
                 let _ = std::fs::create_dir_all(&dir);
                 let file = dir.join(format!("crash-stable-{runs}"));
                 let _ = std::fs::write(&file, &input);
-                eprintln!("{name}: CRASH after {runs} runs: {msg}\n  input saved to {}", file.display());
+                eprintln!(
+                    "{name}: CRASH after {runs} runs: {msg}\n  input saved to {}",
+                    file.display()
+                );
                 crashed = true;
                 break;
             }

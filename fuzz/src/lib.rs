@@ -19,7 +19,10 @@ pub fn parse_request(data: &[u8]) {
     };
     let mut headers = HeaderMap::new();
     if selector & 2 != 0 {
-        headers.insert("x-openrouter-metadata", http::HeaderValue::from_static("enabled"));
+        headers.insert(
+            "x-openrouter-metadata",
+            http::HeaderValue::from_static("enabled"),
+        );
     }
     match switchyard::parse::parse_request(kind, body, &headers) {
         Ok(req) => {
@@ -63,7 +66,11 @@ pub fn sse_decoder(data: &[u8]) {
     let split = decode(&[&stream[..a], &stream[a..b], &stream[b..]]);
     assert_eq!(whole, split, "splitting at {a} and {b} changed the events");
     let bytes: Vec<&[u8]> = stream.chunks(1).collect();
-    assert_eq!(whole, decode(&bytes), "byte-by-byte feeding changed the events");
+    assert_eq!(
+        whole,
+        decode(&bytes),
+        "byte-by-byte feeding changed the events"
+    );
     for ev in &whole {
         assert!(!ev.data.contains('\r'), "a line ending leaked into data");
     }
@@ -100,7 +107,10 @@ pub fn config_parse(data: &[u8]) {
             }
         }
         Err(e) => {
-            assert!(e.to_string().contains("fuzz.toml"), "errors name the file: {e}");
+            assert!(
+                e.to_string().contains("fuzz.toml"),
+                "errors name the file: {e}"
+            );
         }
     }
 }
