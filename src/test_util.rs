@@ -429,10 +429,7 @@ async fn handle(State(fake): State<Fake>, Path(scenario): Path<String>, req: Req
                 "application/json"
             };
             let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(1);
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                drop(tx);
-            });
+            tokio::spawn(async move { silence(&tx).await });
             body_response(ct, rx)
         }
         ["resetconn"] => {
@@ -631,6 +628,15 @@ async fn send_all(
     true
 }
 
+/// Sends nothing for an hour, or until the reader is gone (so stalled bodies do not pile up as
+/// sleeping tasks in long tests).
+async fn silence(tx: &mpsc::Sender<Result<Bytes, io::Error>>) {
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        () = tx.closed() => {}
+    }
+}
+
 /// Breaks a body off: the chunked encoding is aborted, or (`reset`) the connection gets a RST.
 async fn break_off(tx: &mpsc::Sender<Result<Bytes, io::Error>>, reset: Option<&ResetHandle>) {
     // Let what was sent reach the wire before the connection breaks.
@@ -667,9 +673,7 @@ fn faulty_stream(
         match fault {
             Fault::Cut => break_off(&tx, None).await,
             Fault::Reset => break_off(&tx, reset.as_ref()).await,
-            Fault::Stall => {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-            }
+            Fault::Stall => silence(&tx).await,
             Fault::NoDone => {}
             Fault::Malformed => {
                 let _ = tx
@@ -728,7 +732,7 @@ fn faulty_json(ask: &Ask, fault: Fault, reset: Option<ResetHandle>) -> Response 
         match fault {
             Fault::Cut => break_off(&tx, None).await,
             Fault::Reset => break_off(&tx, reset.as_ref()).await,
-            Fault::Stall => tokio::time::sleep(Duration::from_secs(3600)).await,
+            Fault::Stall => silence(&tx).await,
             _ => {}
         }
     });
