@@ -554,3 +554,43 @@ async fn the_management_api_refuses_ordinary_keys() {
     assert_no_secret(&text, "the key listing");
     assert!(!text.contains("MANAGEMENTSECRET"));
 }
+
+#[tokio::test]
+async fn the_header_deadline_never_cuts_a_long_stream() {
+    logs();
+    let limits = switchyard::server::ServerLimits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let (fake_addr, _) = start_fake().await;
+    // ~1.1 s of stream: 16 bytes every 15 ms; a non-streaming answer after 900 ms.
+    let t = FaultTimeouts {
+        first_byte_ms: 2000,
+        ..keyed()
+    };
+    let cfg = fault_config(
+        fake_addr,
+        &[("acme/m", &["drip-15"]), ("acme/slow", &["slow-900"])],
+        t,
+        "",
+    );
+    let gw = gateway_from(&cfg, &env);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(gw.serve_with_limits(listener, std::future::pending::<()>(), limits));
+    let start = Instant::now();
+    let (status, _, text) = post(addr, "/api/v1/chat/completions", CHAT_STREAM, &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        start.elapsed() > Duration::from_millis(600),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(text.contains("the fake"), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let start = Instant::now();
+    let slow = CHAT.replace("acme/m", "acme/slow");
+    let (status, _, text) = post(addr, "/api/v1/chat/completions", &slow, &[]).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(start.elapsed() > Duration::from_millis(800));
+}
