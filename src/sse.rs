@@ -53,6 +53,10 @@ impl Decoder {
 
     /// Feeds bytes, pushing every completed event to `out`.
     pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Event>) {
+        if bytes.is_empty() {
+            // Nothing to see, and a pending `\r` must still pair with a `\n` that comes next.
+            return;
+        }
         if self.after_cr {
             if let [b'\n', rest @ ..] = bytes {
                 bytes = rest;

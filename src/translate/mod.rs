@@ -133,12 +133,21 @@ where
                 strip_reasoning,
             };
             let (parts, body) = resp.into_parts();
+            // Upstreams echo the key they were sent in their errors ("Incorrect API key provided:
+            // sk-…"); it never reaches the client.
+            let secret = provider.api_key.as_ref().map(|k| k.expose().to_owned());
+            let redact = |mut e: GatewayError| {
+                if let Some(s) = &secret {
+                    redact_error(&mut e, s);
+                }
+                e
+            };
             if !parts.status.is_success() {
                 let bytes = read_limited(body, MAX_ERROR_BODY).await.unwrap_or_default();
                 let err =
                     upstream_error(provider.api, parts.status.as_u16(), &bytes, &provider.name);
                 return Ok(failure_response(
-                    err,
+                    redact(err),
                     parts.headers.get(header::RETRY_AFTER).cloned(),
                 ));
             }
@@ -149,7 +158,9 @@ where
                 .is_some_and(|ct| ct.starts_with("text/event-stream"));
             if chat.stream && is_sse {
                 let mapper = stream_mapper(provider.api, &provider.name);
-                let body = body::boxed(TranslatedStream::new(body, mapper, stamp));
+                let body = body::boxed(
+                    TranslatedStream::new(body, mapper, stamp).redacting(secret.clone()),
+                );
                 let mut resp = Response::new(body);
                 resp.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -159,10 +170,21 @@ where
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                 return Ok(resp);
             }
-            let bytes = read_limited(body, MAX_RESPONSE_BODY).await?;
+            let bytes = match read_limited(body, MAX_RESPONSE_BODY).await {
+                Ok(b) => b,
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    let e = TransportError {
+                        kind: UpstreamErrorKind::Invalid,
+                        provider: provider.name.clone(),
+                        detail: format!("the response body exceeded {MAX_RESPONSE_BODY} bytes"),
+                    };
+                    return Err(Box::new(e) as BoxError);
+                }
+                Err(e) => return Err(e),
+            };
             let mut value = match parse_response(provider.api, chat.kind, &bytes, &provider.name) {
                 Ok(v) => v,
-                Err(e) => return Ok(failure_response(e, None)),
+                Err(e) => return Ok(failure_response(redact(e), None)),
             };
             if chat.stream {
                 // The upstream ignored `stream: true` and answered JSON: an error, or garbage.
@@ -176,7 +198,7 @@ where
                 )
                 .with_metadata("provider_name", provider.name.clone())
                 .with_metadata("raw", String::from_utf8_lossy(&bytes).into_owned());
-                return Ok(failure_response(e, None));
+                return Ok(failure_response(redact(e), None));
             }
             let object = match chat.kind {
                 ApiKind::Chat => "chat.completion",
@@ -279,6 +301,41 @@ fn parse_response(
             Ok(v)
         }
     }
+}
+
+/// Replaces every occurrence of `secret` in an error's message and string metadata.
+pub(crate) fn redact_error(e: &mut GatewayError, secret: &str) {
+    const MASK: &str = "[redacted]";
+    if secret.is_empty() {
+        return;
+    }
+    if e.message.contains(secret) {
+        e.message = e.message.replace(secret, MASK);
+    }
+    for v in e.metadata.values_mut() {
+        if let Value::String(s) = v {
+            if s.contains(secret) {
+                *s = s.replace(secret, MASK);
+            }
+        }
+    }
+}
+
+/// As [`redact_error`], for a boxed error of the stack (gateway errors and upstream errors).
+pub(crate) fn redact_box(e: BoxError, secret: &str) -> BoxError {
+    if let Some(g) = e.downcast_ref::<GatewayError>() {
+        let mut g = g.clone();
+        redact_error(&mut g, secret);
+        return Box::new(g);
+    }
+    if let Some(u) = e.downcast_ref::<TransportError>() {
+        if u.detail.contains(secret) || u.provider.contains(secret) {
+            let mut u = u.clone();
+            u.detail = u.detail.replace(secret, "[redacted]");
+            return Box::new(u);
+        }
+    }
+    e
 }
 
 fn failure_response(err: GatewayError, retry_after: Option<HeaderValue>) -> Response<Body> {

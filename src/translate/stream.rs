@@ -35,6 +35,8 @@ pub(crate) struct TranslatedStream {
     finished: bool,
     /// An error to report once the frames mapped before it are out.
     error: Option<BoxError>,
+    /// The provider key, masked out of errors.
+    secret: Option<String>,
 }
 
 impl TranslatedStream {
@@ -49,7 +51,14 @@ impl TranslatedStream {
             pending: VecDeque::new(),
             finished: false,
             error: None,
+            secret: None,
         }
+    }
+
+    /// Masks `secret` (the provider key) out of the errors this stream reports.
+    pub(crate) fn redacting(mut self, secret: Option<String>) -> Self {
+        self.secret = secret.filter(|s| !s.is_empty());
+        self
     }
 
     fn emit_values(&mut self) {
@@ -87,7 +96,13 @@ impl HttpBody for TranslatedStream {
                 return Poll::Ready(Some(Ok(Frame::data(b))));
             }
             if this.finished {
-                return Poll::Ready(this.error.take().map(Err));
+                let secret = this.secret.as_deref();
+                return Poll::Ready(this.error.take().map(|e| {
+                    Err(match secret {
+                        Some(s) => super::redact_box(e, s),
+                        None => e,
+                    })
+                }));
             }
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,

@@ -98,6 +98,9 @@ fn build_client(connect_timeout: Duration) -> HttpsClient {
         .enable_http2()
         .wrap_connector(http);
     Client::builder(TokioExecutor::new())
+        // Without a timer the idle timeout is only checked when a connection is checked out:
+        // idle connections to a provider no longer used would stay open for good.
+        .pool_timer(hyper_util::rt::TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .build(connector)
 }
