@@ -863,10 +863,7 @@ impl Default for FaultTimeouts {
 /// Builds a gateway from a config text; `env` supplies the key variables.
 pub fn gateway_from(config: &str, env: &dyn Fn(&str) -> Option<String>) -> crate::server::Gateway {
     let cfg = crate::catalog::Config::parse(std::path::Path::new("test.toml"), config).unwrap();
-    let catalog =
-        crate::catalog::Catalog::from_config_with_env(&cfg, std::path::Path::new("."), env)
-            .unwrap();
-    crate::server::Gateway::new(cfg, catalog)
+    crate::server::Gateway::from_config_with_env(cfg, std::path::Path::new("."), env).unwrap()
 }
 
 /// Starts a gateway on 127.0.0.1:0; returns its address (the API is under `/api/v1`).

@@ -470,7 +470,7 @@ async fn clients_cannot_choose_the_upstream_url() {
 /// The gateway config with keys, for the tests below (enabled once the keys layer exists).
 fn keys_config(fake_addr: SocketAddr) -> String {
     // sha256("sk-gw-hashed-only") — the config holds only the hash.
-    let hashed = "4d5f0e8a7b35b8c3a8b0bfa9c1a1d1e7f2f5a2b8c1d4e7f0a3b6c9d2e5f8a1b4";
+    let hashed = "8f3e5aa4972859ba53cdab13788ee2069b7f679809f72d847c08ee718acf7711";
     fault_config(
         fake_addr,
         &[("acme/m", &["ok"])],
@@ -491,7 +491,6 @@ fn keys_env(name: &str) -> Option<String> {
 }
 
 #[tokio::test]
-#[ignore = "needs gateway keys ([auth]/[[keys]]), being written on the metering branch"]
 async fn gateway_keys_are_required_and_never_echoed() {
     let (fake_addr, _) = start_fake().await;
     let addr = start_gateway(gateway_from(&keys_config(fake_addr), &keys_env)).await;
@@ -528,7 +527,6 @@ async fn gateway_keys_are_required_and_never_echoed() {
 }
 
 #[tokio::test]
-#[ignore = "needs the management API (/api/v1/keys), being written on the metering branch"]
 async fn the_management_api_refuses_ordinary_keys() {
     let (fake_addr, _) = start_fake().await;
     let addr = start_gateway(gateway_from(&keys_config(fake_addr), &keys_env)).await;
