@@ -1,5 +1,5 @@
 //! `openrouter/auto` through the whole gateway.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 mod support;
 

@@ -132,18 +132,22 @@ impl Gateway {
     }
 
     /// A gateway over an already built catalogue.
-    pub fn new(config: Config, catalog: Catalog) -> Gateway {
+    pub fn new(mut config: Config, catalog: Catalog) -> Gateway {
         let catalog = Arc::new(catalog);
+        // The catalogue now holds the providers and models; their parsed config (megabytes for
+        // a large catalogue) is not kept twice.
+        config.providers = Vec::new();
+        config.models = Vec::new();
         Gateway {
-            catalog: catalog.clone(),
+            auto: AutoRouteLayer::from_config(None, catalog.clone())
+                .unwrap_or_else(|_| unreachable!("the default [auto] is valid")),
+            catalog,
             health: Arc::new(Health::new()),
             upstream: Upstream::new(),
             ledger: Arc::new(MemorySink::new(MEMORY_LEDGER_CAPACITY)),
             keys: None,
             aliases: AliasHandle::new(AliasTable::from_config(&config)),
             sticky: Arc::new(Sticky::new()),
-            auto: AutoRouteLayer::from_config(None, catalog.clone())
-                .unwrap_or_else(|_| unreachable!("the default [auto] is valid")),
             config: Arc::new(config),
         }
     }
