@@ -108,9 +108,11 @@ impl Reply {
     }
 }
 
-const CHAT: &str = r#"{"model":"acme/m","messages":[{"role":"user","content":"hi"}]}"#;
-const CHAT_STREAM: &str =
-    r#"{"model":"acme/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+// `sort: price` keeps the candidate order fixed (cheapest first), so each test knows which
+// provider is tried first; the default balance would draw the first pick at random.
+const CHAT: &str =
+    r#"{"model":"acme/m","provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
+const CHAT_STREAM: &str = r#"{"model":"acme/m","stream":true,"provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
 
 async fn post(addr: SocketAddr, body: &str) -> Reply {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())

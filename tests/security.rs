@@ -20,9 +20,11 @@ const PROVIDER_KEY: &str = "sk-provider-SECRET-5f1c0e7a9b3d4c2e";
 const CLIENT_KEY: &str = "sk-or-v1-CLIENTSECRET-8e2d6b1f0a9c";
 const KEY_ENV: &str = "SWITCHYARD_SECURITY_TEST_KEY";
 
-const CHAT: &str = r#"{"model":"acme/m","messages":[{"role":"user","content":"hi"}]}"#;
-const CHAT_STREAM: &str =
-    r#"{"model":"acme/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+// `sort: price` keeps the candidate order fixed (cheapest first), so each test knows which
+// provider is tried first; the default balance would draw the first pick at random.
+const CHAT: &str =
+    r#"{"model":"acme/m","provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
+const CHAT_STREAM: &str = r#"{"model":"acme/m","stream":true,"provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
 
 /// Every log line of this test binary, at TRACE level (dependencies included).
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
