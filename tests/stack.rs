@@ -138,8 +138,7 @@ async fn context_length_error_moves_to_the_next_model() {
         ("acme/b", &[("ok", 1.0, 1.0)]),
     ])
     .await;
-    let body =
-        r#"{"model":"acme/a","models":["acme/b"],"messages":[{"role":"user","content":"hi"}]}"#;
+    let body = r#"{"model":"acme/a","models":["acme/b"],"provider":{"sort":"price"},"messages":[{"role":"user","content":"hi"}]}"#;
     let (status, _, body) = post_json(&format!("{url}/chat/completions"), body, &[]).await;
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();

@@ -225,7 +225,7 @@ fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, B
     let (path, body) = match endpoint.provider.api {
         Api::OpenAi => (
             openai::path(chat.kind).to_owned(),
-            serde_json::to_vec(&openai::request_body(chat, endpoint))?,
+            openai::request_bytes(chat, endpoint)?,
         ),
         Api::Anthropic | Api::Gemini => dialect::request(chat, &target.model, endpoint)?,
     };

@@ -68,48 +68,67 @@ pub(crate) fn path(kind: ApiKind) -> &'static str {
 /// The body for an OpenAI-compatible upstream: the client's body with `model` rewritten,
 /// gateway-only fields removed, unsupported parameters dropped, `user` hashed, and usage
 /// requested on streams.
-pub(crate) fn request_body(chat: &ChatRequest, endpoint: &Endpoint) -> Map<String, Value> {
-    let mut body = chat.body.clone();
+///
+/// Written field by field straight from the parsed request — the body is never cloned, and
+/// fields the gateway does not touch are serialised once.
+pub(crate) fn request_bytes(
+    chat: &ChatRequest,
+    endpoint: &Endpoint,
+) -> Result<Vec<u8>, serde_json::Error> {
+    use serde::ser::{SerializeMap, Serializer};
     let to_openrouter = endpoint.provider.slug == "openrouter";
-    if to_openrouter {
-        // OpenRouter understands its own fields; routing was already done here.
-        for k in ["models", "provider", "route"] {
-            body.remove(k);
+    let mut out = Vec::with_capacity(256 + chat.prompt_chars + chat.prompt_chars / 8);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let mut map = ser.serialize_map(None)?;
+    let mut has_effort = false;
+    for (k, v) in &chat.body {
+        let key = k.as_str();
+        let skip = match key {
+            // Written below with the gateway's values.
+            "model" | "stream_options" => true,
+            // OpenRouter understands its own fields; routing was already done here.
+            "models" | "provider" | "route" if to_openrouter => true,
+            _ if to_openrouter => false,
+            _ => {
+                GATEWAY_ONLY.contains(&key)
+                    || (KNOWN_PARAMETERS.contains(&key) && !endpoint.supports(key))
+            }
+        };
+        if skip {
+            continue;
         }
-    } else {
-        let effort = body
+        if key == "user" {
+            if let Value::String(user) = v {
+                // SPEC 2.1: the end-user id is hashed before it leaves the gateway.
+                let digest = Sha256::digest(user.as_bytes());
+                map.serialize_entry("user", &hex::encode(&digest[..16]))?;
+                continue;
+            }
+        }
+        has_effort |= key == "reasoning_effort";
+        map.serialize_entry(key, v)?;
+    }
+    if !to_openrouter
+        && !has_effort
+        && (endpoint.supports("reasoning") || endpoint.supports("reasoning_effort"))
+    {
+        if let Some(effort) = chat
+            .body
             .get("reasoning")
             .and_then(|r| r.get("effort"))
             .and_then(Value::as_str)
-            .map(str::to_owned);
-        for k in GATEWAY_ONLY {
-            body.remove(*k);
+        {
+            map.serialize_entry("reasoning_effort", effort)?;
         }
-        if let Some(effort) = effort {
-            if endpoint.supports("reasoning") || endpoint.supports("reasoning_effort") {
-                body.entry("reasoning_effort")
-                    .or_insert(Value::from(effort));
-            }
-        }
-        body.retain(|k, _| !KNOWN_PARAMETERS.contains(&k.as_str()) || endpoint.supports(k));
     }
-    body.insert(
-        "model".into(),
-        Value::from(endpoint.upstream_model.as_str()),
-    );
-    if let Some(Value::String(user)) = body.get("user") {
-        // SPEC 2.1: the end-user id is hashed before it leaves the gateway.
-        let digest = Sha256::digest(user.as_bytes());
-        body.insert("user".into(), Value::from(hex::encode(&digest[..16])));
-    }
+    map.serialize_entry("model", &endpoint.upstream_model)?;
     if chat.stream {
         let mut opts = Map::new();
         opts.insert("include_usage".into(), Value::Bool(true));
-        body.insert("stream_options".into(), Value::Object(opts));
-    } else {
-        body.remove("stream_options");
+        map.serialize_entry("stream_options", &opts)?;
     }
-    body
+    map.end()?;
+    Ok(out)
 }
 
 /// An OpenAI-style error body (`{"error":{"message","type","code"}}` or anything else) as the
@@ -253,4 +272,62 @@ pub(crate) fn leak_known(t: &str) -> &'static str {
         "timeout",
     ];
     KNOWN.iter().find(|k| **k == t).copied().unwrap_or("server")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, Config};
+    use std::path::Path;
+
+    fn endpoint(slug: &str, params: &str) -> Endpoint {
+        let text = format!(
+            "[[providers]]\nslug = \"{slug}\"\nbase_url = \"http://x/v1\"\n[[models]]\nslug = \"a/m\"\n[[models.endpoints]]\nprovider = \"{slug}\"\nmodel = \"up-m\"\n{params}"
+        );
+        let cfg = Config::parse(Path::new("t.toml"), &text).expect("config");
+        let cat = Catalog::from_config_with_env(&cfg, Path::new("."), &|_| None).expect("catalog");
+        cat.model("a/m").expect("model").endpoints[0].clone()
+    }
+
+    fn body(json: &str, stream: bool) -> Value {
+        let mut chat =
+            crate::parse::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
+                .expect("parse");
+        chat.stream = stream;
+        let e = endpoint(
+            "acme",
+            "supported_parameters = [\"temperature\", \"reasoning\"]\n",
+        );
+        serde_json::from_slice(&request_bytes(&chat, &e).expect("bytes")).expect("json")
+    }
+
+    #[test]
+    fn rewrites_only_what_it_must() {
+        let v = body(
+            r#"{"model":"a/m","messages":[{"role":"user","content":"hi"}],"temperature":0.5,"top_k":3,
+                "safe_prompt":true,"provider":{"sort":"price"},"models":["b/c"],"user":"alice",
+                "reasoning":{"effort":"high"},"stream_options":{"include_usage":false}}"#,
+            true,
+        );
+        assert_eq!(v["model"], "up-m");
+        assert_eq!(v["temperature"], 0.5);
+        assert!(
+            v.get("top_k").is_none(),
+            "unsupported parameters are dropped"
+        );
+        assert_eq!(v["safe_prompt"], true, "provider extras pass through");
+        assert!(
+            v.get("provider").is_none()
+                && v.get("models").is_none()
+                && v.get("reasoning").is_none()
+        );
+        assert_eq!(v["reasoning_effort"], "high");
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["user"].as_str().map(str::len), Some(32), "hashed");
+        let v = body(
+            r#"{"model":"a/m","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}"#,
+            false,
+        );
+        assert!(v.get("stream_options").is_none());
+    }
 }
