@@ -80,6 +80,9 @@ pin_project_lite::pin_project! {
         held: Option<Bytes>,
         out: VecDeque<Bytes>,
         ended: bool,
+        // Whether `[DONE]` went by: a stream that ends without it gets an error chunk, whatever
+        // the layers inside did, so no stream ever ends as a silently truncated 200.
+        saw_done: bool,
     }
 }
 
@@ -92,6 +95,7 @@ impl StreamGuard {
             held: None,
             out: VecDeque::new(),
             ended: false,
+            saw_done: false,
         }
     }
 }
@@ -118,6 +122,9 @@ impl http_body::Body for StreamGuard {
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
+                    if is_done_event(&data) {
+                        *this.saw_done = true;
+                    }
                     let Some(meta) = this.meta.as_ref() else {
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     };
@@ -142,6 +149,14 @@ impl http_body::Body for StreamGuard {
                 Poll::Ready(None) => {
                     if let Some(prev) = this.held.take() {
                         this.out.push_back(prev);
+                    }
+                    if !*this.saw_done {
+                        let error = GatewayError::new(
+                            http::StatusCode::BAD_GATEWAY,
+                            "provider_unavailable",
+                            "the upstream stream ended before it was complete",
+                        );
+                        this.out.extend(error_events(this.stamp, &error));
                     }
                     *this.ended = true;
                 }
