@@ -8,9 +8,11 @@ use crate::BoxError;
 use crate::body::{Body, DONE_EVENT, sse_event};
 use bytes::Bytes;
 use http_body::Frame;
+use memchr::memmem::Finder;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 pub(crate) struct MeterStream {
@@ -46,21 +48,22 @@ impl MeterStream {
     /// Handles one data event; returns the frame to pass on, if any.
     fn on_event(&mut self, frame: Bytes) -> Option<Bytes> {
         let data = frame.strip_prefix(b"data: ").unwrap_or(&frame);
-        let chars = ["\"content\":\"", "\"reasoning\":\"", "\"arguments\":\""]
+        let f = finders();
+        let chars = [&f.content, &f.reasoning, &f.arguments]
             .iter()
-            .map(|k| string_len_after(data, k.as_bytes()))
+            .map(|k| string_len_after(data, k))
             .sum::<u64>();
         if chars > 0 && self.acc.first_content.is_none() {
             self.acc.first_content = Some(std::time::Instant::now());
         }
         self.completion_chars += chars;
-        if let Some(f) = string_after(data, b"\"finish_reason\":\"") {
-            self.finish_reason = Some(f);
+        if let Some(r) = string_after(data, &f.finish_reason) {
+            self.finish_reason = Some(r);
         }
-        if let Some(f) = string_after(data, b"\"native_finish_reason\":\"") {
-            self.native_finish_reason = Some(f);
+        if let Some(r) = string_after(data, &f.native_finish_reason) {
+            self.native_finish_reason = Some(r);
         }
-        if memchr_find(data, b"\"usage\"").is_none() {
+        if f.usage.find(data).is_none() {
             return Some(frame);
         }
         let Ok(mut v) = serde_json::from_slice::<Value>(data.trim_ascii_end()) else {
@@ -174,16 +177,34 @@ impl Drop for MeterStream {
     }
 }
 
-fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Substring searchers built once: every event of every stream is scanned with them.
+struct Finders {
+    content: Finder<'static>,
+    reasoning: Finder<'static>,
+    arguments: Finder<'static>,
+    finish_reason: Finder<'static>,
+    native_finish_reason: Finder<'static>,
+    usage: Finder<'static>,
+}
+
+fn finders() -> &'static Finders {
+    static FINDERS: OnceLock<Finders> = OnceLock::new();
+    FINDERS.get_or_init(|| Finders {
+        content: Finder::new(b"\"content\":\""),
+        reasoning: Finder::new(b"\"reasoning\":\""),
+        arguments: Finder::new(b"\"arguments\":\""),
+        finish_reason: Finder::new(b"\"finish_reason\":\""),
+        native_finish_reason: Finder::new(b"\"native_finish_reason\":\""),
+        usage: Finder::new(b"\"usage\""),
+    })
 }
 
 /// Length of the JSON string value following `key` (escapes counted as one character each).
-fn string_len_after(data: &[u8], key: &[u8]) -> u64 {
+fn string_len_after(data: &[u8], key: &Finder<'_>) -> u64 {
     let mut total = 0;
     let mut rest = data;
-    while let Some(i) = memchr_find(rest, key) {
-        rest = &rest[i + key.len()..];
+    while let Some(i) = key.find(rest) {
+        rest = &rest[i + key.needle().len()..];
         let mut n = 0u64;
         let mut j = 0;
         while j < rest.len() && rest[j] != b'"' {
@@ -197,9 +218,9 @@ fn string_len_after(data: &[u8], key: &[u8]) -> u64 {
 }
 
 /// The JSON string value following `key`, if short and plain.
-fn string_after(data: &[u8], key: &[u8]) -> Option<String> {
-    let i = memchr_find(data, key)?;
-    let rest = &data[i + key.len()..];
+fn string_after(data: &[u8], key: &Finder<'_>) -> Option<String> {
+    let i = key.find(data)?;
+    let rest = &data[i + key.needle().len()..];
     let end = rest.iter().position(|&b| b == b'"')?;
     std::str::from_utf8(&rest[..end]).ok().map(str::to_owned)
 }
