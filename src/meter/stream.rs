@@ -232,9 +232,9 @@ mod tests {
     #[test]
     fn scans_strings_and_finish_reasons() {
         let d = br#"{"choices":[{"delta":{"content":"He said \"hi\""},"finish_reason":"stop"}]}"#;
-        assert_eq!(string_len_after(d, b"\"content\":\""), 12);
+        assert_eq!(string_len_after(d, &finders().content), 12);
         assert_eq!(
-            string_after(d, b"\"finish_reason\":\"").as_deref(),
+            string_after(d, &finders().finish_reason).as_deref(),
             Some("stop")
         );
     }
