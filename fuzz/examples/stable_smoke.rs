@@ -17,6 +17,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("parse_request", switchyard_fuzz::parse_request),
     ("sse_decoder", switchyard_fuzz::sse_decoder),
     ("config_parse", switchyard_fuzz::config_parse),
+    ("anthropic_stream", switchyard_fuzz::anthropic_stream),
+    ("gemini_stream", switchyard_fuzz::gemini_stream),
 ];
 
 /// Tokens worth inserting: the syntax the parsers branch on.

@@ -114,3 +114,31 @@ pub fn config_parse(data: &[u8]) {
         }
     }
 }
+
+/// Feeds SSE bytes through a stream translator: every event either maps to JSON chunk objects or
+/// fails with an error; it never panics.
+fn translate_stream(data: &[u8], mut on_event: impl FnMut(Option<&str>, &str, &mut Vec<serde_json::Value>) -> bool) {
+    let mut events = Vec::new();
+    switchyard::sse::Decoder::default().feed(data, &mut events);
+    let mut out = Vec::new();
+    for ev in &events {
+        if !on_event(ev.event.as_deref(), &ev.data, &mut out) {
+            break;
+        }
+    }
+    for chunk in &out {
+        assert!(chunk.is_object(), "a translated chunk is a JSON object: {chunk}");
+    }
+}
+
+/// The Anthropic Messages stream translator.
+pub fn anthropic_stream(data: &[u8]) {
+    let mut t = switchyard::translate::anthropic::StreamTranslator::new();
+    translate_stream(data, |event, d, out| t.on_event(event, d, out).is_ok());
+}
+
+/// The Gemini stream translator.
+pub fn gemini_stream(data: &[u8]) {
+    let mut t = switchyard::translate::gemini::StreamTranslator::new();
+    translate_stream(data, |event, d, out| t.on_event(event, d, out).is_ok());
+}
