@@ -131,10 +131,14 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let (mut parts, _) = req.into_parts();
-            let candidates =
-                parts.extensions.get::<Candidates>().cloned().ok_or(
-                    "fallback: the request has no Candidates (is the route layer missing?)",
-                )?;
+            // Taken out, not copied: every attempt clones the extensions, and the layers inside
+            // need only their own Target.
+            let candidates = parts
+                .extensions
+                .remove::<Candidates>()
+                .ok_or("fallback: the request has no Candidates (is the route layer missing?)")?;
+            parts.extensions.remove::<crate::route::Plan>();
+            parts.extensions.remove::<crate::route::ChainHints>();
             let chat = parts
                 .extensions
                 .get::<Arc<ChatRequest>>()
