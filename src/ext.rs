@@ -263,8 +263,8 @@ impl Target {
     }
 
     /// A stable key for health tracking: `model slug @ endpoint tag`.
-    pub fn key(&self) -> String {
-        format!("{}@{}", self.model.slug, self.endpoint().tag)
+    pub fn key(&self) -> &str {
+        &self.endpoint().key
     }
 }
 

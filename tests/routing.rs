@@ -178,7 +178,7 @@ fn tags(c: &Candidates) -> Vec<String> {
 }
 
 fn keys(c: &Candidates) -> Vec<String> {
-    c.targets.iter().map(|t| t.key()).collect()
+    c.targets.iter().map(|t| t.key().to_owned()).collect()
 }
 
 /// Alias then route (no balance: deterministic default order).

@@ -234,6 +234,7 @@ impl Builder {
                     quantization: e.quantization.clone(),
                     supported_parameters: e.supported_parameters.clone(),
                     service_tier: e.service_tier.clone(),
+                    key: format!("{}@{}", m.slug, e.tag.as_deref().unwrap_or(&provider.slug)),
                 });
             }
             if !m.slug.contains('/') {

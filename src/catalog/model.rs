@@ -26,6 +26,9 @@ pub struct Endpoint {
     pub supported_parameters: Option<Vec<String>>,
     /// Service tier (`priority`, `flex`): tier endpoints are only used when asked for.
     pub service_tier: Option<String>,
+    /// `model slug @ tag`: the endpoint's key in health and sticky tables, built once so the hot
+    /// path never formats it.
+    pub key: String,
 }
 
 impl Endpoint {

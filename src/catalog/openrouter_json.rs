@@ -131,6 +131,7 @@ pub(super) fn into_model(m: DumpModel, provider: Arc<Provider>) -> Model {
     let arch = m.architecture.unwrap_or_default();
     let top = m.top_provider.unwrap_or_default();
     let pricing = pricing_from(&m.pricing);
+    let tag = provider.slug.clone();
     Model {
         canonical_slug: m.canonical_slug.unwrap_or_else(|| m.id.clone()),
         name: m.name.unwrap_or_else(|| m.id.clone()),
@@ -151,7 +152,7 @@ pub(super) fn into_model(m: DumpModel, provider: Arc<Provider>) -> Model {
         tokenizer: arch.tokenizer.unwrap_or_else(|| "Other".into()),
         family: None,
         endpoints: vec![Endpoint {
-            tag: provider.slug.clone(),
+            tag: tag.clone(),
             provider,
             upstream_model: m.id.clone(),
             pricing,
@@ -160,6 +161,7 @@ pub(super) fn into_model(m: DumpModel, provider: Arc<Provider>) -> Model {
             quantization: None,
             supported_parameters: m.supported_parameters,
             service_tier: None,
+            key: format!("{}@{}", m.id, tag),
         }],
         slug: m.id,
     }

@@ -77,7 +77,7 @@ where
                 continue;
             }
             if let Some(h) = &health {
-                if h.cooling_down(&target.key()) && candidates.targets.len() > 1 {
+                if h.cooling_down(target.key()) && candidates.targets.len() > 1 {
                     continue;
                 }
             }
@@ -119,7 +119,7 @@ where
                     .and_then(|f| f.retry_after.as_ref())
                     .and_then(parse_retry_after);
                 h.record(
-                    &target.key(),
+                    target.key(),
                     HealthOutcome {
                         success: attempt.is_ok(),
                         status,
@@ -131,7 +131,7 @@ where
                 Ok(resp) => {
                     if let (Some(sticky), Some(session)) = (&sticky, &chat.session_id) {
                         if chat.provider.order.is_none() {
-                            sticky.remember(session, &target.model.slug, &target.key());
+                            sticky.remember(session, &target.model.slug, target.key());
                         }
                     }
                     let resp = finish_success(resp, &chat, &log, &candidates, target, &id).await;
@@ -298,7 +298,7 @@ async fn finish_success(
             .unwrap_or("direct"),
         log: log.clone(),
         candidates: candidates.clone(),
-        selected: target.key(),
+        selected: target.key().to_owned(),
         auto: chat.hints.auto.clone(),
     });
     if !chat.stream {

@@ -273,6 +273,6 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
         started,
         attempt_started: Instant::now(),
         first_content: None,
-        target_key: target.key(),
+        target_key: target.key().to_owned(),
     })
 }

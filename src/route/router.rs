@@ -56,7 +56,7 @@ impl Router<'_> {
         };
         if keep == Keep::Head && groups.iter().all(|g| g.head.is_empty()) {
             excluded.extend(groups.iter().flat_map(|g| &g.rest).map(|t| Exclusion {
-                key: t.key(),
+                key: t.key().to_owned(),
                 code: "allowed_providers",
                 detail: "not in provider.order (allow_fallbacks: false)".into(),
             }));
@@ -115,7 +115,7 @@ impl Router<'_> {
                 match filters.check(model, e, mh) {
                     Ok(()) => group.push(target),
                     Err((code, detail)) => excluded.push(Exclusion {
-                        key: target.key(),
+                        key: target.key().to_owned(),
                         code,
                         detail,
                     }),
