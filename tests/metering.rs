@@ -298,3 +298,24 @@ async fn a_stream_that_failed_over_is_recorded_once_for_the_provider_that_served
         "{g}"
     );
 }
+
+#[tokio::test]
+async fn optional_auth_serves_anonymous_callers_and_still_limits_known_keys() {
+    let (addr, _) = start_fake().await;
+    let cfg =
+        keyed_config(addr, &temp_db("optional")).replace("required = true", "required = false");
+    let url = start_gateway_with_env(&cfg, MGMT).await;
+    let chat = format!("{url}/chat/completions");
+    let (s, _, _) = post_json(&chat, PLAIN, &[]).await;
+    assert_eq!(s, 200, "no key: served");
+    let (s, _, _) = post_json(
+        &chat,
+        PLAIN,
+        &[("authorization", "Bearer sk-any-sdk-default")],
+    )
+    .await;
+    assert_eq!(s, 200, "unknown key: served anonymously");
+    // The known key's $1 limit still applies: no max_tokens means a worst case over $4.
+    let (s, _, b) = post_json(&chat, PLAIN, &[("authorization", "Bearer sk-team-a")]).await;
+    assert_eq!(s, 402, "{b}");
+}

@@ -56,16 +56,28 @@ impl From<ReserveError> for GatewayError {
     }
 }
 
-/// Requires a valid gateway key on every request.
+/// Requires a valid gateway key on every request (or, when optional, recognises one if given).
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     store: KeyStore,
+    required: bool,
 }
 
 impl AuthLayer {
-    /// Authenticates against `store`.
+    /// Authenticates against `store`; every request needs a key.
     pub fn new(store: KeyStore) -> Self {
-        AuthLayer { store }
+        AuthLayer {
+            store,
+            required: true,
+        }
+    }
+
+    /// Keys optional (`[auth] required = false`): a known key is recognised (its limits apply),
+    /// a missing or unknown one is served anonymously — OpenAI SDKs always send some key. A
+    /// disabled key is still refused.
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
     }
 }
 
@@ -75,6 +87,7 @@ impl<S> Layer<S> for AuthLayer {
         Auth {
             inner,
             store: self.store.clone(),
+            required: self.required,
         }
     }
 }
@@ -84,6 +97,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct Auth<S> {
     inner: S,
     store: KeyStore,
+    required: bool,
 }
 
 impl<S, B> Service<Request<B>> for Auth<S>
@@ -113,6 +127,9 @@ where
                     hash: info.hash,
                     name: info.name,
                 });
+                self.inner.call(req).boxed()
+            }
+            Err(AuthError::Missing | AuthError::Unknown) if !self.required => {
                 self.inner.call(req).boxed()
             }
             Err(e) => std::future::ready(Ok(GatewayError::from(e).into_response())).boxed(),

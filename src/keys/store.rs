@@ -248,15 +248,19 @@ impl KeyStoreBuilder {
                 Some(secret) if !secret.trim().is_empty() => {
                     self.management_hash = Some(hash_key(secret.trim()));
                 }
-                _ => self.fail(format!("management_key_env: ${var} is not set")),
+                // Like a provider's key variable: while it is unset the management API is off.
+                _ => tracing::warn!(
+                    "management_key_env: ${var} is not set; /api/v1/keys is disabled"
+                ),
             }
         }
         for k in keys {
             match config_key(k, &env) {
-                Ok(key) if self.config_keys.iter().any(|c| c.hash == key.hash) => {
+                Ok(Some(key)) if self.config_keys.iter().any(|c| c.hash == key.hash) => {
                     self.fail(format!("key `{}` is configured twice", k.label));
                 }
-                Ok(key) => self.config_keys.push(key),
+                Ok(Some(key)) => self.config_keys.push(key),
+                Ok(None) => {}
                 Err(e) => self.fail(e),
             }
         }
@@ -315,13 +319,21 @@ impl KeyStoreBuilder {
     }
 }
 
-fn config_key(k: &KeyConfig, env: &impl Fn(&str) -> Option<String>) -> Result<StoredKey, String> {
+/// `Ok(None)`: the key's variable is unset, so the key is left out (with a warning), the way a
+/// provider whose key variable is unset is disabled.
+fn config_key(
+    k: &KeyConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<StoredKey>, String> {
     let (hash, label) = match (&k.key_env, &k.key_sha256) {
         (Some(var), None) => match env(var) {
             Some(secret) if !secret.trim().is_empty() => {
                 (hash_key(secret.trim()), mask(secret.trim()))
             }
-            _ => return Err(format!("key `{}`: ${var} is not set", k.label)),
+            _ => {
+                tracing::warn!("key `{}`: ${var} is not set; the key is left out", k.label);
+                return Ok(None);
+            }
         },
         (None, Some(h)) if is_hash(h.trim()) => {
             (h.trim().to_ascii_lowercase(), format!("{KEY_PREFIX}…"))
@@ -352,7 +364,7 @@ fn config_key(k: &KeyConfig, env: &impl Fn(&str) -> Option<String>) -> Result<St
         Some(r) => r.parse().map_err(|e| format!("key `{}`: {e}", k.label))?,
         None => LimitReset::Never,
     };
-    Ok(StoredKey {
+    Ok(Some(StoredKey {
         hash,
         name: k.label.clone(),
         label,
@@ -362,7 +374,7 @@ fn config_key(k: &KeyConfig, env: &impl Fn(&str) -> Option<String>) -> Result<St
         created_at: 0,
         managed: false,
         usage: UsageCounters::default(),
-    })
+    }))
 }
 
 impl KeyStore {

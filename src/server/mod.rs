@@ -221,10 +221,14 @@ impl Gateway {
     /// upstream.
     pub fn completion_service(&self, kind: ApiKind) -> CompletionService {
         let server = &self.config.server;
-        let auth = self
-            .auth_required()
-            .then(|| self.keys.clone().map(AuthLayer::new))
-            .flatten();
+        let auth = self.keys.clone().map(|store| {
+            let layer = AuthLayer::new(store);
+            if self.auth_required() {
+                layer
+            } else {
+                layer.optional()
+            }
+        });
         let credits = self.keys.clone().map(CreditLayer::new);
         let stack = ServiceBuilder::new()
             .option_layer(auth)
