@@ -393,3 +393,46 @@ async fn models_endpoints_providers_and_healthz() {
     let (s, _) = get(&url.replace("/api/v1", "/v1/models")).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn models_sort_and_single_model_lookup() {
+    let (addr, _) = start_fake().await;
+    let cfg = config_toml(
+        addr,
+        &[
+            ("acme/cheap", &[("ok", 0.1, 0.2)]),
+            ("acme/dear", &[("ok", 5.0, 15.0)]),
+        ],
+        "[aliases]\n\"acme/latest\" = \"acme/dear\"\n",
+    );
+    let url = start_gateway(&cfg).await;
+    let ids = |b: &str| -> Vec<String> {
+        let v: Value = serde_json::from_str(b).unwrap();
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, b) = get(&format!("{url}/models?sort=pricing-high-to-low")).await;
+    assert_eq!(ids(&b), ["acme/dear", "acme/cheap"]);
+    let (_, b) = get(&format!("{url}/models?sort=pricing-low-to-high")).await;
+    assert_eq!(ids(&b), ["acme/cheap", "acme/dear"]);
+    let (s, b) = get(&format!("{url}/model/acme/cheap")).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&b).unwrap()["data"]["id"],
+        "acme/cheap"
+    );
+    let (s, b) = get(&format!("{url}/model/acme/latest")).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&b).unwrap()["data"]["alias_target"]["slug"],
+        "acme/dear"
+    );
+    let (s, _) = get(&format!("{url}/model/acme/cheap:floor")).await;
+    assert_eq!(s, 200, "variant suffixes resolve");
+    let (s, _) = get(&format!("{url}/model/nope/none")).await;
+    assert_eq!(s, 404);
+}

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 pub(crate) struct ModelsQuery {
     output_modalities: Option<String>,
     supported_parameters: Option<String>,
+    sort: Option<String>,
     offset: Option<usize>,
     limit: Option<usize>,
 }
@@ -147,7 +148,7 @@ pub(crate) fn models_json(catalog: &Catalog, q: &ModelsQuery) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    let selected: Vec<&std::sync::Arc<Model>> = catalog
+    let mut selected: Vec<&std::sync::Arc<Model>> = catalog
         .models()
         .iter()
         .filter(|m| m.enabled_endpoints().next().is_some())
@@ -164,6 +165,22 @@ pub(crate) fn models_json(catalog: &Catalog, q: &ModelsQuery) -> Value {
             }
         })
         .collect();
+    // Stable sorts keep the catalogue order among equals; models with no data for the key
+    // (no enabled endpoint price, unknown context) go last, as on OpenRouter.
+    let price = |m: &Model| top_endpoint(m).map(|e| e.pricing.prompt + e.pricing.completion);
+    match q.sort.as_deref() {
+        Some("pricing-low-to-high") => {
+            selected.sort_by_key(|m| price(m).map_or((1, Usd::ZERO), |p| (0, p)))
+        }
+        Some("pricing-high-to-low") => {
+            selected.sort_by_key(|m| price(m).map_or((1, Usd::ZERO), |p| (0, Usd::ZERO - p)));
+        }
+        Some("context-high-to-low") => {
+            selected.sort_by_key(|m| m.context_length.map_or((1, 0), |c| (0, u32::MAX - c)))
+        }
+        Some("newest") => selected.sort_by_key(|m| u64::MAX - m.created),
+        _ => {}
+    }
     let total = selected.len();
     let paged = q.offset.is_some() || q.limit.is_some();
     let offset = q.offset.unwrap_or(0);

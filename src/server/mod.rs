@@ -274,6 +274,7 @@ impl Gateway {
             )
             .route("/models", get(list_models))
             .route("/models/{author}/{slug}/endpoints", get(model_endpoints))
+            .route("/model/{author}/{slug}", get(one_model))
             .route("/providers", get(list_providers))
             .route("/generation", get(keys_api::generation))
             .route("/key", get(keys_api::key_info))
@@ -426,6 +427,36 @@ async fn model_endpoints(
     let id = format!("{author}/{slug}");
     match gw.catalog.model(&id) {
         Some(m) => Json(catalog_api::endpoints_json(m, &gw.health)).into_response(),
+        None => error(GatewayError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("Model `{id}` is not in the catalogue"),
+        )),
+    }
+}
+
+/// `GET /model/{author}/{slug}`: one model; plain aliases and variant suffixes resolve to the
+/// model they name (with `alias_target` when it was an alias).
+async fn one_model(
+    State(gw): State<Gateway>,
+    AxPath((author, slug)): AxPath<(String, String)>,
+) -> Response {
+    let id = format!("{author}/{slug}");
+    let base = id.split_once(':').map_or(id.as_str(), |(b, _)| b);
+    let aliases = gw.aliases.current();
+    let (model, alias) = match gw.catalog.model(&id).or_else(|| gw.catalog.model(base)) {
+        Some(m) => (Some(m), false),
+        None => (aliases.get(base).and_then(|t| gw.catalog.model(t)), true),
+    };
+    match model {
+        Some(m) => {
+            let mut v = catalog_api::model_json(m);
+            if alias {
+                v["alias_target"] = json!({"name": m.name, "slug": m.slug});
+                v["id"] = json!(id);
+            }
+            Json(json!({ "data": v })).into_response()
+        }
         None => error(GatewayError::new(
             StatusCode::NOT_FOUND,
             "not_found",
