@@ -14,13 +14,18 @@ use tokio::time::{Instant, Sleep, sleep_until};
 
 pin_project! {
     /// Fails with [`UpstreamError`] when a deadline passes; see [`crate::catalog::Timeouts`].
+    ///
+    /// One timer serves all three deadlines, and it is re-armed lazily: a chunk only moves
+    /// `idle_deadline` forward (no timer-wheel work per chunk); when the timer fires early
+    /// because chunks arrived meanwhile, it is set again to the nearer of the two deadlines.
     pub(crate) struct TimedBody<B> {
         #[pin]
         inner: B,
         #[pin]
-        next: Sleep,
-        #[pin]
-        total: Sleep,
+        timer: Sleep,
+        // First byte, then idle: the deadline for the next chunk.
+        idle_deadline: Instant,
+        total_deadline: Instant,
         idle: Duration,
         first: bool,
         first_byte: Duration,
@@ -42,8 +47,9 @@ impl<B> TimedBody<B> {
     ) -> Self {
         TimedBody {
             inner,
-            next: sleep_until(first_byte_deadline),
-            total: sleep_until(total_deadline),
+            timer: sleep_until(first_byte_deadline.min(total_deadline)),
+            idle_deadline: first_byte_deadline,
+            total_deadline,
             idle,
             first: true,
             first_byte,
@@ -82,8 +88,7 @@ where
         match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 *this.first = false;
-                let deadline = Instant::now() + *this.idle;
-                this.next.as_mut().reset(deadline);
+                *this.idle_deadline = Instant::now() + *this.idle;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -96,16 +101,24 @@ where
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                let (phase, limit) = if this.total.as_mut().poll(cx).is_ready() {
-                    (Phase::Total, *this.total_limit)
-                } else if this.next.as_mut().poll(cx).is_ready() {
-                    if *this.first {
-                        (Phase::FirstByte, *this.first_byte)
-                    } else {
-                        (Phase::Idle, *this.idle)
+                let (phase, limit) = loop {
+                    if this.timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
                     }
-                } else {
-                    return Poll::Pending;
+                    let now = Instant::now();
+                    if now >= *this.total_deadline {
+                        break (Phase::Total, *this.total_limit);
+                    }
+                    if now >= *this.idle_deadline {
+                        if *this.first {
+                            break (Phase::FirstByte, *this.first_byte);
+                        }
+                        break (Phase::Idle, *this.idle);
+                    }
+                    // Fired early: chunks moved the idle deadline. Re-arm and poll again so the
+                    // timer registers this task's waker.
+                    let next = (*this.idle_deadline).min(*this.total_deadline);
+                    this.timer.as_mut().reset(next);
                 };
                 Poll::Ready(Some(Err(Box::new(UpstreamError {
                     kind: UpstreamErrorKind::Timeout(phase, limit),
