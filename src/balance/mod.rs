@@ -250,7 +250,10 @@ where
     fn call(&mut self, mut req: Request<B>) -> S::Future {
         let chat = req.extensions().get::<Arc<ChatRequest>>().cloned();
         if let (Some(chat), Some(mut plan)) = (chat, req.extensions_mut().remove::<Plan>()) {
-            if self.layer.reorder(&mut plan, &chat) {
+            self.layer.reorder(&mut plan, &chat);
+            // The route layer left no candidates for a plan still to be balanced: build them
+            // once, from the reordered plan.
+            if req.extensions().get::<Candidates>().is_none() {
                 let candidates: Candidates = plan.candidates();
                 req.extensions_mut().insert(candidates);
             }

@@ -133,11 +133,11 @@ where
             let (mut parts, _) = req.into_parts();
             // Taken out, not copied: every attempt clones the extensions, and the layers inside
             // need only their own Target.
+            crate::route::candidates_in(&mut parts.extensions);
             let candidates = parts
                 .extensions
                 .remove::<Candidates>()
                 .ok_or("fallback: the request has no Candidates (is the route layer missing?)")?;
-            parts.extensions.remove::<crate::route::Plan>();
             parts.extensions.remove::<crate::route::ChainHints>();
             let chat = parts
                 .extensions

@@ -210,15 +210,16 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let ext = req.extensions();
-        let (Some(key), Some(chat), Some(candidates)) = (
-            ext.get::<CallerKey>(),
-            ext.get::<Arc<ChatRequest>>(),
-            ext.get::<Candidates>(),
+        let (Some(key), Some(chat)) = (
+            req.extensions().get::<CallerKey>().cloned(),
+            req.extensions().get::<Arc<ChatRequest>>().cloned(),
         ) else {
             return call_boxed(&mut self.inner, req);
         };
-        let needed = worst_case(chat, candidates);
+        let Some(candidates) = crate::route::candidates_in(req.extensions_mut()) else {
+            return call_boxed(&mut self.inner, req);
+        };
+        let needed = worst_case(&chat, candidates);
         match self.store.reserve(&key.hash, needed) {
             Ok(reservation) => {
                 req.extensions_mut()

@@ -96,7 +96,11 @@ where
         };
         match self.layer.plan(&chat, req.extensions().get::<ChainHints>()) {
             Ok(plan) => {
-                req.extensions_mut().insert(plan.candidates());
+                // A plan the balance layer may reorder is materialised after it (see
+                // `candidates_in`); any other is final now.
+                if !plan.balanced() {
+                    req.extensions_mut().insert(plan.candidates());
+                }
                 req.extensions_mut().insert(plan);
                 ResponseFuture::called(self.inner.call(req))
             }

@@ -72,7 +72,7 @@ mod sort;
 mod sticky;
 
 pub use layer::{Route, RouteLayer};
-pub use plan::Plan;
+pub use plan::{Plan, candidates_in};
 pub(crate) use sort::unstable;
 pub use sort::{DEFAULT_COMPLETION_TOKENS, expected_cost};
 pub use sticky::Sticky;
