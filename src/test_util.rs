@@ -47,6 +47,40 @@
 //! ```
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+/// Fault scenarios that strike before any content event: the fallback layer must hide them from
+/// the client (in both modes) by serving the next candidate.
+pub const FAULTS_BEFORE_CONTENT: &[&str] = &[
+    "status-429-ra1",
+    "status-500",
+    "status-502",
+    "status-503",
+    "status-529",
+    "refused",
+    "resetconn",
+    "hang",
+    "hangheaders",
+    "cutbefore",
+    "resetbefore",
+    "stallbefore",
+    "nodonebefore",
+    "malformedbefore",
+    "errchunkbefore",
+    "garbage",
+    "error200",
+];
+
+/// Fault scenarios that strike after the first content event: a stream ends with the content so
+/// far, an error chunk and `[DONE]`; for non-streaming requests they are broken bodies, still
+/// invisible.
+pub const FAULTS_AFTER_CONTENT: &[&str] = &[
+    "cutafter",
+    "resetafter",
+    "stallafter",
+    "nodone",
+    "malformedafter",
+    "errchunkafter",
+];
+
 use axum::Router;
 use axum::body::Body as AxBody;
 use axum::extract::{Path, Request, State};

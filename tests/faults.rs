@@ -19,40 +19,9 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use switchyard::test_util::{
-    Fake, FaultTimeouts, OK_TEXT, fault_config, gateway_from, start_fake, start_gateway,
+    FAULTS_AFTER_CONTENT, FAULTS_BEFORE_CONTENT, Fake, FaultTimeouts, OK_TEXT, fault_config,
+    gateway_from, start_fake, start_gateway,
 };
-
-/// Faults that strike before any content: invisible to the client in both modes.
-const BEFORE_CONTENT: &[&str] = &[
-    "status-429-ra1",
-    "status-500",
-    "status-502",
-    "status-503",
-    "status-529",
-    "refused",
-    "resetconn",
-    "hang",
-    "hangheaders",
-    "cutbefore",
-    "resetbefore",
-    "stallbefore",
-    "nodonebefore",
-    "malformedbefore",
-    "errchunkbefore",
-    "garbage",
-    "error200",
-];
-
-/// Faults that strike after the first content event (for non-streaming requests they are just
-/// broken bodies, still invisible).
-const AFTER_CONTENT: &[&str] = &[
-    "cutafter",
-    "resetafter",
-    "stallafter",
-    "nodone",
-    "malformedafter",
-    "errchunkafter",
-];
 
 /// What the client got.
 #[derive(Debug)]
@@ -287,7 +256,10 @@ fn assert_never_truncated(r: &Reply, stream: bool, what: &str) {
 
 #[tokio::test]
 async fn faults_before_content_fail_over_invisibly_non_stream() {
-    let faults = BEFORE_CONTENT.iter().chain(AFTER_CONTENT).copied();
+    let faults = FAULTS_BEFORE_CONTENT
+        .iter()
+        .chain(FAULTS_AFTER_CONTENT)
+        .copied();
     join_all(faults.map(|fault| async move {
         let (addr, fake) = gateway_over(&[fault, "ok"], FaultTimeouts::default()).await;
         let r = post(addr, CHAT).await;
@@ -306,7 +278,7 @@ async fn faults_before_content_fail_over_invisibly_non_stream() {
 
 #[tokio::test]
 async fn faults_before_content_fail_over_invisibly_stream() {
-    join_all(BEFORE_CONTENT.iter().map(|&fault| async move {
+    join_all(FAULTS_BEFORE_CONTENT.iter().map(|&fault| async move {
         let (addr, fake) = gateway_over(&[fault, "ok"], FaultTimeouts::default()).await;
         let r = post(addr, CHAT_STREAM).await;
         assert_served_whole(&r, true, fault);
@@ -322,7 +294,7 @@ async fn faults_before_content_fail_over_invisibly_stream() {
 
 #[tokio::test]
 async fn faults_after_content_end_with_the_content_an_error_chunk_and_done() {
-    join_all(AFTER_CONTENT.iter().map(|&fault| async move {
+    join_all(FAULTS_AFTER_CONTENT.iter().map(|&fault| async move {
         let (addr, fake) = gateway_over(&[fault, "ok"], FaultTimeouts::default()).await;
         let r = post(addr, CHAT_STREAM).await;
         assert_error_chunk_then_done(&r, "Hello", fault);
@@ -342,7 +314,10 @@ async fn faults_after_content_end_with_the_content_an_error_chunk_and_done() {
 
 #[tokio::test]
 async fn every_fault_alone_ends_in_an_error_never_a_truncated_200() {
-    let faults = BEFORE_CONTENT.iter().chain(AFTER_CONTENT).copied();
+    let faults = FAULTS_BEFORE_CONTENT
+        .iter()
+        .chain(FAULTS_AFTER_CONTENT)
+        .copied();
     join_all(faults.map(|fault| async move {
         let (addr, _) = gateway_over(&[fault], FaultTimeouts::default()).await;
         let r = post(addr, CHAT).await;
@@ -364,7 +339,7 @@ async fn every_fault_alone_ends_in_an_error_never_a_truncated_200() {
         }
         let r = post(addr, CHAT_STREAM).await;
         assert_never_truncated(&r, true, fault);
-        if AFTER_CONTENT.contains(&fault) {
+        if FAULTS_AFTER_CONTENT.contains(&fault) {
             assert_error_chunk_then_done(&r, "Hello", fault);
         } else if r.status == 200 {
             // Keep-alives had started: the error arrives as the only chunk.

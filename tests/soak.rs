@@ -17,40 +17,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use switchyard::test_util::{
-    FaultTimeouts, OK_TEXT, fault_config, gateway_from, start_fake, start_gateway,
+    FAULTS_AFTER_CONTENT, FAULTS_BEFORE_CONTENT, FaultTimeouts, OK_TEXT, fault_config,
+    gateway_from, start_fake, start_gateway,
 };
-
-/// Faults before the first content: the answer is whole, served by the next candidate.
-const INVISIBLE: &[&str] = &[
-    "status-429-ra1",
-    "status-500",
-    "status-502",
-    "status-503",
-    "status-529",
-    "refused",
-    "resetconn",
-    "hang",
-    "hangheaders",
-    "cutbefore",
-    "resetbefore",
-    "stallbefore",
-    "nodonebefore",
-    "malformedbefore",
-    "errchunkbefore",
-    "garbage",
-    "error200",
-];
-
-/// Faults after the first content: streams end with the content so far and an error chunk
-/// (or are whole, when health tracking already skips the failing provider).
-const VISIBLE: &[&str] = &[
-    "cutafter",
-    "resetafter",
-    "stallafter",
-    "nodone",
-    "malformedafter",
-    "errchunkafter",
-];
 
 /// Longer than every idle timeout in play (client pool 2 s, fake upstream 2 s).
 const SETTLE: Duration = Duration::from_secs(5);
@@ -115,7 +84,11 @@ struct Job {
 }
 
 fn job(n: usize) -> Job {
-    let all: Vec<&'static str> = INVISIBLE.iter().chain(VISIBLE).copied().collect();
+    let all: Vec<&'static str> = FAULTS_BEFORE_CONTENT
+        .iter()
+        .chain(FAULTS_AFTER_CONTENT)
+        .copied()
+        .collect();
     // One request in five meets a fault; the faults take turns.
     let fault = (n % 5 == 0).then(|| all[(n / 5) % all.len()]);
     Job {
@@ -175,7 +148,7 @@ async fn run_one(
         return;
     };
     let expected = format!("{OK_TEXT} [{tag}]");
-    let visible = job.fault.is_some_and(|f| VISIBLE.contains(&f)) && job.stream;
+    let visible = job.fault.is_some_and(|f| FAULTS_AFTER_CONTENT.contains(&f)) && job.stream;
     let verdict = if status != 200 {
         // Every candidate list ends in a healthy provider: an error status is wrong, except
         // a 429 when every provider is cooling down.
@@ -244,7 +217,7 @@ async fn soak_with_injected_faults() {
     // Idle connections end on every side within the settle time, so leaks show.
     fake.close_idle_after(Duration::from_secs(2));
     let mut models: Vec<(String, Vec<&str>)> = vec![("acme/ok".into(), vec!["ok"])];
-    for f in INVISIBLE.iter().chain(VISIBLE) {
+    for f in FAULTS_BEFORE_CONTENT.iter().chain(FAULTS_AFTER_CONTENT) {
         models.push((format!("acme/{f}"), vec![f, "ok"]));
     }
     let refs: Vec<(&str, &[&str])> = models
