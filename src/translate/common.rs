@@ -412,3 +412,40 @@ mod tests {
         assert_eq!(parse_data_url("https://x/y.png"), None);
     }
 }
+
+/// OpenAI's `tool_choice`, read once for every target API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ToolChoice<'a> {
+    /// `"auto"`.
+    Auto,
+    /// `"none"`.
+    None,
+    /// `"required"`: some tool must be called.
+    Required,
+    /// `{"type": "function", "function": {"name"}}`: this tool must be called.
+    Function(&'a str),
+}
+
+/// Reads `tool_choice`; `None` when absent or null; an unknown value is an error naming it.
+pub(crate) fn tool_choice(
+    req: &Map<String, Value>,
+) -> Result<Option<ToolChoice<'_>>, TranslateError> {
+    Ok(Some(match req.get("tool_choice") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            other => {
+                return Err(TranslateError::new(format!(
+                    "tool_choice: unknown value {other:?}"
+                )));
+            }
+        },
+        Some(obj) => ToolChoice::Function(
+            obj.pointer("/function/name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| TranslateError::new("tool_choice.function.name: missing"))?,
+        ),
+    }))
+}

@@ -1,5 +1,6 @@
 //! OpenAI Chat Completions request → Anthropic Messages request.
 
+use crate::translate::common::{self, ToolChoice};
 use crate::translate::common::{
     Reasoning, TranslateError, effort_fraction, max_tokens, parse_arguments, parse_data_url,
     stop_sequences,
@@ -344,30 +345,17 @@ fn tool(t: &Value) -> Option<Value> {
 }
 
 fn tool_choice(req: &Map<String, Value>) -> Result<Option<Value>, TranslateError> {
-    let mut choice = match req.get("tool_choice") {
-        None | Some(Value::Null) => json!({"type": "auto"}),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => json!({"type": "auto"}),
-            "none" => json!({"type": "none"}),
-            "required" => json!({"type": "any"}),
-            other => {
-                return Err(TranslateError::new(format!(
-                    "tool_choice: unknown value {other:?}"
-                )));
-            }
-        },
-        Some(obj) => {
-            let name = obj
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| TranslateError::new("tool_choice.function.name: missing"))?;
-            json!({"type": "tool", "name": name})
-        }
+    let parsed = common::tool_choice(req)?;
+    let mut choice = match parsed.unwrap_or(ToolChoice::Auto) {
+        ToolChoice::Auto => json!({"type": "auto"}),
+        ToolChoice::None => json!({"type": "none"}),
+        ToolChoice::Required => json!({"type": "any"}),
+        ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
     };
     let serial = req.get("parallel_tool_calls").and_then(Value::as_bool) == Some(false);
     if serial && choice["type"] != "none" {
         choice["disable_parallel_tool_use"] = json!(true);
-    } else if req.get("tool_choice").is_none() {
+    } else if parsed.is_none() {
         return Ok(None);
     }
     Ok(Some(choice))

@@ -2,6 +2,7 @@
 
 use super::REASONING_FORMAT;
 use super::schema::clean_schema;
+use crate::translate::common::{self, ToolChoice};
 use crate::translate::common::{
     Reasoning, TranslateError, content_text, effort_fraction, max_tokens, parse_arguments,
     parse_data_url, reasoning_excluded, stop_sequences,
@@ -259,24 +260,14 @@ fn has_properties(schema: &Value) -> bool {
 }
 
 fn tool_config(req: &Map<String, Value>) -> Result<Option<Value>, TranslateError> {
-    let config = match req.get("tool_choice") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => json!({"mode": "AUTO"}),
-            "none" => json!({"mode": "NONE"}),
-            "required" => json!({"mode": "ANY"}),
-            other => {
-                return Err(TranslateError::new(format!(
-                    "tool_choice: unknown value {other:?}"
-                )));
-            }
-        },
-        Some(obj) => {
-            let name = obj
-                .pointer("/function/name")
-                .ok_or_else(|| TranslateError::new("tool_choice.function.name: missing"))?;
-            json!({"mode": "ANY", "allowedFunctionNames": [name]})
-        }
+    let Some(choice) = common::tool_choice(req)? else {
+        return Ok(None);
+    };
+    let config = match choice {
+        ToolChoice::Auto => json!({"mode": "AUTO"}),
+        ToolChoice::None => json!({"mode": "NONE"}),
+        ToolChoice::Required => json!({"mode": "ANY"}),
+        ToolChoice::Function(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
     };
     Ok(Some(json!({"functionCallingConfig": config})))
 }
