@@ -28,7 +28,7 @@ mod stream;
 pub use common::UpstreamError as ProviderError;
 pub use common::{FinishReason, TranslateError, UpstreamError};
 
-pub(crate) use normalize::now_secs;
+pub(crate) use common::now as now_secs;
 pub use normalize::{chunk_has_content, normalize_finish_reason};
 
 use crate::BoxError;

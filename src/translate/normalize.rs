@@ -36,7 +36,7 @@ pub(crate) fn stamp(v: &mut Value, s: &Stamp, object: &str) {
     obj.insert("provider".into(), Value::from(s.provider.as_str()));
     obj.insert("object".into(), Value::from(object));
     if !obj.get("created").is_some_and(Value::is_u64) {
-        obj.insert("created".into(), Value::from(now_secs()));
+        obj.insert("created".into(), Value::from(super::common::now()));
     }
     if let Some(Value::Array(choices)) = obj.get_mut("choices") {
         for c in choices {
@@ -80,12 +80,6 @@ fn normalize_choice(c: &mut Map<String, Value>) {
             c.entry("native_finish_reason").or_insert(Value::Null);
         }
     }
-}
-
-pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The `error` object a provider put inside a 200 (a body or a chunk), if any:
