@@ -9,7 +9,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use switchyard::autoroute::scorer::{LengthScorer, Scorer, default_scorer, heuristic_scorer};
+use switchyard::autoroute::scorer::{
+    LengthScorer, Scorer, default_scorer, heuristic_scorer, linear_scorer,
+};
 
 const PROMPTS: [(&str, &str); 3] = [
     ("short", "hi"),
@@ -28,11 +30,15 @@ const PROMPTS: [(&str, &str); 3] = [
 fn bench(c: &mut Criterion) {
     let (dflt, _) = default_scorer();
     let (heur, _) = heuristic_scorer();
+    let (lin, _) = linear_scorer();
     dflt.score("warm up");
     let mut g = c.benchmark_group("autoroute_score");
     for (name, p) in PROMPTS {
         g.bench_function(format!("default/{name}"), |b| {
             b.iter(|| dflt.score(black_box(p)))
+        });
+        g.bench_function(format!("linear/{name}"), |b| {
+            b.iter(|| lin.score(black_box(p)))
         });
         g.bench_function(format!("heuristic/{name}"), |b| {
             b.iter(|| heur.score(black_box(p)))

@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use switchyard::autoroute::calibrate::Calibration;
 use switchyard::autoroute::eval::{Ranked, SplitMix64};
 use switchyard::autoroute::scorer::{
-    FixedScorer, LengthScorer, Scorer, default_scorer, heuristic_scorer, length_scorer, shipped,
+    FixedScorer, LengthScorer, Scorer, default_scorer, heuristic_scorer, length_scorer,
+    linear_scorer, shipped, shipped_bank,
 };
 use switchyard::autoroute::select::{
     AutoOptions, AutoRouter, Candidate, NoCandidate, Sticky, cost_tier_share, glob_match,
@@ -204,8 +205,11 @@ fn sticky_is_bounded() {
 fn shipped_scorers_load_and_stay_in_range() {
     let art = shipped();
     assert_eq!(art.default.calibration.quantiles.len(), 101);
+    assert_eq!(art.knn.calibration.quantiles.len(), 101);
     let (dflt, cal) = default_scorer();
     let (heur, _) = heuristic_scorer();
+    let (lin, lin_cal) = linear_scorer();
+    assert!(lin_cal.quantiles.windows(2).all(|w| w[0] <= w[1]));
     assert!(cal.quantiles.windows(2).all(|w| w[0] <= w[1]));
     let long = "word ".repeat(50_000);
     for p in [
@@ -215,7 +219,7 @@ fn shipped_scorers_load_and_stay_in_range() {
         long.as_str(),
         "\0\u{7}\u{fffd}",
     ] {
-        for s in [&dflt, &heur] {
+        for s in [&dflt, &heur, &lin] {
             let v = s.score(p);
             assert!(
                 (0.0..=1.0).contains(&v),
@@ -225,7 +229,12 @@ fn shipped_scorers_load_and_stay_in_range() {
             );
         }
     }
-    assert!(dflt.name().starts_with("static-linear/potion-base-2M"));
+    assert!(dflt.name().starts_with("knn/potion-base-2M"));
+    assert!(lin.name().starts_with("static-linear/potion-base-2M"));
+    // The shipped bank holds every decontaminated RouteLLM prompt, behind a coarse index.
+    let bank = shipped_bank();
+    assert_eq!((bank.len(), bank.k()), (15_416, 100));
+    assert!(bank.clusters() > 1);
     let (_, len_cal) = length_scorer();
     assert!(len_cal.quantiles.windows(2).all(|w| w[0] <= w[1]));
 }

@@ -61,7 +61,7 @@ impl AutoRouteLayer {
         config: Option<&crate::catalog::AutoConfig>,
         catalog: Arc<Catalog>,
     ) -> Result<Self, String> {
-        use super::scorer::{default_scorer, heuristic_scorer, length_scorer};
+        use super::scorer::{default_scorer, heuristic_scorer, length_scorer, linear_scorer};
         use super::select::Candidate;
         let candidates: Vec<Candidate> = match config.filter(|c| !c.models.is_empty()) {
             Some(c) => c
@@ -87,11 +87,12 @@ impl AutoRouteLayer {
             .unwrap_or("default")
         {
             "default" => default_scorer(),
+            "linear" => linear_scorer(),
             "heuristic" => heuristic_scorer(),
             "length" => length_scorer(),
             other => {
                 return Err(format!(
-                    "[auto] scorer: unknown scorer `{other}` (default, heuristic, length)"
+                    "[auto] scorer: unknown scorer `{other}` (default, linear, heuristic, length)"
                 ));
             }
         };

@@ -1,21 +1,22 @@
 //! The Auto Router (`openrouter/auto`): pick a cheap or a strong model per prompt.
 //!
 //! * [`scorer`]: a [`Scorer`](scorer::Scorer) maps a prompt to P(the cheap tier is not good
-//!   enough). The default is a static-embedding + hand-feature logistic head that runs in tens
-//!   of microseconds on one CPU core with compiled-in weights.
+//!   enough). The default reads the 100 most similar of 15,416 labelled prompts (static
+//!   embeddings, compiled in) and the prompt's length relative to them, in tens of microseconds
+//!   on one CPU core; a linear head, a hand-feature heuristic and prompt length are the others.
 //! * [`calibrate`]: the cost knob, a target share of strong-tier calls, becomes a score
 //!   threshold through quantiles of training scores.
 //! * [`select`]: the pure choice function (allowed/excluded globs, `cost_tier`, caller
 //!   constraints), conversation stickiness and one-tier escalation.
 //! * [`train`] and [`eval`]: the logistic trainer and the RouteLLM metrics used by
-//!   `cargo run --release --example autoroute_eval`, which regenerates the shipped weights and
+//!   `cargo run --release --example autoroute_eval`, which regenerates the shipped bank, weights and
 //!   `docs/autoroute.md`.
 //!
-//! How good is it? On RouteLLM's evaluation labels (GPT-4 vs Mixtral; `docs/autoroute.md`), the
-//! scorers here do not beat routing by prompt length on MMLU or GSM8K when the test benchmark is
-//! held out, and stay below RouteLLM's best published routers; the embedding's topic signal helps
-//! on MT-Bench for some settings. Treat the shipped weights as a cheap, calibrated starting point
-//! and retrain on labels from your own traffic (the example reads the same JSON Lines schema).
+//! How good is it? On RouteLLM's evaluation labels (GPT-4 vs Mixtral; `docs/autoroute.md`),
+//! with the test benchmark held out of the bank, the default reaches APGR 0.74 on MT-Bench,
+//! 0.61 on MMLU and 0.58 on GSM8K, against RouteLLM's best published 0.80 / 0.60 / 0.62 and
+//! prompt length's 0.55 / 0.59 / 0.60. Labels from your own traffic go straight into the bank
+//! (`KnnBank::build` over the same JSON Lines schema the example reads), no retraining needed.
 //!
 //! ```
 //! use switchyard::autoroute::select::{AutoOptions, AutoRouter, Candidate};

@@ -2,15 +2,18 @@
 //!
 //! | Scorer | Assets | What it reads |
 //! |---|---|---|
-//! | [`StaticLinearScorer`] (the [`default_scorer`]) | potion-base-2M token vectors (int8, 2 MB, in the crate) | mean-pooled static embedding ‖ hand features → logistic |
+//! | [`KnnScorer`] (the [`default_scorer`]) | potion-base-2M token vectors (int8, 2 MB) and a bank of 15,416 labelled prompts (int8, 1.1 MB), in the crate | the 100 most similar labelled prompts' failure rate ‖ length relative to them |
+//! | [`StaticLinearScorer`] ([`linear_scorer`]) | the same token vectors | mean-pooled static embedding ‖ hand features → logistic |
 //! | [`HeuristicScorer`] | none (a few dozen numbers) | hand features → logistic |
 //! | [`LengthScorer`] | none | character count only (the baseline every router must beat) |
 //!
-//! All three are pure, synchronous and allocation-light, so they run inline in a service's
+//! All four are pure, synchronous and allocation-light, so they run inline in a service's
 //! `call`. Weights and calibration are compiled in (`include_bytes!`) and parsed once on first use.
 
 mod embed;
 mod features;
+mod kmeans;
+mod knn;
 mod linear;
 mod tokenize;
 
@@ -18,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use embed::StaticEmbedder;
 pub use features::{FEATURE_NAMES, N_FEATURES, hand_features, scored_text};
+pub use knn::{BadBank, KnnBank, KnnScorer};
 pub use linear::{HeuristicScorer, LinearHead, StaticLinearScorer};
 pub use tokenize::WordPiece;
 
@@ -73,12 +77,23 @@ impl Scorer for FixedScorer {
     }
 }
 
+/// Name and calibration of the shipped [`KnnScorer`] (its bank is `knn-bank.bin`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct KnnMeta {
+    /// Scorer identifier, e.g. `knn/potion-base-2M@1`.
+    pub name: String,
+    /// Percentiles of the bank's leave-one-out scores.
+    pub calibration: Calibration,
+}
+
 /// The shipped router artefact (`assets/autoroute/router.json`): heads and calibrations.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RouterArtifact {
     /// Format version of this file.
     pub format: u32,
-    /// The default scorer's head (embedding ‖ hand features).
+    /// The default scorer ([`KnnScorer`]): name and calibration.
+    pub knn: KnnMeta,
+    /// The linear scorer's head (embedding ‖ hand features), the previous default.
     pub default: LinearHead,
     /// The zero-asset fallback's head (hand features only).
     pub heuristic: LinearHead,
@@ -102,8 +117,35 @@ pub fn shipped() -> &'static RouterArtifact {
     })
 }
 
-/// The default scorer ([`StaticLinearScorer`] on the shipped weights) and its calibration.
+const KNN_BANK: &[u8] = include_bytes!("../../../assets/autoroute/knn-bank.bin");
+
+/// The shipped kNN bank, decoded once (≈ 4 MB of f32 vectors).
+///
+/// # Panics
+/// Only if the compiled-in `knn-bank.bin` is malformed, which the crate's tests rule out.
+pub fn shipped_bank() -> Arc<KnnBank> {
+    static BANK: OnceLock<Arc<KnnBank>> = OnceLock::new();
+    BANK.get_or_init(|| {
+        #[allow(clippy::expect_used)]
+        Arc::new(KnnBank::from_bytes(KNN_BANK).expect("assets/autoroute/knn-bank.bin is valid"))
+    })
+    .clone()
+}
+
+/// The default scorer ([`KnnScorer`] over the shipped bank) and its calibration.
 pub fn default_scorer() -> (Arc<dyn Scorer>, Calibration) {
+    let art = shipped();
+    let s = KnnScorer::new(
+        StaticEmbedder::shipped(),
+        shipped_bank(),
+        art.knn.name.clone(),
+    );
+    (Arc::new(s), art.knn.calibration.clone())
+}
+
+/// The linear scorer ([`StaticLinearScorer`] on the shipped weights) and its calibration: the
+/// previous default, kept for comparison and for deployments that want ~10 µs scoring.
+pub fn linear_scorer() -> (Arc<dyn Scorer>, Calibration) {
     let art = shipped();
     let s = StaticLinearScorer::new(StaticEmbedder::shipped(), art.default.clone());
     (Arc::new(s), art.default.calibration.clone())
