@@ -373,12 +373,11 @@ fn main() -> Res<()> {
     Ok(())
 }
 
-/// A kNN bank of `bank` rows; a row is hard when the weak model scored below its benchmark's
-/// median over those rows (for 0/1 scores: it failed).
-fn knn_bank(rows: &[Row], emb: &StaticEmbedder, bank: &[usize]) -> KnnBank {
-    let median: Vec<f64> = (0..3)
+/// The weak model's median score per benchmark over the rows `idx` (0 where none).
+fn weak_medians(rows: &[Row], idx: &[usize]) -> Vec<f64> {
+    (0..3)
         .map(|b| {
-            let mut v: Vec<f64> = bank
+            let mut v: Vec<f64> = idx
                 .iter()
                 .filter(|&&i| rows[i].bench == b)
                 .map(|&i| rows[i].weak)
@@ -386,7 +385,13 @@ fn knn_bank(rows: &[Row], emb: &StaticEmbedder, bank: &[usize]) -> KnnBank {
             v.sort_by(f64::total_cmp);
             v.get(v.len() / 2).copied().unwrap_or(0.0)
         })
-        .collect();
+        .collect()
+}
+
+/// A kNN bank of `bank` rows; a row is hard when the weak model scored below its benchmark's
+/// median over those rows (for 0/1 scores: it failed).
+fn knn_bank(rows: &[Row], emb: &StaticEmbedder, bank: &[usize]) -> KnnBank {
+    let median = weak_medians(rows, bank);
     let prompts: Vec<&str> = bank.iter().map(|&i| rows[i].prompt.as_str()).collect();
     let hard: Vec<bool> = bank
         .iter()
@@ -464,17 +469,7 @@ fn fit(rows: &[Row], x: &[Vec<f32>], train: &[usize], cfg: Config) -> Logistic {
             v
         })
         .collect();
-    let median: Vec<f64> = (0..3)
-        .map(|b| {
-            let mut v: Vec<f64> = train
-                .iter()
-                .filter(|&&i| rows[i].bench == b)
-                .map(|&i| rows[i].weak)
-                .collect();
-            v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied().unwrap_or(0.0)
-        })
-        .collect();
+    let median = weak_medians(rows, train);
     let y: Vec<bool> = train
         .iter()
         .map(|&i| match cfg.label {
