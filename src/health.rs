@@ -87,6 +87,8 @@ pub struct Speed {
 #[derive(Debug, Default)]
 struct EndpointHealth {
     events: VecDeque<(Instant, bool)>,
+    /// Failures among `events`: with none, [`Health::is_unstable`] need not walk them.
+    failures: u32,
     cooldown_until: Option<Instant>,
     speed: Option<Speed>,
     samples: VecDeque<(Instant, f64, f64)>,
@@ -151,12 +153,15 @@ impl Health {
         let window = self.rule.window;
         self.with_entry(key, |h| {
             h.events.push_back((now, outcome.success));
+            h.failures += u32::from(!outcome.success);
             while h.events.len() > MAX_EVENTS
                 || h.events
                     .front()
                     .is_some_and(|(t, _)| now.duration_since(*t) > window)
             {
-                h.events.pop_front();
+                if let Some((_, ok)) = h.events.pop_front() {
+                    h.failures -= u32::from(!ok);
+                }
             }
             if outcome.status == 429 {
                 h.cooldown_until =
@@ -211,6 +216,10 @@ impl Health {
         let now = Instant::now();
         let rule = self.rule;
         self.read(key, |h| {
+            // The common case of a healthy endpoint: no failure to count.
+            if h.failures == 0 && rule.min_failures > 0 {
+                return false;
+            }
             let (mut total, mut failed) = (0u32, 0u32);
             for (t, ok) in &h.events {
                 if now.duration_since(*t) <= rule.window {

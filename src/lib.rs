@@ -30,6 +30,7 @@ pub mod balance;
 pub mod body;
 pub mod catalog;
 pub mod classify;
+mod deferred_json;
 pub mod error;
 pub mod ext;
 pub mod fallback;

@@ -2,6 +2,7 @@
 //! `X-OpenRouter-Metadata: enabled`.
 
 use crate::body::{self as b, Body};
+use crate::deferred_json::DeferredJson;
 use crate::ext::{AttemptLog, Candidates};
 use bytes::Bytes;
 use http::Response;
@@ -53,6 +54,17 @@ impl MetadataSource {
 /// Adds the trace to a JSON response body (left as it is if the body is not a JSON object).
 pub(crate) async fn attach_to_json(resp: Response<Body>, meta: MetadataSource) -> Response<Body> {
     let (parts, body) = resp.into_parts();
+    // The translator's parsed value, when it answered: edited in place, serialised once.
+    if let Some(json) = parts.extensions.get::<DeferredJson>().cloned() {
+        let edited = json.edit(|v| {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("openrouter_metadata".into(), meta.to_json());
+            }
+        });
+        if edited.is_some() {
+            return Response::from_parts(parts, body);
+        }
+    }
     let bytes = match crate::translate::read_limited(body, 256 * 1024 * 1024).await {
         Ok(b) => b,
         Err(e) => return crate::error::error_response(&e),

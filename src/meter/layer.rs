@@ -6,6 +6,7 @@ use super::usage::Usage;
 use crate::BoxError;
 use crate::body::{self as b, Body, call_boxed};
 use crate::catalog::Pricing;
+use crate::deferred_json::DeferredJson;
 use crate::ext::{
     AttemptLog, CallerKey, ChatRequest, CreditHold, GenerationId, RequestStart, Target,
 };
@@ -78,7 +79,8 @@ pub(crate) struct Accounting {
 }
 
 impl Accounting {
-    /// Prices `usage`, settles credits, records the generation; returns the cost.
+    /// Prices `usage`, settles credits, records the generation; returns the cost. Call once: the
+    /// record is moved into the sink.
     pub(crate) fn finish(
         &mut self,
         usage: &Usage,
@@ -118,7 +120,9 @@ impl Accounting {
             }
         }
         if let Some(sink) = &self.sink {
-            sink.record(self.record.clone());
+            // Finished once per attempt (the stream and the JSON paths guard it): the record
+            // moves into the ledger rather than being copied.
+            sink.record(std::mem::take(&mut self.record));
         }
         cost
     }
@@ -158,25 +162,17 @@ where
                 ));
             }
             let (mut parts, body) = resp.into_parts();
+            // The translator's parsed value, when it answered: edited in place, serialised once.
+            if let Some(json) = parts.extensions.get::<DeferredJson>().cloned() {
+                if json.edit(|v| meter_value(v, &mut acc)).is_some() {
+                    return Ok(Response::from_parts(parts, body));
+                }
+            }
             let bytes = crate::translate::read_limited(body, 256 * 1024 * 1024).await?;
             let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
                 return Ok(Response::from_parts(parts, b::full(bytes)));
             };
-            let choice = &v["choices"][0];
-            let finish = choice["finish_reason"].as_str().map(str::to_owned);
-            let native = choice["native_finish_reason"].as_str().map(str::to_owned);
-            let completion_chars = text_chars(choice);
-            let usage = v
-                .get("usage")
-                .and_then(Usage::from_openai)
-                .unwrap_or_else(|| Usage::estimate(acc.prompt_chars, completion_chars));
-            acc.record.upstream_id = None;
-            let cost = acc.finish(&usage, finish.as_deref(), native.as_deref(), false);
-            let mut u = usage_json(&usage, &cost, false);
-            if usage.estimated {
-                u["estimated"] = Value::Bool(true);
-            }
-            v["usage"] = u;
+            meter_value(&mut v, &mut acc);
             parts.headers.remove(header::CONTENT_LENGTH);
             Ok(Response::from_parts(
                 parts,
@@ -184,6 +180,26 @@ where
             ))
         })
     }
+}
+
+/// Prices a non-streaming completion, finishes the accounting and writes `usage` (with cost)
+/// into it.
+fn meter_value(v: &mut Value, acc: &mut Accounting) {
+    let choice = &v["choices"][0];
+    let finish = choice["finish_reason"].as_str().map(str::to_owned);
+    let native = choice["native_finish_reason"].as_str().map(str::to_owned);
+    let completion_chars = text_chars(choice);
+    let usage = v
+        .get("usage")
+        .and_then(Usage::from_openai)
+        .unwrap_or_else(|| Usage::estimate(acc.prompt_chars, completion_chars));
+    acc.record.upstream_id = None;
+    let cost = acc.finish(&usage, finish.as_deref(), native.as_deref(), false);
+    let mut u = usage_json(&usage, &cost, false);
+    if usage.estimated {
+        u["estimated"] = Value::Bool(true);
+    }
+    v["usage"] = u;
 }
 
 /// Characters of generated text in a choice (message content, reasoning, tool arguments, text).

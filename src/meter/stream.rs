@@ -94,6 +94,16 @@ impl MeterStream {
         let usage = self.usage_or_estimate();
         let finish = self.finish_reason.clone();
         let native = self.native_finish_reason.clone();
+        // Read before `finish` moves the record into the ledger.
+        let r = &self.acc.record;
+        let head = json!({
+            "id": r.id,
+            "object": "chat.completion.chunk",
+            "created": r.created_at / 1000,
+            "model": r.model,
+            "provider": r.provider_name,
+            "choices": [],
+        });
         let cost = self
             .acc
             .finish(&usage, finish.as_deref(), native.as_deref(), false);
@@ -101,16 +111,9 @@ impl MeterStream {
         if usage.estimated {
             u["estimated"] = Value::Bool(true);
         }
-        let r = &self.acc.record;
-        sse_event(&json!({
-            "id": r.id,
-            "object": "chat.completion.chunk",
-            "created": r.created_at / 1000,
-            "model": r.model,
-            "provider": r.provider_name,
-            "choices": [],
-            "usage": u,
-        }))
+        let mut event = head;
+        event["usage"] = u;
+        sse_event(&event)
     }
 }
 

@@ -121,6 +121,9 @@ where
                 Ok(c) => c,
                 Err(e) => return Ok(e.into_response()),
             };
+            // The parsed body holds everything now: the raw copy need not live as long as the
+            // request (one body-sized buffer less per request in flight).
+            drop(bytes);
             let id = GenerationId::new();
             parts.extensions.insert(Arc::new(chat));
             parts.extensions.insert(id.clone());

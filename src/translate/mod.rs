@@ -34,6 +34,7 @@ pub use normalize::{chunk_has_content, normalize_finish_reason};
 use crate::BoxError;
 use crate::body::{self, Body};
 use crate::catalog::Api;
+use crate::deferred_json::DeferredJson;
 use crate::error::GatewayError;
 use crate::ext::{ApiKind, ChatRequest, GenerationId, Target};
 use crate::upstream::{UpstreamError as TransportError, UpstreamErrorKind};
@@ -205,7 +206,10 @@ where
                 ApiKind::Completions => "text_completion",
             };
             stamp_response(&mut value, &stamp, object);
-            let mut resp = Response::new(body::full(serde_json::to_vec(&value)?));
+            // Serialised once, when written: meter and fallback edit the same value.
+            let json = DeferredJson::new(value);
+            let mut resp = Response::new(body::boxed(json.clone()));
+            resp.extensions_mut().insert(json);
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),

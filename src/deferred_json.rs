@@ -1,0 +1,113 @@
+//! A non-streaming JSON response serialised once, when the server writes it.
+//!
+//! Translate parses the upstream's completion into a [`Value`]; meter then adds `usage` (cost)
+//! and fallback may add `openrouter_metadata`. Were the body plain bytes, each of those layers
+//! would parse it again and serialise it again. Instead translate answers with a
+//! [`DeferredJson`] body and puts the same [`DeferredJson`] handle into the response's
+//! extensions: the outer layers edit the one parsed value through [`DeferredJson::edit`], and the
+//! bytes are written when hyper first asks for the body's size (for `Content-Length`) or data.
+//!
+//! A layer that replaces the body of such a response must remove the extension too, or later
+//! edits would go nowhere; none of the crate's layers does.
+
+use crate::BoxError;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use serde_json::Value;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+/// The response body and, cloned, its handle in the response extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct DeferredJson(Arc<Mutex<Slot>>);
+
+#[derive(Debug)]
+enum Slot {
+    /// Still editable.
+    Value(Value),
+    /// Serialised (taken once the frame is sent).
+    Bytes(Option<Bytes>),
+}
+
+impl DeferredJson {
+    /// A body (and handle) over `value`.
+    pub(crate) fn new(value: Value) -> Self {
+        DeferredJson(Arc::new(Mutex::new(Slot::Value(value))))
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        // Nothing panics while holding the lock but serde: the slot stays usable.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Edits the value; `None` when it was already serialised (the body is being sent).
+    pub(crate) fn edit<T>(&self, f: impl FnOnce(&mut Value) -> T) -> Option<T> {
+        match &mut *self.slot() {
+            Slot::Value(v) => Some(f(v)),
+            Slot::Bytes(_) => None,
+        }
+    }
+
+    /// Serialises the value (once) and returns the slot.
+    fn serialised(&self) -> MutexGuard<'_, Slot> {
+        let mut slot = self.slot();
+        if let Slot::Value(v) = &*slot {
+            // A `Value` always serialises (string keys, finite numbers).
+            let bytes = serde_json::to_vec(v).unwrap_or_default();
+            *slot = Slot::Bytes(Some(Bytes::from(bytes)));
+        }
+        slot
+    }
+}
+
+impl http_body::Body for DeferredJson {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let taken = match &mut *self.serialised() {
+            Slot::Bytes(b) => b.take(),
+            Slot::Value(_) => None,
+        };
+        Poll::Ready(taken.map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(&*self.slot(), Slot::Bytes(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &*self.serialised() {
+            Slot::Bytes(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            _ => SizeHint::with_exact(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn edits_before_the_first_size_or_frame_reach_the_bytes() {
+        let body = DeferredJson::new(json!({"a": 1}));
+        let handle = body.clone();
+        assert_eq!(handle.edit(|v| v["b"] = json!(2)), Some(()));
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(13));
+        assert_eq!(
+            handle.edit(|v| v["c"] = json!(3)),
+            None,
+            "already serialised"
+        );
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], br#"{"a":1,"b":2}"#);
+    }
+}
