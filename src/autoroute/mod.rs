@@ -13,7 +13,7 @@
 //!   `docs/autoroute.md`.
 //!
 //! How good is it? On RouteLLM's evaluation labels (GPT-4 vs Mixtral; `docs/autoroute.md`),
-//! with the test benchmark held out of the bank, the default reaches APGR 0.74 on MT-Bench,
+//! with the test benchmark held out of the bank, the default reaches APGR 0.73 on MT-Bench,
 //! 0.61 on MMLU and 0.58 on GSM8K, against RouteLLM's best published 0.80 / 0.60 / 0.62 and
 //! prompt length's 0.55 / 0.59 / 0.60. Labels from your own traffic go straight into the bank
 //! (`KnnBank::build` over the same JSON Lines schema the example reads), no retraining needed.

@@ -237,9 +237,9 @@ impl KnnBank {
     }
 
     /// Rows a query reads: those of its nearest clusters, in order of centroid similarity,
-    /// until at least `max(n / 5, 10 k)` rows (so small banks are read whole).
-    fn probe(&self, q: &[i16], mut visit: impl FnMut(usize)) {
-        let want = (self.len() / 5).max(10 * self.k);
+    /// until at least `max(n / 8, 10 k)` rows (so small banks are read whole).
+    fn probe(&self, q: &[i16], mut visit: impl FnMut(std::ops::Range<usize>)) {
+        let want = (self.len() / 8).max(10 * self.k);
         let mut near = [(0i32, 0u16); MAX_CLUSTERS];
         let near = &mut near[..self.clusters()];
         for (c, (slot, cent)) in near
@@ -256,7 +256,7 @@ impl KnnBank {
                 self.offsets[c as usize] as usize,
                 self.offsets[c as usize + 1] as usize,
             );
-            (lo..hi).for_each(&mut visit);
+            visit(lo..hi);
             seen += hi - lo;
             if seen >= want {
                 break;
@@ -269,17 +269,22 @@ impl KnnBank {
         SCRATCH.with(|s| {
             let mut top = s.borrow_mut();
             top.clear();
-            // A min-heap of the k best so far: most rows are rejected by one comparison.
-            self.probe(q, |i| {
-                if Some(i) == exclude {
-                    return;
-                }
-                let d = dot(self.row(i), q);
-                if top.len() < self.k {
-                    top.push(Reverse((d, i as u32)));
-                } else if top.peek().is_some_and(|Reverse((worst, _))| d > *worst) {
-                    top.pop();
-                    top.push(Reverse((d, i as u32)));
+            // A min-heap of the k best so far: most rows are rejected by one comparison with
+            // the worst kept similarity.
+            let mut worst = i32::MIN;
+            self.probe(q, |rows| {
+                let block = &self.vectors[rows.start * self.dim..rows.end * self.dim];
+                for (i, row) in rows.zip(block.chunks_exact(self.dim)) {
+                    let d = dot(row, q);
+                    if (top.len() == self.k && d <= worst) || Some(i) == exclude {
+                        continue;
+                    }
+                    if top.len() < self.k {
+                        top.push(Reverse((d, i as u32)));
+                    } else if let Some(mut min) = top.peek_mut() {
+                        *min = Reverse((d, i as u32));
+                    }
+                    worst = top.peek().map_or(i32::MIN, |Reverse((w, _))| *w);
                 }
             });
             let k = top.len();
