@@ -4,7 +4,11 @@
 //! ```text
 //! cargo run --release --example autoroute_eval [DATA.jsonl] [--resamples N]
 //! cargo run --release --example autoroute_eval -- --import-potion DIR   # re-import the table
+//! cargo run --release --example autoroute_eval -- --bank-out bank.bin --weak MODEL DATA.jsonl
 //! ```
+//! The last form builds a kNN bank from your own labels (`{prompt, scores: {model: value}}`,
+//! optional `dataset`): a prompt is hard when `MODEL`, the cheap tier, scored below its median
+//! within the prompt's dataset. Point `[auto] bank` at the file to use it.
 //! `DATA.jsonl` defaults to `../shared/autorouter-data/routellm-evals/routing_eval.jsonl`.
 
 use std::collections::BTreeMap;
@@ -17,7 +21,7 @@ use switchyard::autoroute::scorer::{
     FEATURE_NAMES, HeuristicScorer, KnnBank, KnnMeta, KnnScorer, LengthScorer, LinearHead,
     N_FEATURES, RouterArtifact, Scorer, StaticEmbedder, StaticLinearScorer,
 };
-use switchyard::autoroute::train::{FitOptions, Logistic, parse_jsonl};
+use switchyard::autoroute::train::{FitOptions, Logistic, parse_jsonl, weak_fails};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -108,6 +112,9 @@ fn main() -> Res<()> {
     if let Some(i) = args.iter().position(|a| a == "--import-potion") {
         let dir = args.get(i + 1).ok_or("--import-potion needs a directory")?;
         return import_potion(dir);
+    }
+    if args.iter().any(|a| a == "--bank-out") {
+        return build_bank(&args);
     }
     let resamples = match args.iter().position(|a| a == "--resamples") {
         Some(i) => args
@@ -369,6 +376,49 @@ fn main() -> Res<()> {
     eprintln!(
         "wrote assets/autoroute/router.json and docs/autoroute.md in {:.1?}",
         t0.elapsed()
+    );
+    Ok(())
+}
+
+/// `--bank-out FILE --weak MODEL DATA.jsonl`: a kNN bank from any labelled JSON Lines file.
+fn build_bank(args: &[String]) -> Res<()> {
+    let value = |flag: &str| -> Res<&String> {
+        let i = args
+            .iter()
+            .position(|a| a == flag)
+            .ok_or(format!("{flag} is required"))?;
+        Ok(args.get(i + 1).ok_or(format!("{flag} needs a value"))?)
+    };
+    let (out, weak) = (value("--bank-out")?, value("--weak")?);
+    let data = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
+        .map(|(_, a)| a)
+        .ok_or("pass the labelled JSON Lines file")?;
+    let text = std::fs::read_to_string(data).map_err(|e| format!("{data}: {e}"))?;
+    let examples: Vec<_> = parse_jsonl(&text)
+        .map_err(|e| format!("{data}: {e}"))?
+        .into_iter()
+        .filter(|e| !e.routellm_contaminated)
+        .collect();
+    let labelled: Vec<(&str, bool)> = examples
+        .iter()
+        .zip(weak_fails(&examples, weak))
+        .filter_map(|(e, hard)| Some((e.prompt.as_str(), hard?)))
+        .collect();
+    if labelled.is_empty() {
+        return Err(format!("{data}: no prompt has a score for `{weak}`").into());
+    }
+    let prompts: Vec<&str> = labelled.iter().map(|l| l.0).collect();
+    let hard: Vec<bool> = labelled.iter().map(|l| l.1).collect();
+    let bank = KnnBank::build(StaticEmbedder::shipped(), &prompts, &hard, KNN_K);
+    std::fs::write(out, bank.to_bytes()).map_err(|e| format!("{out}: {e}"))?;
+    let n_hard = hard.iter().filter(|h| **h).count();
+    eprintln!(
+        "wrote {out}: {} prompts ({n_hard} hard for `{weak}`), {} clusters, k = {KNN_K}",
+        bank.len(),
+        bank.clusters()
     );
     Ok(())
 }

@@ -115,3 +115,68 @@ async fn a_conversation_keeps_its_model() {
     let (_, v) = ask(&url, next).await;
     assert_eq!(v["model"], "acme/strong");
 }
+
+#[tokio::test]
+async fn a_bank_built_from_own_labels_replaces_the_shipped_one() {
+    use switchyard::autoroute::scorer::{KnnBank, StaticEmbedder};
+    let dir = std::env::temp_dir().join(format!("sy-bank-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bank = KnnBank::build(
+        StaticEmbedder::shipped(),
+        &[
+            "hi there",
+            "say hello",
+            "integrate x^2 sin(x) dx",
+            "prove 2^n > n^2 for n > 4",
+        ],
+        &[false, false, true, true],
+        2,
+    );
+    let path = dir.join("own-bank.bin");
+    std::fs::write(&path, bank.to_bytes()).unwrap();
+    let url = gateway("ok", &format!("bank = {:?}\n", path.to_str().unwrap())).await;
+    let (s, v) = ask(&url, HI).await;
+    assert_eq!(s, 200, "{v}");
+    let router = &v["openrouter_metadata"]["pipeline"][0];
+    assert_eq!(router["name"], "knn/custom:own-bank.bin", "{v}");
+
+    // A file that is not a bank, or is missing, stops the start naming the file.
+    let (addr, _) = start_fake().await;
+    for (file, bytes) in [
+        ("junk.bin", Some(&b"not a bank"[..])),
+        ("missing.bin", None),
+    ] {
+        let p = dir.join(file);
+        if let Some(b) = bytes {
+            std::fs::write(&p, b).unwrap();
+        }
+        let text = config_toml(
+            addr,
+            &[("acme/cheap", &[("ok", 0.1, 0.2)])],
+            &format!(
+                "[auto]\nmodels = [{{ slug = \"acme/cheap\", tier = 0 }}]\nbank = {:?}\n",
+                p.to_str().unwrap()
+            ),
+        );
+        let cfg =
+            switchyard::catalog::Config::parse(std::path::Path::new("gw.toml"), &text).unwrap();
+        let err = switchyard::server::Gateway::from_config(cfg, std::path::Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[auto] bank") && err.contains(file), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_relative_bank_path_is_read_beside_the_config_file() {
+    let cfg = switchyard::catalog::Config::parse(
+        std::path::Path::new("/etc/switchyard/gateway.toml"),
+        "[auto]\nbank = \"banks/own.bin\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.auto.unwrap().bank.unwrap(),
+        std::path::Path::new("/etc/switchyard/banks/own.bin")
+    );
+}

@@ -54,9 +54,43 @@ pub const DEFAULT_CANDIDATES: &[(&str, u8)] = &[
     ("google/gemini-2.5-pro", 1),
 ];
 
+/// The default (kNN) scorer over a bank file, calibrated on the bank's own leave-one-out scores.
+fn custom_bank_scorer(
+    path: &std::path::Path,
+) -> Result<
+    (
+        Arc<dyn super::scorer::Scorer>,
+        super::calibrate::Calibration,
+    ),
+    String,
+> {
+    use super::scorer::{KnnBank, KnnScorer, StaticEmbedder};
+    let fail = |e: &dyn std::fmt::Display| format!("[auto] bank: {}: {e}", path.display());
+    let bytes = std::fs::read(path).map_err(|e| fail(&e))?;
+    let bank = KnnBank::from_bytes(&bytes).map_err(|e| fail(&e))?;
+    let emb = StaticEmbedder::shipped();
+    if bank.is_empty() {
+        return Err(fail(&"the bank holds no prompts"));
+    }
+    if bank.dim() != emb.dim() {
+        return Err(fail(&format!(
+            "{}-dimensional vectors, the embedder's are {}",
+            bank.dim(),
+            emb.dim()
+        )));
+    }
+    let calibration = super::calibrate::Calibration::from_scores(&bank.leave_one_out_scores());
+    let name = path.file_name().map_or_else(
+        || "knn/custom".to_owned(),
+        |f| format!("knn/custom:{}", f.to_string_lossy()),
+    );
+    Ok((Arc::new(KnnScorer::new(emb, bank, name)), calibration))
+}
+
 impl AutoRouteLayer {
     /// The router a config describes: `[auto].models` (else [`DEFAULT_CANDIDATES`]),
-    /// `[auto].strong_share` (default 0.3) and `[auto].scorer` (`default`, `heuristic`, `length`).
+    /// `[auto].strong_share` (default 0.3), `[auto].scorer` (`default`, `linear`, `heuristic`,
+    /// `length`) and `[auto].bank` (a kNN bank file for the default scorer).
     pub fn from_config(
         config: Option<&crate::catalog::AutoConfig>,
         catalog: Arc<Catalog>,
@@ -82,11 +116,18 @@ impl AutoRouteLayer {
                 ));
             }
         }
+        let bank = config.and_then(|c| c.bank.as_deref());
         let (scorer, calibration) = match config
             .and_then(|c| c.scorer.as_deref())
             .unwrap_or("default")
         {
-            "default" => default_scorer(),
+            "default" => match bank {
+                Some(path) => custom_bank_scorer(path)?,
+                None => default_scorer(),
+            },
+            _ if bank.is_some() => {
+                return Err("[auto] bank: only the `default` scorer reads a bank".to_owned());
+            }
             "linear" => linear_scorer(),
             "heuristic" => heuristic_scorer(),
             "length" => length_scorer(),

@@ -56,6 +56,32 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Example>, BadData> {
         .collect()
 }
 
+/// Whether the cheap model failed on each example: its score (under `weak`) is below the median
+/// of its scores within the example's `dataset` (for 0/1 scores: it was wrong). `None` where the
+/// example has no score for `weak`.
+pub fn weak_fails(examples: &[Example], weak: &str) -> Vec<Option<bool>> {
+    let mut by_set: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for e in examples {
+        if let Some(&s) = e.scores.get(weak) {
+            by_set.entry(e.dataset.as_str()).or_default().push(s);
+        }
+    }
+    let median: BTreeMap<&str, f64> = by_set
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by(f64::total_cmp);
+            (k, v[v.len() / 2])
+        })
+        .collect();
+    examples
+        .iter()
+        .map(|e| {
+            let s = *e.scores.get(weak)?;
+            Some(s < median[e.dataset.as_str()])
+        })
+        .collect()
+}
+
 /// Fitting options.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FitOptions {
@@ -227,6 +253,28 @@ fn solve_spd(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_fails_is_below_the_median_of_its_dataset() {
+        let text = r#"{"prompt":"a","dataset":"x","scores":{"cheap":0,"big":1}}
+{"prompt":"b","dataset":"x","scores":{"cheap":1,"big":1}}
+{"prompt":"c","dataset":"x","scores":{"cheap":1,"big":0}}
+{"prompt":"d","dataset":"y","scores":{"cheap":7,"big":9}}
+{"prompt":"e","dataset":"y","scores":{"cheap":9,"big":9}}
+{"prompt":"f","scores":{"big":9}}"#;
+        let ex = parse_jsonl(text).unwrap();
+        assert_eq!(
+            weak_fails(&ex, "cheap"),
+            vec![
+                Some(true),
+                Some(false),
+                Some(false),
+                Some(true),
+                Some(false),
+                None
+            ]
+        );
+    }
 
     #[test]
     fn separates_a_threshold() {

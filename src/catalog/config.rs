@@ -370,8 +370,12 @@ pub struct AutoConfig {
     pub models: Vec<AutoModelConfig>,
     /// Target share of calls sent above tier 0, in `[0, 1]`.
     pub strong_share: Option<f64>,
-    /// The scorer to use (`default`, `length`).
+    /// The scorer to use (`default`, `linear`, `heuristic`, `length`).
     pub scorer: Option<String>,
+    /// A kNN bank file (`SYKN`, built from your own labels by
+    /// `cargo run --release --example autoroute_eval -- --bank-out FILE --weak MODEL DATA.jsonl`)
+    /// used by the default scorer instead of the shipped one. Relative to the config file.
+    pub bank: Option<PathBuf>,
 }
 
 /// One `[auto].models` entry.
@@ -447,6 +451,11 @@ impl Config {
                 None => ConfigError::new(path, message),
             }
         })?;
+        if let (Some(auto), Some(dir)) = (config.auto.as_mut(), path.parent()) {
+            if let Some(bank) = auto.bank.as_mut().filter(|b| b.is_relative()) {
+                *bank = dir.join(&*bank);
+            }
+        }
         config.source = Some(path.to_owned());
         Ok(config)
     }

@@ -214,6 +214,11 @@ impl KnnBank {
         self.hard.is_empty()
     }
 
+    /// Embedding dimension of the rows.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// Neighbourhood size.
     pub fn k(&self) -> usize {
         self.k
