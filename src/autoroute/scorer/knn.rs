@@ -33,7 +33,7 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use super::kmeans::spherical_kmeans;
-use super::{Scorer, StaticEmbedder, hand_features};
+use super::{Scorer, StaticEmbedder};
 
 const MAGIC: &[u8; 4] = b"SYKN";
 const FORMAT: u32 = 1;
@@ -96,11 +96,10 @@ impl std::fmt::Debug for KnnBank {
     }
 }
 
-/// `ln(1 + chars)`, the hand feature `log_chars`.
+/// `ln(1 + chars)`: the hand feature `log_chars`, without the other thirteen (this runs per
+/// request).
 fn log_chars(prompt: &str) -> f32 {
-    let mut f = [0.0; super::N_FEATURES];
-    hand_features(prompt, &mut f);
-    f[0]
+    (1.0 + prompt.chars().count() as f32).ln()
 }
 
 /// Integer dot product of a bank row and a fixed-point query, in eight i32 lanes that the
@@ -516,6 +515,15 @@ mod tests {
                     more in 50 minutes. A second train leaves 30 minutes later at 90 km per hour. \
                     What is the first train's average speed, and when does the second catch up?";
         assert!(s.score(long) > s.score(short));
+    }
+
+    #[test]
+    fn log_chars_is_the_hand_feature() {
+        for p in ["", "hi", "¿Qué tal? 日本語 🎉", &"word ".repeat(999)] {
+            let mut f = [0.0; super::super::N_FEATURES];
+            super::super::hand_features(p, &mut f);
+            assert_eq!(log_chars(p), f[0], "{p:?}");
+        }
     }
 
     #[test]
