@@ -11,6 +11,7 @@
 
 use crate::catalog::de_per_million_opt;
 use crate::catalog::{Endpoint, Model, Usd};
+use crate::parse::Verbatim;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,14 +27,21 @@ pub enum ApiKind {
     Completions,
 }
 
-/// The parsed request body. `body` keeps every field, known or not, so unknown ones reach
-/// OpenAI-style upstreams; the typed fields are the ones routing reads.
+/// The parsed request body. [`body`](Self::body) keeps every field, known or not, so unknown
+/// ones reach OpenAI-style upstreams; the typed fields are the ones routing reads.
+///
+/// The body is read through [`body`](Self::body) and changed through
+/// [`set_field`](Self::set_field) or [`body_mut`](Self::body_mut): both forget the client's bytes
+/// of what they may change, so an upstream body never copies a stale field
+/// ([`verbatim_field`](Self::verbatim_field)).
 #[derive(Debug, Clone)]
 pub struct ChatRequest {
     /// The API the client called.
     pub kind: ApiKind,
-    /// The whole body.
-    pub body: Map<String, Value>,
+    /// The whole body. Written only with `verbatim` kept in step (the accessors below).
+    pub(crate) body: Map<String, Value>,
+    /// The client's bytes of the large fields not changed since parsing.
+    pub(crate) verbatim: Verbatim,
     /// `model` as requested, after alias resolution when the alias layer ran.
     pub model: Option<String>,
     /// `models` fallback list.
@@ -55,6 +63,30 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// The whole body: every field as the client sent it, with the changes layers made.
+    pub fn body(&self) -> &Map<String, Value> {
+        &self.body
+    }
+
+    /// Sets one top-level field (alias and auto-route rewrite `model` this way).
+    pub fn set_field(&mut self, key: &str, value: Value) {
+        self.verbatim.forget(key);
+        self.body.insert(key.to_owned(), value);
+    }
+
+    /// The whole body, mutably. Forgets every field's client bytes: upstream bodies are then
+    /// serialised from the parsed values (prefer [`set_field`](Self::set_field)).
+    pub fn body_mut(&mut self) -> &mut Map<String, Value> {
+        self.verbatim.clear();
+        &mut self.body
+    }
+
+    /// The client's own bytes of a (large) top-level value, when no layer has changed it since
+    /// parsing: a body for an OpenAI-style upstream copies these instead of re-serialising.
+    pub fn verbatim_field(&self, key: &str) -> Option<&[u8]> {
+        self.verbatim.get(key)
+    }
+
     /// Estimated prompt tokens (≈ 4 characters per token), for routing and credit holds.
     pub fn estimated_prompt_tokens(&self) -> u64 {
         (self.prompt_chars as u64).div_ceil(4)

@@ -528,7 +528,7 @@ fn aliases_latest_and_variants() {
     let (c, _) = resolve(json!({"model": "meta/llama-80b:online"}))
         .unwrap()
         .unwrap();
-    assert_eq!(c.body["plugins"], json!([{"id": "web"}]));
+    assert_eq!(c.body()["plugins"], json!([{"id": "web"}]));
     // Static variants: the catalogue's own slug.
     assert!(
         resolve(json!({"model": "meta/llama-80b:thinking"}))

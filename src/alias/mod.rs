@@ -156,10 +156,12 @@ impl AliasLayer {
         out.model = model.map(|r| r.slug);
         out.models = models.into_iter().map(|r| r.slug).collect();
         if let Some(m) = &out.model {
-            out.body.insert("model".into(), Value::from(m.as_str()));
+            let m = Value::from(m.as_str());
+            out.set_field("model", m);
         }
         if !out.models.is_empty() {
-            out.body.insert("models".into(), json!(out.models));
+            let models = json!(out.models);
+            out.set_field("models", models);
         }
         if web {
             add_web_plugin(&mut out);
@@ -170,11 +172,12 @@ impl AliasLayer {
 
 /// `:online` is the deprecated spelling of `plugins: [{"id": "web"}]`.
 fn add_web_plugin(chat: &mut ChatRequest) {
-    let plugins = chat
-        .body
-        .entry("plugins")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Value::Array(list) = plugins {
+    let mut plugins = chat
+        .body()
+        .get("plugins")
+        .cloned()
+        .unwrap_or_else(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = &mut plugins {
         if !list
             .iter()
             .any(|p| p.get("id").and_then(Value::as_str) == Some("web"))
@@ -182,6 +185,7 @@ fn add_web_plugin(chat: &mut ChatRequest) {
             list.push(json!({"id": "web"}));
         }
     }
+    chat.set_field("plugins", plugins);
 }
 
 impl<S> Layer<S> for AliasLayer {

@@ -244,7 +244,7 @@ impl AutoRouteLayer {
                 out.models = vec![up.to_owned()];
             }
         }
-        out.body.insert("model".into(), Value::from(choice.slug));
+        out.set_field("model", Value::from(choice.slug));
         Ok(Some(out))
     }
 }

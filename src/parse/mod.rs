@@ -20,8 +20,10 @@
 //! ```
 
 mod request;
+mod verbatim;
 
-pub use request::parse_request;
+pub use request::{parse_request, parse_request_bytes};
+pub use verbatim::Verbatim;
 
 use crate::BoxError;
 use crate::body::{self, Body};
@@ -33,6 +35,7 @@ use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -117,13 +120,12 @@ where
                 Ok(b) => b,
                 Err(e) => return Ok(e.into_response()),
             };
-            let chat = match parse_request(config.kind, &bytes, &parts.headers) {
+            // The request keeps the buffer: OpenAI-style upstream bodies copy the client's
+            // bytes of the fields no layer changed instead of serialising them again.
+            let chat = match parse_request_bytes(config.kind, bytes, &parts.headers) {
                 Ok(c) => c,
                 Err(e) => return Ok(e.into_response()),
             };
-            // The parsed body holds everything now: the raw copy need not live as long as the
-            // request (one body-sized buffer less per request in flight).
-            drop(bytes);
             let id = GenerationId::new();
             parts.extensions.insert(Arc::new(chat));
             parts.extensions.insert(id.clone());
@@ -180,8 +182,15 @@ where
     if declared.is_some_and(|n| n > config.max_body_bytes as u64) {
         return Err(too_large());
     }
-    let collect = Limited::new(body, config.max_body_bytes).collect();
-    match tokio::time::timeout(config.read_timeout, collect).await {
+    let mut collect = std::pin::pin!(Limited::new(body, config.max_body_bytes).collect());
+    // A small body usually arrived with the headers: one poll collects it, and no read deadline
+    // (a timer registered and cancelled on every request) is needed.
+    let first = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    let collected = match first {
+        Poll::Ready(done) => Ok(done),
+        Poll::Pending => tokio::time::timeout(config.read_timeout, collect).await,
+    };
+    match collected {
         Err(_) => Err(GatewayError::new(
             StatusCode::REQUEST_TIMEOUT,
             "timeout",

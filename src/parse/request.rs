@@ -2,13 +2,26 @@
 
 use crate::error::GatewayError;
 use crate::ext::{ApiKind, ChatRequest, ProviderPrefs, RoutingHints};
+use bytes::Bytes;
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
 /// Parses and validates a request body. Every error names the field or the byte position.
+///
+/// Copies `bytes` once; the parse layer hands its buffer over with [`parse_request_bytes`].
 pub fn parse_request(
     kind: ApiKind,
     bytes: &[u8],
+    headers: &HeaderMap,
+) -> Result<ChatRequest, GatewayError> {
+    parse_request_bytes(kind, Bytes::copy_from_slice(bytes), headers)
+}
+
+/// [`parse_request`] over an owned buffer, which the request keeps for
+/// [`ChatRequest::verbatim_field`].
+pub fn parse_request_bytes(
+    kind: ApiKind,
+    bytes: Bytes,
     headers: &HeaderMap,
 ) -> Result<ChatRequest, GatewayError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -16,18 +29,22 @@ pub fn parse_request(
             "Request body is empty: expected a JSON object",
         ));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+    let malformed = |e: serde_json::Error| {
         GatewayError::bad_request(format!(
             "Malformed JSON in request body at line {}, column {}: {e}",
             e.line(),
             e.column()
         ))
-    })?;
-    let Value::Object(body) = value else {
+    };
+    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !is_object {
+        // Valid JSON of another type, or garbage: say which.
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(malformed)?;
         return Err(GatewayError::bad_request(
             "Request body must be a JSON object",
         ));
-    };
+    }
+    let (body, verbatim) = super::verbatim::parse_object(bytes).map_err(malformed)?;
     let model = match body.get("model") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
@@ -139,6 +156,7 @@ pub fn parse_request(
     Ok(ChatRequest {
         kind,
         body,
+        verbatim,
         model,
         models,
         stream,

@@ -9,7 +9,7 @@ use crate::ext::{ApiKind, ChatRequest};
 use crate::sse::Event;
 use crate::upstream::{UpstreamError, UpstreamErrorKind};
 use http::StatusCode;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Fields only the gateway understands: never sent to a plain OpenAI-compatible upstream.
@@ -69,19 +69,18 @@ pub(crate) fn path(kind: ApiKind) -> &'static str {
 /// gateway-only fields removed, unsupported parameters dropped, `user` hashed, and usage
 /// requested on streams.
 ///
-/// Written field by field straight from the parsed request — the body is never cloned, and
-/// fields the gateway does not touch are serialised once.
+/// Written field by field straight from the parsed request — the body is never cloned. A large
+/// field no layer changed is copied from the client's bytes ([`ChatRequest::verbatim_field`]):
+/// serialising `messages` again would escape the whole conversation a second time.
 pub(crate) fn request_bytes(
     chat: &ChatRequest,
     endpoint: &Endpoint,
 ) -> Result<Vec<u8>, serde_json::Error> {
-    use serde::ser::{SerializeMap, Serializer};
     let to_openrouter = endpoint.provider.slug == "openrouter";
     let mut out = Vec::with_capacity(256 + chat.prompt_chars + chat.prompt_chars / 8);
-    let mut ser = serde_json::Serializer::new(&mut out);
-    let mut map = ser.serialize_map(None)?;
+    let mut obj = ObjectWriter::new(&mut out);
     let mut has_effort = false;
-    for (k, v) in &chat.body {
+    for (k, v) in chat.body() {
         let key = k.as_str();
         let skip = match key {
             // Written below with the gateway's values.
@@ -101,34 +100,77 @@ pub(crate) fn request_bytes(
             if let Value::String(user) = v {
                 // SPEC 2.1: the end-user id is hashed before it leaves the gateway.
                 let digest = Sha256::digest(user.as_bytes());
-                map.serialize_entry("user", &hex::encode(&digest[..16]))?;
+                obj.entry(key, &hex::encode(&digest[..16]))?;
                 continue;
             }
         }
         has_effort |= key == "reasoning_effort";
-        map.serialize_entry(key, v)?;
+        match chat.verbatim_field(key) {
+            Some(raw) => obj.raw_entry(key, raw)?,
+            None => obj.entry(key, v)?,
+        }
     }
     if !to_openrouter
         && !has_effort
         && (endpoint.supports("reasoning") || endpoint.supports("reasoning_effort"))
     {
         if let Some(effort) = chat
-            .body
+            .body()
             .get("reasoning")
             .and_then(|r| r.get("effort"))
             .and_then(Value::as_str)
         {
-            map.serialize_entry("reasoning_effort", effort)?;
+            obj.entry("reasoning_effort", effort)?;
         }
     }
-    map.serialize_entry("model", &endpoint.upstream_model)?;
+    obj.entry("model", &endpoint.upstream_model)?;
     if chat.stream {
-        let mut opts = Map::new();
-        opts.insert("include_usage".into(), Value::Bool(true));
-        map.serialize_entry("stream_options", &opts)?;
+        obj.raw_entry("stream_options", br#"{"include_usage":true}"#)?;
     }
-    map.end()?;
+    obj.end();
     Ok(out)
+}
+
+/// Writes a JSON object entry by entry: serialised values, or raw JSON copied as it is.
+struct ObjectWriter<'a> {
+    out: &'a mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'a> ObjectWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        ObjectWriter { out, empty: true }
+    }
+
+    fn key(&mut self, key: &str) -> Result<(), serde_json::Error> {
+        if !std::mem::take(&mut self.empty) {
+            self.out.push(b',');
+        }
+        serde_json::to_writer(&mut *self.out, key)?;
+        self.out.push(b':');
+        Ok(())
+    }
+
+    fn entry<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
+        self.key(key)?;
+        serde_json::to_writer(&mut *self.out, value)
+    }
+
+    /// `raw` must be one valid JSON value (the parser's own slice of the client's body).
+    fn raw_entry(&mut self, key: &str, raw: &[u8]) -> Result<(), serde_json::Error> {
+        self.key(key)?;
+        self.out.extend_from_slice(raw);
+        Ok(())
+    }
+
+    fn end(self) {
+        self.out.push(b'}');
+    }
 }
 
 /// An OpenAI-style error body (`{"error":{"message","type","code"}}` or anything else) as the
@@ -299,6 +341,37 @@ mod tests {
             "supported_parameters = [\"temperature\", \"reasoning\"]\n",
         );
         serde_json::from_slice(&request_bytes(&chat, &e).expect("bytes")).expect("json")
+    }
+
+    #[test]
+    fn copies_unchanged_large_fields_byte_for_byte() {
+        // Spacing and escapes the serialiser would normalise prove the bytes were copied.
+        let messages =
+            r#"[ {"role" : "user", "content" : "caf\u00e9 \/ a question long enough to copy"} ]"#;
+        let json = format!(r#"{{"model":"a/m","messages":{messages},"temperature":0.5}}"#);
+        let mut chat =
+            crate::parse::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
+                .expect("parse");
+        let e = endpoint("acme", "supported_parameters = [\"temperature\"]\n");
+        let bytes = request_bytes(&chat, &e).expect("bytes");
+        let text = String::from_utf8(bytes).expect("utf-8");
+        assert!(text.contains(messages), "{text}");
+        let v: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["model"], "up-m");
+        assert_eq!(v["temperature"], 0.5);
+        // A layer that changes the field gets its value serialised, not the stale bytes.
+        chat.set_field(
+            "messages",
+            serde_json::json!([{"role": "user", "content": "new"}]),
+        );
+        let v: Value =
+            serde_json::from_slice(&request_bytes(&chat, &e).expect("bytes")).expect("json");
+        assert_eq!(v["messages"][0]["content"], "new");
+        chat.body_mut()
+            .insert("temperature".into(), Value::from(0.25));
+        let v: Value =
+            serde_json::from_slice(&request_bytes(&chat, &e).expect("bytes")).expect("json");
+        assert_eq!(v["temperature"], 0.25);
     }
 
     #[test]
