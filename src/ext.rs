@@ -87,6 +87,11 @@ impl ChatRequest {
         self.verbatim.get(key)
     }
 
+    /// [`Self::verbatim_field`] as a slice of the request's buffer, without copying.
+    pub(crate) fn verbatim_shared(&self, key: &str) -> Option<bytes::Bytes> {
+        self.verbatim.get_shared(key)
+    }
+
     /// Estimated prompt tokens (≈ 4 characters per token), for routing and credit holds.
     pub fn estimated_prompt_tokens(&self) -> u64 {
         (self.prompt_chars as u64).div_ceil(4)

@@ -40,6 +40,12 @@ impl Verbatim {
         self.bytes.get(self.fields[i].1.clone())
     }
 
+    /// [`Self::get`] as a slice of the shared buffer (no copy).
+    pub(crate) fn get_shared(&self, key: &str) -> Option<Bytes> {
+        let i = self.index(key).ok()?;
+        Some(self.bytes.slice(self.fields[i].1.clone()))
+    }
+
     /// Forgets `key` (a layer is about to change it).
     pub(crate) fn forget(&mut self, key: &str) {
         if let Ok(i) = self.index(key) {

@@ -21,6 +21,7 @@ mod dialect;
 pub mod gemini;
 mod normalize;
 mod openai;
+mod pieces;
 mod stream;
 
 /// The translators' mapped provider error, by a name that does not clash with
@@ -43,6 +44,7 @@ use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use normalize::{Stamp, stamp};
+use pieces::Pieces;
 use serde_json::Value;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -229,9 +231,12 @@ fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, B
     let (path, body) = match endpoint.provider.api {
         Api::OpenAi => (
             openai::path(chat.kind).to_owned(),
-            openai::request_bytes(chat, endpoint)?,
+            openai::request_body(chat, endpoint)?,
         ),
-        Api::Anthropic | Api::Gemini => dialect::request(chat, &target.model, endpoint)?,
+        Api::Anthropic | Api::Gemini => {
+            let (path, bytes) = dialect::request(chat, &target.model, endpoint)?;
+            (path, Pieces::from(bytes))
+        }
     };
     let accept = if chat.stream {
         "text/event-stream"
@@ -241,7 +246,7 @@ fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, B
     let mut req = Request::post(path)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, accept)
-        .body(body::full(body))?;
+        .body(body::boxed(body.into_body()))?;
     req.extensions_mut().insert(target.clone());
     Ok(req)
 }

@@ -1,5 +1,6 @@
 //! OpenAI-compatible upstreams: request rewriting, error bodies and the stream mapper.
 
+use super::pieces::Pieces;
 use super::stream::StreamMapper;
 use crate::BoxError;
 use crate::catalog::Endpoint;
@@ -8,6 +9,7 @@ use crate::error::GatewayError;
 use crate::ext::{ApiKind, ChatRequest};
 use crate::sse::Event;
 use crate::upstream::{UpstreamError, UpstreamErrorKind};
+use bytes::Bytes;
 use http::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -72,12 +74,18 @@ pub(crate) fn path(kind: ApiKind) -> &'static str {
 /// Written field by field straight from the parsed request — the body is never cloned. A large
 /// field no layer changed is copied from the client's bytes ([`ChatRequest::verbatim_field`]):
 /// serialising `messages` again would escape the whole conversation a second time.
-pub(crate) fn request_bytes(
+pub(crate) fn request_body(
     chat: &ChatRequest,
     endpoint: &Endpoint,
-) -> Result<Vec<u8>, serde_json::Error> {
+) -> Result<Pieces, serde_json::Error> {
     let to_openrouter = endpoint.provider.slug == "openrouter";
-    let mut out = Vec::with_capacity(256 + chat.prompt_chars + chat.prompt_chars / 8);
+    // Large fields go out as shared pieces; the rest is copied or serialised here.
+    let inline = if chat.prompt_chars >= MIN_SHARED_PIECE {
+        512
+    } else {
+        256 + chat.prompt_chars + chat.prompt_chars / 8
+    };
+    let mut out = Pieces::with_capacity(inline);
     let mut obj = ObjectWriter::new(&mut out);
     let mut has_effort = false;
     for (k, v) in chat.body() {
@@ -105,7 +113,7 @@ pub(crate) fn request_bytes(
             }
         }
         has_effort |= key == "reasoning_effort";
-        match chat.verbatim_field(key) {
+        match chat.verbatim_shared(key) {
             Some(raw) => obj.raw_entry(key, raw)?,
             None => obj.entry(key, v)?,
         }
@@ -125,30 +133,37 @@ pub(crate) fn request_bytes(
     }
     obj.entry("model", &endpoint.upstream_model)?;
     if chat.stream {
-        obj.raw_entry("stream_options", br#"{"include_usage":true}"#)?;
+        obj.raw_entry(
+            "stream_options",
+            Bytes::from_static(br#"{"include_usage":true}"#),
+        )?;
     }
     obj.end();
     Ok(out)
 }
 
-/// Writes a JSON object entry by entry: serialised values, or raw JSON copied as it is.
+/// Pieces shorter than this are copied: a separate piece (an iovec, a frame) costs more.
+const MIN_SHARED_PIECE: usize = 4096;
+
+/// Writes a JSON object entry by entry: serialised values, or raw JSON sent as it is.
 struct ObjectWriter<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut Pieces,
     empty: bool,
 }
 
 impl<'a> ObjectWriter<'a> {
-    fn new(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
+    fn new(out: &'a mut Pieces) -> Self {
+        out.small().push(b'{');
         ObjectWriter { out, empty: true }
     }
 
     fn key(&mut self, key: &str) -> Result<(), serde_json::Error> {
+        let small = self.out.small();
         if !std::mem::take(&mut self.empty) {
-            self.out.push(b',');
+            small.push(b',');
         }
-        serde_json::to_writer(&mut *self.out, key)?;
-        self.out.push(b':');
+        serde_json::to_writer(&mut *small, key)?;
+        small.push(b':');
         Ok(())
     }
 
@@ -158,18 +173,22 @@ impl<'a> ObjectWriter<'a> {
         value: &T,
     ) -> Result<(), serde_json::Error> {
         self.key(key)?;
-        serde_json::to_writer(&mut *self.out, value)
+        serde_json::to_writer(self.out.small(), value)
     }
 
     /// `raw` must be one valid JSON value (the parser's own slice of the client's body).
-    fn raw_entry(&mut self, key: &str, raw: &[u8]) -> Result<(), serde_json::Error> {
+    fn raw_entry(&mut self, key: &str, raw: Bytes) -> Result<(), serde_json::Error> {
         self.key(key)?;
-        self.out.extend_from_slice(raw);
+        if raw.len() >= MIN_SHARED_PIECE {
+            self.out.push(raw);
+        } else {
+            self.out.small().extend_from_slice(&raw);
+        }
         Ok(())
     }
 
     fn end(self) {
-        self.out.push(b'}');
+        self.out.small().push(b'}');
     }
 }
 
@@ -340,7 +359,7 @@ mod tests {
             "acme",
             "supported_parameters = [\"temperature\", \"reasoning\"]\n",
         );
-        serde_json::from_slice(&request_bytes(&chat, &e).expect("bytes")).expect("json")
+        serde_json::from_slice(&request_body(&chat, &e).expect("bytes").to_vec()).expect("json")
     }
 
     #[test]
@@ -353,7 +372,7 @@ mod tests {
             crate::parse::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
                 .expect("parse");
         let e = endpoint("acme", "supported_parameters = [\"temperature\"]\n");
-        let bytes = request_bytes(&chat, &e).expect("bytes");
+        let bytes = request_body(&chat, &e).expect("bytes").to_vec();
         let text = String::from_utf8(bytes).expect("utf-8");
         assert!(text.contains(messages), "{text}");
         let v: Value = serde_json::from_str(&text).expect("json");
@@ -364,14 +383,36 @@ mod tests {
             "messages",
             serde_json::json!([{"role": "user", "content": "new"}]),
         );
-        let v: Value =
-            serde_json::from_slice(&request_bytes(&chat, &e).expect("bytes")).expect("json");
+        let v: Value = serde_json::from_slice(&request_body(&chat, &e).expect("bytes").to_vec())
+            .expect("json");
         assert_eq!(v["messages"][0]["content"], "new");
         chat.body_mut()
             .insert("temperature".into(), Value::from(0.25));
-        let v: Value =
-            serde_json::from_slice(&request_bytes(&chat, &e).expect("bytes")).expect("json");
+        let v: Value = serde_json::from_slice(&request_body(&chat, &e).expect("bytes").to_vec())
+            .expect("json");
         assert_eq!(v["temperature"], 0.25);
+    }
+
+    #[tokio::test]
+    async fn large_fields_are_sent_as_shared_pieces() {
+        use http_body::Body as _;
+        use http_body_util::BodyExt;
+        let content = "long \\\" text ".repeat(1000);
+        let json = format!(
+            r#"{{"model":"a/m","messages":[{{"role":"user","content":"{content}"}}],"temperature":1}}"#
+        );
+        let chat =
+            crate::parse::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
+                .expect("parse");
+        let e = endpoint("acme", "supported_parameters = [\"temperature\"]\n");
+        let body = request_body(&chat, &e).expect("body").into_body();
+        let len = body.size_hint().exact().expect("exact length");
+        let bytes = body.collect().await.expect("collect").to_bytes();
+        assert_eq!(bytes.len() as u64, len);
+        let v: Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(v["messages"], chat.body()["messages"]);
+        assert_eq!(v["model"], "up-m");
+        assert_eq!(v["temperature"], 1);
     }
 
     #[test]
