@@ -14,6 +14,7 @@ use crate::BoxError;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -24,8 +25,8 @@ pub(crate) struct DeferredJson(Arc<Mutex<Slot>>);
 
 #[derive(Debug)]
 enum Slot {
-    /// Still editable.
-    Value(Value),
+    /// Still editable; the raw fields are written after (and instead of) the value's own.
+    Value(Value, Vec<(&'static str, Box<RawValue>)>),
     /// Serialised (taken once the frame is sent).
     Bytes(Option<Bytes>),
 }
@@ -33,7 +34,7 @@ enum Slot {
 impl DeferredJson {
     /// A body (and handle) over `value`.
     pub(crate) fn new(value: Value) -> Self {
-        DeferredJson(Arc::new(Mutex::new(Slot::Value(value))))
+        DeferredJson(Arc::new(Mutex::new(Slot::Value(value, Vec::new()))))
     }
 
     fn slot(&self) -> MutexGuard<'_, Slot> {
@@ -46,21 +47,55 @@ impl DeferredJson {
     /// Edits the value; `None` when it was already serialised (the body is being sent).
     pub(crate) fn edit<T>(&self, f: impl FnOnce(&mut Value) -> T) -> Option<T> {
         match &mut *self.slot() {
-            Slot::Value(v) => Some(f(v)),
+            Slot::Value(v, _) => Some(f(v)),
             Slot::Bytes(_) => None,
+        }
+    }
+
+    /// Sets a top-level field to ready JSON text (meter's `usage`: typed, never a `Value`
+    /// tree); `false` when the body is already being sent.
+    pub(crate) fn set_raw(&self, key: &'static str, raw: Box<RawValue>) -> bool {
+        match &mut *self.slot() {
+            Slot::Value(_, fields) => {
+                fields.retain(|(k, _)| *k != key);
+                fields.push((key, raw));
+                true
+            }
+            Slot::Bytes(_) => false,
         }
     }
 
     /// Serialises the value (once) and returns the slot.
     fn serialised(&self) -> MutexGuard<'_, Slot> {
         let mut slot = self.slot();
-        if let Slot::Value(v) = &*slot {
+        if let Slot::Value(v, raw) = &*slot {
             // A `Value` always serialises (string keys, finite numbers).
-            let bytes = serde_json::to_vec(v).unwrap_or_default();
+            let bytes = write(v, raw).unwrap_or_default();
             *slot = Slot::Bytes(Some(Bytes::from(bytes)));
         }
         slot
     }
+}
+
+/// The value's JSON with the raw fields in place of same-named ones.
+fn write(v: &Value, raw: &[(&'static str, Box<RawValue>)]) -> serde_json::Result<Vec<u8>> {
+    use serde::ser::{SerializeMap, Serializer};
+    let (Value::Object(map), false) = (v, raw.is_empty()) else {
+        return serde_json::to_vec(v);
+    };
+    let mut out = Vec::with_capacity(1024);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let mut obj = ser.serialize_map(None)?;
+    for (k, v) in map {
+        if !raw.iter().any(|(r, _)| r == k) {
+            obj.serialize_entry(k, v)?;
+        }
+    }
+    for (k, v) in raw {
+        obj.serialize_entry(k, &**v)?;
+    }
+    obj.end()?;
+    Ok(out)
 }
 
 impl http_body::Body for DeferredJson {
@@ -73,7 +108,7 @@ impl http_body::Body for DeferredJson {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let taken = match &mut *self.serialised() {
             Slot::Bytes(b) => b.take(),
-            Slot::Value(_) => None,
+            Slot::Value(..) => None,
         };
         Poll::Ready(taken.map(|b| Ok(Frame::data(b))))
     }

@@ -21,7 +21,7 @@
 
 use super::usage::Usage;
 use crate::catalog::{Pricing, Usd};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::borrow::Cow;
 
 /// What a generation costs, by part. Every part is after the discount; `total` is their sum.
@@ -150,36 +150,9 @@ fn sum(c: &Cost) -> Usd {
 /// `cost_details.upstream_inference_cost` carries what the provider bills the key's owner; for
 /// other requests `upstream_inference_cost` is `null`, as on OpenRouter.
 pub fn usage_json(usage: &Usage, cost: &Cost, is_byok: bool) -> Value {
-    let charged = if is_byok { Usd::ZERO } else { cost.total };
-    let upstream = if is_byok {
-        json!(cost.upstream_inference_cost.as_f64())
-    } else {
-        Value::Null
-    };
-    json!({
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens(),
-        "prompt_tokens_details": {
-            "cached_tokens": usage.cached_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-            "audio_tokens": 0,
-            "video_tokens": 0,
-        },
-        "completion_tokens_details": {
-            "reasoning_tokens": usage.reasoning_tokens,
-            "image_tokens": 0,
-            "audio_tokens": 0,
-        },
-        "cost": charged.as_f64(),
-        "is_byok": is_byok,
-        "cost_details": {
-            "upstream_inference_cost": upstream,
-            "upstream_inference_prompt_cost": cost.prompt_side().as_f64(),
-            "upstream_inference_completions_cost": cost.completion_side().as_f64(),
-        },
-        "server_tool_use": {"web_search_requests": usage.web_search_requests},
-    })
+    // Plain numbers and fixed keys: converting cannot fail.
+    serde_json::to_value(super::report::UsageReport::new(usage, cost, is_byok))
+        .unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

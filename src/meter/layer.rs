@@ -1,6 +1,7 @@
 //! The meter service: prices every served attempt and records its generation.
 
-use super::cost::{Cost, price, usage_json};
+use super::cost::{Cost, price};
+use super::report::UsageReport;
 use super::stream::MeterStream;
 use super::usage::Usage;
 use crate::BoxError;
@@ -164,7 +165,8 @@ where
             let (mut parts, body) = resp.into_parts();
             // The translator's parsed value, when it answered: edited in place, serialised once.
             if let Some(json) = parts.extensions.get::<DeferredJson>().cloned() {
-                if json.edit(|v| meter_value(v, &mut acc)).is_some() {
+                if let Some(report) = json.edit(|v| meter_value(v, &mut acc)) {
+                    json.set_raw("usage", report.to_raw());
                     return Ok(Response::from_parts(parts, body));
                 }
             }
@@ -172,7 +174,8 @@ where
             let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
                 return Ok(Response::from_parts(parts, b::full(bytes)));
             };
-            meter_value(&mut v, &mut acc);
+            let report = meter_value(&v, &mut acc);
+            v["usage"] = serde_json::to_value(report)?;
             parts.headers.remove(header::CONTENT_LENGTH);
             Ok(Response::from_parts(
                 parts,
@@ -182,9 +185,9 @@ where
     }
 }
 
-/// Prices a non-streaming completion, finishes the accounting and writes `usage` (with cost)
-/// into it.
-fn meter_value(v: &mut Value, acc: &mut Accounting) {
+/// Prices a non-streaming completion, finishes the accounting and returns the `usage` (with
+/// cost) to write into it.
+fn meter_value(v: &Value, acc: &mut Accounting) -> UsageReport {
     let choice = &v["choices"][0];
     let finish = choice["finish_reason"].as_str().map(str::to_owned);
     let native = choice["native_finish_reason"].as_str().map(str::to_owned);
@@ -195,11 +198,7 @@ fn meter_value(v: &mut Value, acc: &mut Accounting) {
         .unwrap_or_else(|| Usage::estimate(acc.prompt_chars, completion_chars));
     acc.record.upstream_id = None;
     let cost = acc.finish(&usage, finish.as_deref(), native.as_deref(), false);
-    let mut u = usage_json(&usage, &cost, false);
-    if usage.estimated {
-        u["estimated"] = Value::Bool(true);
-    }
-    v["usage"] = u;
+    UsageReport::new(&usage, &cost, false)
 }
 
 /// Characters of generated text in a choice (message content, reasoning, tool arguments, text).

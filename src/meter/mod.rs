@@ -38,6 +38,7 @@
 
 pub mod cost;
 mod layer;
+pub mod report;
 mod stream;
 pub mod usage;
 
