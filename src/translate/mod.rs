@@ -21,6 +21,7 @@ mod dialect;
 pub mod gemini;
 mod normalize;
 mod openai;
+mod splice;
 mod stream;
 
 /// The translators' mapped provider error, by a name that does not clash with
