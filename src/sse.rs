@@ -113,7 +113,12 @@ impl Decoder {
         if line[0] == b':' {
             return; // comment: keep-alive
         }
-        let text = String::from_utf8_lossy(line);
+        // `from_utf8` first: its ASCII fast path is quicker than the lossy walk, and upstreams
+        // send valid UTF-8.
+        let text = match std::str::from_utf8(line) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(line),
+        };
         let (field, value) = match text.find(':') {
             Some(i) => {
                 let v = &text[i + 1..];

@@ -210,7 +210,7 @@ impl OpenAiMapper {
 
 impl OpenAiMapper {
     /// `[DONE]`, or nothing to map, or the chunk's text.
-    fn data<'e>(ev: &'e Event) -> Result<&'e str, bool> {
+    fn data(ev: &Event) -> Result<&str, bool> {
         match ev.data.trim() {
             "[DONE]" => Err(true),
             "" => Err(false),
