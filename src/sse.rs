@@ -63,13 +63,18 @@ impl Decoder {
             }
             self.after_cr = false;
         }
-        while let Some(pos) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', bytes) {
             let (line, rest) = bytes.split_at(pos);
-            self.line.extend_from_slice(line);
-            let line = std::mem::take(&mut self.line);
-            self.end_line(&line, out);
-            self.line = line;
-            self.line.clear();
+            if self.line.is_empty() {
+                // The whole line is in this feed (the usual case): read it where it is.
+                self.end_line(line, out);
+            } else {
+                self.line.extend_from_slice(line);
+                let line = std::mem::take(&mut self.line);
+                self.end_line(&line, out);
+                self.line = line;
+                self.line.clear();
+            }
             let cr = rest[0] == b'\r';
             bytes = &rest[1..];
             if cr {
@@ -108,7 +113,12 @@ impl Decoder {
         if line[0] == b':' {
             return; // comment: keep-alive
         }
-        let text = String::from_utf8_lossy(line);
+        // `from_utf8` first: its ASCII fast path is quicker than the lossy walk, and upstreams
+        // send valid UTF-8.
+        let text = match std::str::from_utf8(line) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(line),
+        };
         let (field, value) = match text.find(':') {
             Some(i) => {
                 let v = &text[i + 1..];

@@ -43,10 +43,102 @@ pub(crate) fn is_done_event(frame: &[u8]) -> bool {
 /// True for a chunk carrying content (see [`chunk_has_content`]).
 pub(crate) fn is_content_event(frame: &[u8]) -> bool {
     match event_data(frame) {
-        Some(data) if data != b"[DONE]" => {
-            serde_json::from_slice::<Value>(data).is_ok_and(|v| chunk_has_content(&v))
-        }
+        Some(data) if data != b"[DONE]" => match probe::has_content(data) {
+            Some(content) => content,
+            // A shape the probe does not read (repeated keys): decide on the `Value`.
+            None => serde_json::from_slice::<Value>(data).is_ok_and(|v| chunk_has_content(&v)),
+        },
         _ => false,
+    }
+}
+
+/// [`chunk_has_content`] read from borrowed raw values instead of the chunk's `Value`: the
+/// attempt loop asks it of every frame until the first content.
+mod probe {
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+
+    #[derive(Deserialize)]
+    struct Chunk<'a> {
+        #[serde(borrow)]
+        choices: Option<&'a RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    struct Choice<'a> {
+        #[serde(borrow)]
+        text: Option<&'a RawValue>,
+        #[serde(borrow)]
+        delta: Option<&'a RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    struct Delta<'a> {
+        #[serde(borrow)]
+        content: Option<&'a RawValue>,
+        #[serde(borrow)]
+        reasoning: Option<&'a RawValue>,
+        #[serde(borrow)]
+        refusal: Option<&'a RawValue>,
+        #[serde(borrow)]
+        tool_calls: Option<&'a RawValue>,
+        #[serde(borrow)]
+        reasoning_details: Option<&'a RawValue>,
+        #[serde(borrow)]
+        audio: Option<&'a RawValue>,
+    }
+
+    /// A raw value that starts like `c`: derived structs also accept arrays, so each level is
+    /// checked to be the object (or array) [`chunk_has_content`] looks into.
+    ///
+    /// [`chunk_has_content`]: crate::translate::chunk_has_content
+    fn is(raw: &RawValue, c: char) -> bool {
+        raw.get().starts_with(c)
+    }
+
+    fn non_empty_str(raw: Option<&RawValue>) -> bool {
+        raw.is_some_and(|r| is(r, '"') && r.get() != "\"\"")
+    }
+
+    fn non_empty_arr(raw: Option<&RawValue>) -> bool {
+        raw.is_some_and(|r| {
+            r.get()
+                .strip_prefix('[')
+                .is_some_and(|inner| !inner.trim_start().starts_with(']'))
+        })
+    }
+
+    /// Whether the chunk carries content; `None` when it is not JSON this can read.
+    pub(super) fn has_content(data: &[u8]) -> Option<bool> {
+        if !data.starts_with(b"{") {
+            // Not an object, or not JSON: the `Value` path tells which.
+            return None;
+        }
+        let chunk: Chunk<'_> = serde_json::from_slice(data).ok()?;
+        let Some(choices) = chunk.choices.filter(|c| is(c, '[')) else {
+            return Some(false);
+        };
+        let choices: Vec<&RawValue> = serde_json::from_str(choices.get()).ok()?;
+        for c in choices.into_iter().filter(|c| is(c, '{')) {
+            let c: Choice<'_> = serde_json::from_str(c.get()).ok()?;
+            if non_empty_str(c.text) {
+                return Some(true);
+            }
+            let Some(d) = c.delta.filter(|d| is(d, '{')) else {
+                continue;
+            };
+            let d: Delta<'_> = serde_json::from_str(d.get()).ok()?;
+            if non_empty_str(d.content)
+                || non_empty_str(d.reasoning)
+                || non_empty_str(d.refusal)
+                || non_empty_arr(d.tool_calls)
+                || non_empty_arr(d.reasoning_details)
+                || d.audio.is_some()
+            {
+                return Some(true);
+            }
+        }
+        Some(false)
     }
 }
 
@@ -233,6 +325,82 @@ impl http_body::Body for KeepaliveBody {
                     this.out.push_back(Bytes::from_static(KEEPALIVE_COMMENT));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn by_value(data: &str) -> bool {
+        serde_json::from_str::<Value>(data).is_ok_and(|v| chunk_has_content(&v))
+    }
+
+    #[test]
+    fn content_probe_agrees_with_the_value() {
+        for (data, content) in [
+            (
+                r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+                false,
+            ),
+            (r#"{"choices":[{"delta":{"content":"Hi"}}]}"#, true),
+            (r#"{"choices":[{"delta":{"content":"\u0000"}}]}"#, true),
+            (r#"{"choices":[{"text":"Hi"}]}"#, true),
+            (r#"{"choices":[{"delta":{"tool_calls":[ ]}}]}"#, false),
+            (
+                r#"{"choices":[{"delta":{"tool_calls":[{"index":0}]}}]}"#,
+                true,
+            ),
+            (
+                r#"{"choices":[{"delta":{"reasoning_details":[{}]}}]}"#,
+                true,
+            ),
+            (r#"{"choices":[{"delta":{"audio":null}}]}"#, false),
+            (r#"{"choices":[{"delta":{"audio":{"id":"a"}}}]}"#, true),
+            (
+                r#"{"choices":[{"delta":{"content":7}},{"delta":{"refusal":"no"}}]}"#,
+                true,
+            ),
+            (
+                r#"{"choices":[1,[{"text":"x"}],{"delta":[{"content":"x"}]}]}"#,
+                false,
+            ),
+            (r#"{"choices":{"0":{"text":"x"}}}"#, false),
+            (r#"{"choices":[],"usage":{}}"#, false),
+            (
+                r#"{"choices":[{"delta":{"content":"a","content":""}}]}"#,
+                false,
+            ),
+            (r#"[{"choices":[{"text":"x"}]}]"#, false),
+            (r#"{"choices":[{"delta":{"content":"x"}}]"#, false),
+        ] {
+            assert_eq!(by_value(data), content, "{data}");
+            assert_eq!(
+                is_content_event(format!("data: {data}\n\n").as_bytes()),
+                content,
+                "{data}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn content_probe_matches_chunk_has_content(
+            content in proptest::option::of(prop_oneof![Just(String::new()), "[a-z\"]{0,3}"]),
+            tools in proptest::option::of(0usize..2),
+            audio in any::<bool>(),
+            text in proptest::option::of("[a-z]{0,2}"),
+        ) {
+            let mut delta = serde_json::Map::new();
+            if let Some(c) = content { delta.insert("content".into(), c.into()); }
+            if let Some(n) = tools { delta.insert("tool_calls".into(), vec![json!({"index": 0}); n].into()); }
+            if audio { delta.insert("audio".into(), Value::Null); }
+            let mut choice = json!({"index": 0, "delta": delta});
+            if let Some(t) = text { choice["text"] = t.into(); }
+            let data = json!({"choices": [choice]}).to_string();
+            prop_assert_eq!(is_content_event(format!("data: {data}\n\n").as_bytes()), by_value(&data));
         }
     }
 }

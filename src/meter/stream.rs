@@ -9,6 +9,8 @@ use crate::body::{Body, DONE_EVENT, sse_event};
 use bytes::Bytes;
 use http_body::Frame;
 use memchr::memmem::Finder;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -66,24 +68,45 @@ impl MeterStream {
         if f.usage.find(data).is_none() {
             return Some(frame);
         }
-        let Ok(mut v) = serde_json::from_slice::<Value>(data.trim_ascii_end()) else {
-            return Some(frame);
+        let data = data.trim_ascii_end();
+        if !data.starts_with(b"{") {
+            return Some(frame); // not a chunk object: no usage in it
+        }
+        // Only `usage` and whether `choices` is empty matter: read them from borrowed raw
+        // values instead of building the chunk's `Value` (some providers put `"usage":null` in
+        // every chunk). A chunk the probe cannot read (repeated keys) is looked at as a `Value`.
+        let (usage, empty) = match serde_json::from_slice::<UsageProbe<'_>>(data) {
+            Ok(p) => (
+                p.usage
+                    .and_then(|u| serde_json::from_str::<Value>(u.get()).ok()),
+                p.choices.is_none_or(|c| is_empty_array(c.get())),
+            ),
+            Err(_) => {
+                let Ok(v) = serde_json::from_slice::<Value>(data) else {
+                    return Some(frame);
+                };
+                let empty = v
+                    .get("choices")
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty);
+                (v.get("usage").cloned(), empty)
+            }
         };
-        let Some(u) = v
-            .get("usage")
+        let Some(u) = usage
+            .as_ref()
             .filter(|u| !u.is_null())
             .and_then(Usage::from_openai)
         else {
             return Some(frame);
         };
         self.usage = Some(u);
-        let empty = v
-            .get("choices")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty);
         if empty {
             return None; // re-emitted with its cost just before [DONE]
         }
+        // Usage on a chunk with choices (rare): the choices go on without it.
+        let Ok(mut v) = serde_json::from_slice::<Value>(data) else {
+            return Some(frame);
+        };
         if let Some(o) = v.as_object_mut() {
             o.remove("usage");
         }
@@ -180,6 +203,23 @@ impl Drop for MeterStream {
     }
 }
 
+/// The two fields of a usage chunk the meter reads.
+#[derive(Deserialize)]
+struct UsageProbe<'a> {
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow)]
+    choices: Option<&'a RawValue>,
+}
+
+/// `choices` counts as empty unless it is an array with an element (like `as_array` + `is_empty`).
+fn is_empty_array(raw: &str) -> bool {
+    match raw.strip_prefix('[') {
+        Some(inner) => inner.trim_start().starts_with(']'),
+        None => true,
+    }
+}
+
 /// Substring searchers built once: every event of every stream is scanned with them.
 struct Finders {
     content: Finder<'static>,
@@ -231,6 +271,65 @@ fn string_after(data: &[u8], key: &Finder<'_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn accounting() -> Accounting {
+        Accounting {
+            sink: None,
+            health: None,
+            record: Default::default(),
+            pricing: Default::default(),
+            prompt_chars: 0,
+            hold: None,
+            started: std::time::Instant::now(),
+            attempt_started: std::time::Instant::now(),
+            first_content: None,
+            target_key: String::new(),
+        }
+    }
+
+    #[test]
+    fn reads_usage_without_the_chunk_value() {
+        let frame = |data: &str| Bytes::from(format!("data: {data}\n\n"));
+        let usage = r#""usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}"#;
+        for (data, passes, read) in [
+            (format!(r#"{{"id":"x","choices":[],{usage}}}"#), false, true),
+            (format!(r#"{{"id":"x",{usage}}}"#), false, true),
+            (
+                format!(r#"{{"choices":[ ],{usage},"id":"x"}}"#),
+                false,
+                true,
+            ),
+            (
+                format!(r#"{{"choices":[{{"delta":{{}}}}],{usage}}}"#),
+                true,
+                true,
+            ),
+            (format!(r#"{{"choices":[],{usage},{usage}}}"#), false, true),
+            (
+                r#"{"choices":[{"delta":{"content":"x"}}],"usage":null}"#.into(),
+                true,
+                false,
+            ),
+            (format!(r#"{{"choices":[],{usage}"#), true, false),
+            (
+                format!(r#"[{{"prompt_tokens":1}},[],{usage}]"#),
+                true,
+                false,
+            ),
+        ] {
+            let mut m = MeterStream::new(crate::body::empty(), accounting());
+            let out = m.on_event(frame(&data));
+            assert_eq!(out.is_some(), passes, "{data}");
+            assert_eq!(m.usage.is_some(), read, "{data}");
+            if let (Some(out), true) = (out, read) {
+                let v: Value = serde_json::from_slice(&out[6..]).expect("json");
+                assert!(
+                    v.get("usage").is_none() && v["choices"][0].is_object(),
+                    "{v}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn scans_strings_and_finish_reasons() {

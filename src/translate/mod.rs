@@ -22,6 +22,7 @@ pub mod gemini;
 mod normalize;
 mod openai;
 mod pieces;
+mod splice;
 mod stream;
 
 /// The translators' mapped provider error, by a name that does not clash with

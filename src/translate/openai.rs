@@ -1,6 +1,7 @@
 //! OpenAI-compatible upstreams: request rewriting, error bodies and the stream mapper.
 
 use super::pieces::Pieces;
+use super::splice::ChunkWriter;
 use super::stream::StreamMapper;
 use crate::BoxError;
 use crate::catalog::Endpoint;
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
 
 /// Fields only the gateway understands: never sent to a plain OpenAI-compatible upstream.
 const GATEWAY_ONLY: &[&str] = &[
@@ -266,15 +268,23 @@ impl OpenAiMapper {
     }
 }
 
+impl OpenAiMapper {
+    /// `[DONE]`, or nothing to map, or the chunk's text.
+    fn data(ev: &Event) -> Result<&str, bool> {
+        match ev.data.trim() {
+            "[DONE]" => Err(true),
+            "" => Err(false),
+            data => Ok(data),
+        }
+    }
+}
+
 impl StreamMapper for OpenAiMapper {
     fn on_event(&mut self, ev: &Event, out: &mut Vec<Value>) -> Result<bool, BoxError> {
-        let data = ev.data.trim();
-        if data == "[DONE]" {
-            return Ok(true);
-        }
-        if data.is_empty() {
-            return Ok(false);
-        }
+        let data = match Self::data(ev) {
+            Ok(data) => data,
+            Err(done) => return Ok(done),
+        };
         let v: Value = serde_json::from_str(data).map_err(|e| UpstreamError {
             kind: UpstreamErrorKind::Invalid,
             provider: self.provider.clone(),
@@ -301,6 +311,29 @@ impl StreamMapper for OpenAiMapper {
         }
         out.push(v);
         Ok(false)
+    }
+
+    /// An ordinary chunk is spliced (no `Value` tree); anything else — malformed JSON, an
+    /// embedded error, an odd shape — takes [`StreamMapper::on_event`].
+    fn on_event_framed(
+        &mut self,
+        ev: &Event,
+        chunks: &ChunkWriter,
+        out: &mut Vec<Value>,
+        frames: &mut VecDeque<Bytes>,
+    ) -> Result<bool, BoxError> {
+        let data = match Self::data(ev) {
+            Ok(data) => data,
+            Err(done) => return Ok(done),
+        };
+        match chunks.splice(data) {
+            Some((frame, finished)) => {
+                self.saw_finish |= finished;
+                frames.push_back(frame);
+                Ok(false)
+            }
+            None => self.on_event(ev, out),
+        }
     }
 
     fn on_end(&mut self, _out: &mut Vec<Value>) -> Result<bool, BoxError> {
@@ -443,5 +476,60 @@ mod tests {
             false,
         );
         assert!(v.get("stream_options").is_none());
+    }
+
+    fn map(mapper: &mut OpenAiMapper, data: &str) -> (Result<bool, BoxError>, Vec<Value>) {
+        let stamp = super::super::normalize::Stamp {
+            id: "gen-1".into(),
+            model: "a/m".into(),
+            provider: "Acme".into(),
+            strip_reasoning: false,
+        };
+        let chunks = ChunkWriter::new(&stamp, "chat.completion.chunk");
+        let ev = Event {
+            event: None,
+            data: data.into(),
+        };
+        let (mut values, mut frames) = (Vec::new(), VecDeque::new());
+        let r = mapper.on_event_framed(&ev, &chunks, &mut values, &mut frames);
+        let mut out: Vec<Value> = frames
+            .iter()
+            .map(|f| serde_json::from_slice(&f[b"data: ".len()..]).expect("json"))
+            .collect();
+        out.append(&mut values);
+        (r, out)
+    }
+
+    #[test]
+    fn stream_events_keep_their_meaning() {
+        let mut m = OpenAiMapper::new("Acme".into());
+        let (r, out) = map(&mut m, r#"{"choices":[{"delta":{"content":"x"}}]}"#);
+        assert!(matches!(r, Ok(false)) && out[0]["model"] == "a/m");
+        // Pretty-printed: the Value path, same meaning.
+        let (r, out) = map(&mut m, "{ \"choices\": [ {\"finish_reason\": \"stop\"} ] }");
+        assert!(matches!(r, Ok(false)) && out[0]["choices"][0]["finish_reason"] == "stop");
+        assert!(
+            m.on_end(&mut Vec::new()).is_ok_and(|whole| whole),
+            "saw the finish"
+        );
+        assert!(matches!(map(&mut m, " [DONE] ").0, Ok(true)));
+        assert!(matches!(map(&mut m, "").0, Ok(false)));
+
+        let (r, out) = map(&mut m, r#"{"choices":[{"delta":{"content":"x"}}"#);
+        let e = r.expect_err("malformed");
+        let e = e
+            .downcast_ref::<UpstreamError>()
+            .expect("an upstream error");
+        assert_eq!(e.kind, UpstreamErrorKind::Invalid);
+        assert!(out.is_empty());
+
+        let (r, _) = map(
+            &mut m,
+            r#"{"error":{"message":"slow down","code":429,"type":"rate_limit_exceeded"}}"#,
+        );
+        let e = r.expect_err("embedded error");
+        let e = e.downcast_ref::<GatewayError>().expect("a gateway error");
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.error_type, "rate_limit_exceeded");
     }
 }

@@ -2,6 +2,7 @@
 //! per frame, ending with `data: [DONE]` — or with an error when the upstream stream breaks off.
 
 use super::normalize::{Stamp, stamp};
+use super::splice::ChunkWriter;
 use crate::body::{DONE_EVENT, sse_event};
 use crate::sse::{Decoder, Event};
 use crate::upstream::{UpstreamError, UpstreamErrorKind};
@@ -16,10 +17,26 @@ use std::task::{Context, Poll};
 /// Largest single SSE event accepted from an upstream (garbage that never ends an event fails).
 const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
+/// The `object` of every chunk (legacy completion streams too, as before).
+const CHUNK_OBJECT: &str = "chat.completion.chunk";
+
 /// Maps one upstream API's stream events to OpenAI chunks.
 pub(crate) trait StreamMapper: Send {
     /// Pushes the chunks for one event; `Ok(true)` when the upstream signalled the end.
     fn on_event(&mut self, ev: &Event, out: &mut Vec<Value>) -> Result<bool, BoxError>;
+    /// Like [`StreamMapper::on_event`], but may push finished SSE events to `frames` instead of
+    /// values to stamp: upstreams whose events already are OpenAI chunks splice the gateway's
+    /// fields in with `chunks` rather than building a `Value` per chunk. Frames are queued as
+    /// they are pushed, values once the call returns.
+    fn on_event_framed(
+        &mut self,
+        ev: &Event,
+        _chunks: &ChunkWriter,
+        out: &mut Vec<Value>,
+        _frames: &mut VecDeque<Bytes>,
+    ) -> Result<bool, BoxError> {
+        self.on_event(ev, out)
+    }
     /// The upstream closed; `Ok(true)` if the stream counts as complete anyway.
     fn on_end(&mut self, out: &mut Vec<Value>) -> Result<bool, BoxError>;
 }
@@ -29,6 +46,8 @@ pub(crate) struct TranslatedStream {
     decoder: Decoder,
     mapper: Box<dyn StreamMapper>,
     stamp: Stamp,
+    /// The same stamp, serialised once for the chunks spliced without a `Value`.
+    chunks: ChunkWriter,
     events: Vec<Event>,
     values: Vec<Value>,
     pending: VecDeque<Bytes>,
@@ -45,6 +64,7 @@ impl TranslatedStream {
             inner,
             decoder: Decoder::with_limit(MAX_EVENT_BYTES),
             mapper,
+            chunks: ChunkWriter::new(&stamp, CHUNK_OBJECT),
             stamp,
             events: Vec::new(),
             values: Vec::new(),
@@ -63,7 +83,7 @@ impl TranslatedStream {
 
     fn emit_values(&mut self) {
         for mut v in self.values.drain(..) {
-            stamp(&mut v, &self.stamp, "chat.completion.chunk");
+            stamp(&mut v, &self.stamp, CHUNK_OBJECT);
             self.pending.push_back(sse_event(&v));
         }
     }
@@ -126,7 +146,13 @@ impl HttpBody for TranslatedStream {
                     }
                     let events = std::mem::take(&mut this.events);
                     for ev in &events {
-                        match this.mapper.on_event(ev, &mut this.values) {
+                        let mapped = this.mapper.on_event_framed(
+                            ev,
+                            &this.chunks,
+                            &mut this.values,
+                            &mut this.pending,
+                        );
+                        match mapped {
                             Ok(done) => {
                                 this.emit_values();
                                 if done {
