@@ -443,14 +443,13 @@ impl ConfigError {
 impl Config {
     /// Parses config text; `path` is only used in error messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| {
-            // toml's own message repeats the source excerpt; keep only the explanation.
-            let message = e.message().trim().to_owned();
-            match e.span() {
-                Some(span) => ConfigError::at(path, text, span.start, message),
-                None => ConfigError::new(path, message),
-            }
-        })?;
+        // One `[[models]]` entry at a time when that works (far less garbage for a large
+        // catalogue, see `sections`); otherwise, and for every error, the whole text at once.
+        let parsed = super::sections::split(text).and_then(|s| Self::parse_sections(&s));
+        let mut config = match parsed {
+            Some(config) => config,
+            None => Self::parse_whole(path, text)?,
+        };
         if let (Some(auto), Some(dir)) = (config.auto.as_mut(), path.parent()) {
             if let Some(bank) = auto.bank.as_mut().filter(|b| b.is_relative()) {
                 *bank = dir.join(&*bank);
@@ -458,6 +457,42 @@ impl Config {
         }
         config.source = Some(path.to_owned());
         Ok(config)
+    }
+
+    /// The config of a split file, or `None` when a piece does not parse on its own or the
+    /// rest of the file also defines `models` (the whole-document parse decides then).
+    fn parse_sections(sections: &super::sections::Sections<'_>) -> Option<Config> {
+        /// One `[[models]]` entry.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            models: Vec<ModelConfig>,
+        }
+        let rest: toml::Table = toml::from_str(&sections.rest).ok()?;
+        if rest.contains_key("models") {
+            return None;
+        }
+        let mut config: Config = rest.try_into().ok()?;
+        config.models.reserve_exact(sections.entries.len());
+        for text in &sections.entries {
+            let mut entry: Entry = toml::from_str(text).ok()?;
+            let mut model = entry.models.pop().filter(|_| entry.models.is_empty())?;
+            // serde grows the list to 4; most models have one or two endpoints.
+            model.endpoints.shrink_to_fit();
+            config.models.push(model);
+        }
+        Some(config)
+    }
+
+    fn parse_whole(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            // toml's own message repeats the source excerpt; keep only the explanation.
+            let message = e.message().trim().to_owned();
+            match e.span() {
+                Some(span) => ConfigError::at(path, text, span.start, message),
+                None => ConfigError::new(path, message),
+            }
+        })
     }
 
     /// Reads and parses a config file.
@@ -483,6 +518,34 @@ mod tests {
         let err = Config::parse(Path::new("gw.toml"), "[server]\nlisen = 1\n").unwrap_err();
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("lisen"), "{}", err.message);
+    }
+
+    /// The entry-by-entry parse gives what the whole-document parse gives.
+    #[test]
+    fn sections_parse_like_the_whole_document() {
+        let docs = [
+            super::super::DEFAULT_CATALOG,
+            include_str!("../../examples/config/gateway.toml"),
+            "[[models]]\nslug = \"a/b\"\n[auth]\n[[models]]\nslug = \"c/d\"\n[models.endpoints]\n",
+        ];
+        for text in docs {
+            let path = Path::new("x.toml");
+            let sections = super::super::sections::split(text).unwrap();
+            let split = Config::parse_sections(&sections);
+            let whole = Config::parse_whole(path, text);
+            match (split, whole) {
+                (Some(split), Ok(whole)) => {
+                    assert_eq!(format!("{split:?}"), format!("{whole:?}"));
+                    assert!(split.models.len() >= 2);
+                }
+                (None, Err(_)) => {}
+                (split, whole) => panic!("{split:?}\n{whole:?}\n{text}"),
+            }
+        }
+        // `models` defined in the rest as well: left to the whole-document parse.
+        let text = "models = []\n[[models]]\nslug = \"a/b\"\n";
+        assert!(Config::parse_sections(&super::super::sections::split(text).unwrap()).is_none());
+        assert!(Config::parse(Path::new("x.toml"), text).is_err());
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod model;
 mod openrouter_json;
 mod pricing;
 mod provider;
+mod sections;
 
 pub use config::{
     AuthConfig, AutoConfig, AutoModelConfig, CatalogConfig, Config, ConfigError, EndpointConfig,
