@@ -67,6 +67,8 @@ const CONCURRENCIES: [usize; 2] = [1, 64];
 const CATALOGUES: [usize; 2] = [10, 10_000];
 /// `sysconf(_SC_CLK_TCK)` on Linux.
 const CLOCK_TICKS: f64 = 100.0;
+/// How every stream ends.
+const DONE_TAIL: &[u8] = b"data: [DONE]\n\n";
 /// The overhead header the gateway sets.
 const OVERHEAD_HEADER: &str = "x-switchyard-overhead-us";
 
@@ -459,6 +461,8 @@ struct Stats {
     overhead: Histogram<u64>,
     requests: u64,
     errors: u64,
+    /// Why the first failed request failed.
+    first_error: Option<String>,
     seconds: f64,
     /// CPU seconds the serving process (upstream, proxy or gateway) used meanwhile.
     cpu: f64,
@@ -472,6 +476,7 @@ impl Stats {
             overhead: histogram(),
             requests: 0,
             errors: 0,
+            first_error: None,
             seconds: 0.0,
             cpu: 0.0,
         }
@@ -483,6 +488,9 @@ impl Stats {
         self.overhead.add(&o.overhead).expect("same bounds");
         self.requests += o.requests;
         self.errors += o.errors;
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&o.first_error);
+        }
         self.seconds += o.seconds;
         self.cpu += o.cpu;
     }
@@ -520,9 +528,13 @@ fn request(load: &Load) -> Request<Full<Bytes>> {
 async fn one(load: &Load, stats: &mut Stats) {
     let start = Instant::now();
     let ok = async {
-        let resp = load.client.request(request(load)).await.ok()?;
+        let resp = load
+            .client
+            .request(request(load))
+            .await
+            .map_err(|e| format!("request failed: {e:?}"))?;
         if resp.status() != StatusCode::OK {
-            return None;
+            return Err(format!("HTTP {}", resp.status()));
         }
         let overhead = resp
             .headers()
@@ -533,23 +545,33 @@ async fn one(load: &Load, stats: &mut Stats) {
         let mut ttfb = None;
         let mut last = Bytes::new();
         while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame.ok()?.into_data() {
+            let frame = frame.map_err(|e| format!("body failed: {e:?}"))?;
+            if let Ok(data) = frame.into_data() {
                 if ttfb.is_none() && !data.is_empty() {
                     ttfb = Some(start.elapsed());
                 }
-                if !data.is_empty() {
+                // The end of the stream so far: TCP may split `data: [DONE]` across reads.
+                if data.len() >= DONE_TAIL.len() {
                     last = data;
+                } else if !data.is_empty() {
+                    let mut joined = Vec::with_capacity(last.len() + data.len());
+                    joined.extend_from_slice(&last);
+                    joined.extend_from_slice(&data);
+                    last = Bytes::from(joined);
                 }
             }
         }
-        if load.stream && !last.ends_with(b"data: [DONE]\n\n") {
-            return None;
+        if load.stream && !last.ends_with(DONE_TAIL) {
+            return Err(format!(
+                "the stream did not end with [DONE]; last frame: {}",
+                String::from_utf8_lossy(&last[..last.len().min(300)])
+            ));
         }
-        Some((ttfb?, overhead))
+        Ok((ttfb.ok_or("an empty body")?, overhead))
     }
     .await;
     match ok {
-        Some((ttfb, overhead)) => {
+        Ok((ttfb, overhead)) => {
             stats.latency.saturating_record(micros(start.elapsed()));
             stats.ttfb.saturating_record(micros(ttfb));
             if let Some(us) = overhead {
@@ -557,8 +579,9 @@ async fn one(load: &Load, stats: &mut Stats) {
             }
             stats.requests += 1;
         }
-        None => {
+        Err(why) => {
             stats.errors += 1;
+            stats.first_error.get_or_insert(why);
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
@@ -759,7 +782,11 @@ async fn orchestrate(quick: bool) {
         };
         let mut s = Stats::new();
         one(&load, &mut s).await;
-        assert_eq!(s.errors, 0, "a warm-up request to {uri} failed");
+        assert_eq!(
+            s.errors, 0,
+            "a warm-up request to {uri} failed: {:?}",
+            s.first_error
+        );
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle: Vec<u64> = procs.iter().map(|c| c.rss().0).collect();
@@ -825,7 +852,12 @@ async fn orchestrate(quick: bool) {
                         let mut s = run_for(&targets[i].load, concurrency, round).await;
                         s.cpu = servers[i].cpu_seconds() - cpu;
                         if s.errors > 0 {
-                            eprintln!("  {}: {} errors", targets[i].name, s.errors);
+                            eprintln!(
+                                "  {}: {} errors (first: {})",
+                                targets[i].name,
+                                s.errors,
+                                s.first_error.as_deref().unwrap_or("?")
+                            );
                         }
                         stats[i].merge(&s);
                     }
