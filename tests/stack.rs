@@ -436,3 +436,31 @@ async fn models_sort_and_single_model_lookup() {
     let (s, _) = get(&format!("{url}/model/nope/none")).await;
     assert_eq!(s, 404);
 }
+
+/// A large body goes out as slices of the client's buffer: every attempt (here a 500 and then a
+/// success) gets the same `messages`, escapes and non-ASCII text intact, with its own `model`.
+#[tokio::test]
+async fn large_bodies_reach_every_attempt_intact() {
+    let (url, fake) = gateway(&[("acme/m", &[("status-500", 1.0, 1.0), ("ok", 2.0, 2.0)])]).await;
+    let text = "quote \" backslash \\ newline \n snow ☃ tab \t ".repeat(3000);
+    let body = json!({
+        "model": "acme/m",
+        "provider": {"sort": "price"},
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": text}]}
+        ],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}],
+    });
+    let (status, _, resp) =
+        post_json(&format!("{url}/chat/completions"), &body.to_string(), &[]).await;
+    assert_eq!(status, 200, "{resp}");
+    let seen = fake.requests();
+    assert_eq!(seen.len(), 2, "a failed attempt, then the served one");
+    for (req, model) in seen.iter().zip(["up-status-500", "up-ok"]) {
+        assert_eq!(req.body["messages"], body["messages"]);
+        assert_eq!(req.body["tools"], body["tools"]);
+        assert_eq!(req.body["model"], model);
+        assert!(req.body.get("provider").is_none());
+    }
+}
