@@ -241,12 +241,16 @@ impl GenerationId {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let suffix: String = rand::rng()
-            .sample_iter(&Alphanumeric)
-            .take(20)
-            .map(char::from)
-            .collect();
-        GenerationId(format!("gen-{secs}-{suffix}").into())
+        use std::fmt::Write;
+        let mut id = String::with_capacity(36);
+        let _ = write!(id, "gen-{secs}-");
+        id.extend(
+            rand::rng()
+                .sample_iter(&Alphanumeric)
+                .take(20)
+                .map(char::from),
+        );
+        GenerationId(id.into())
     }
 
     /// The id.

@@ -72,7 +72,9 @@ where
         let mut skip_model: Option<String> = None;
         let mut last: Option<AttemptFailure> = None;
         let mut previous = Vec::new();
-        for target in candidates.targets.iter().take(limit) {
+        let mut extensions = extensions;
+        let tried = candidates.targets.len().min(limit);
+        for (index, target) in candidates.targets.iter().take(limit).enumerate() {
             if skip_model.as_deref() == Some(target.model.slug.as_str()) {
                 continue;
             }
@@ -82,7 +84,13 @@ where
                 }
             }
             let mut req = Request::new(b::empty());
-            *req.extensions_mut() = extensions.clone();
+            // The last candidate takes the extensions instead of a copy (a map of boxed
+            // clones): a model with one endpoint never copies them.
+            *req.extensions_mut() = if index + 1 == tried {
+                std::mem::take(&mut extensions)
+            } else {
+                extensions.clone()
+            };
             req.extensions_mut().insert(target.clone());
             let start = Instant::now();
             let mut svc = inner.clone();
