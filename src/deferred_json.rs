@@ -7,6 +7,14 @@
 //! extensions: the outer layers edit the one parsed value through [`DeferredJson::edit`], and the
 //! bytes are written when hyper first asks for the body's size (for `Content-Length`) or data.
 //!
+//! An OpenAI-compatible upstream's response is usually not parsed into a [`Value`] at all:
+//! translate splices it into the gateway's shape in one pass and hands over the bytes
+//! ([`DeferredJson::spliced`]). Meter reads what it needs from those bytes
+//! ([`DeferredJson::read_spliced`]) and replaces `usage` by byte range; only an [`edit`]
+//! (`openrouter_metadata`, opted into) parses them into a [`Value`] and continues as above.
+//!
+//! [`edit`]: DeferredJson::edit
+//!
 //! A layer that replaces the body of such a response must remove the extension too, or later
 //! edits would go nowhere; none of the crate's layers does.
 
@@ -15,6 +23,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -27,6 +36,13 @@ pub(crate) struct DeferredJson(Arc<Mutex<Slot>>);
 enum Slot {
     /// Still editable; the raw fields are written after (and instead of) the value's own.
     Value(Value, Vec<(&'static str, Box<RawValue>)>),
+    /// A JSON object written by translate's splicer; `usage` is the byte range of its own
+    /// `,"usage":…` entry (never the first), dropped when a raw `usage` replaces it.
+    Spliced {
+        json: Vec<u8>,
+        usage: Option<Range<usize>>,
+        raw: Vec<(&'static str, Box<RawValue>)>,
+    },
     /// Serialised (taken once the frame is sent).
     Bytes(Option<Bytes>),
 }
@@ -37,6 +53,16 @@ impl DeferredJson {
         DeferredJson(Arc::new(Mutex::new(Slot::Value(value, Vec::new()))))
     }
 
+    /// A body (and handle) over the JSON object `json`, ready as it is; `usage` is the byte
+    /// range of its `,"usage":…` entry, if any.
+    pub(crate) fn spliced(json: Vec<u8>, usage: Option<Range<usize>>) -> Self {
+        DeferredJson(Arc::new(Mutex::new(Slot::Spliced {
+            json,
+            usage,
+            raw: Vec::new(),
+        })))
+    }
+
     fn slot(&self) -> MutexGuard<'_, Slot> {
         // Nothing panics while holding the lock but serde: the slot stays usable.
         self.0
@@ -45,18 +71,35 @@ impl DeferredJson {
     }
 
     /// Edits the value; `None` when it was already serialised (the body is being sent).
+    /// Spliced bytes are parsed into a `Value` first (the rare path: metadata requested).
     pub(crate) fn edit<T>(&self, f: impl FnOnce(&mut Value) -> T) -> Option<T> {
-        match &mut *self.slot() {
+        let mut slot = self.slot();
+        to_value(&mut slot)?;
+        match &mut *slot {
             Slot::Value(v, _) => Some(f(v)),
-            Slot::Bytes(_) => None,
+            Slot::Spliced { .. } | Slot::Bytes(_) => None,
+        }
+    }
+
+    /// Reads the spliced JSON (before any raw field is applied); `None` when the body holds a
+    /// `Value`, is being sent, or `f` answers `None`.
+    pub(crate) fn read_spliced<T>(&self, f: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+        match &*self.slot() {
+            Slot::Spliced { json, .. } => f(json),
+            Slot::Value(..) | Slot::Bytes(_) => None,
         }
     }
 
     /// Sets a top-level field to ready JSON text (meter's `usage`: typed, never a `Value`
     /// tree); `false` when the body is already being sent.
     pub(crate) fn set_raw(&self, key: &'static str, raw: Box<RawValue>) -> bool {
-        match &mut *self.slot() {
-            Slot::Value(_, fields) => {
+        let mut slot = self.slot();
+        if key != "usage" && to_value(&mut slot).is_none() {
+            // Only `usage` has a known place in the spliced bytes.
+            return false;
+        }
+        match &mut *slot {
+            Slot::Value(_, fields) | Slot::Spliced { raw: fields, .. } => {
                 fields.retain(|(k, _)| *k != key);
                 fields.push((key, raw));
                 true
@@ -68,13 +111,58 @@ impl DeferredJson {
     /// Serialises the value (once) and returns the slot.
     fn serialised(&self) -> MutexGuard<'_, Slot> {
         let mut slot = self.slot();
-        if let Slot::Value(v, raw) = &*slot {
+        let bytes = match &mut *slot {
             // A `Value` always serialises (string keys, finite numbers).
-            let bytes = write(v, raw).unwrap_or_default();
-            *slot = Slot::Bytes(Some(Bytes::from(bytes)));
-        }
+            Slot::Value(v, raw) => write(v, raw).unwrap_or_default(),
+            Slot::Spliced { json, usage, raw } => splice_raw(std::mem::take(json), usage, raw),
+            Slot::Bytes(_) => return slot,
+        };
+        *slot = Slot::Bytes(Some(Bytes::from(bytes)));
         slot
     }
+}
+
+/// Turns spliced bytes into a `Value` (keeping the raw fields to write); `None` when the slot
+/// is already being sent.
+fn to_value(slot: &mut Slot) -> Option<()> {
+    match slot {
+        Slot::Value(..) => Some(()),
+        Slot::Bytes(_) => None,
+        Slot::Spliced { json, raw, .. } => {
+            // The splicer wrote valid JSON; were it not, the slot stays as it is.
+            let v: Value = serde_json::from_slice(json).ok()?;
+            *slot = Slot::Value(v, std::mem::take(raw));
+            Some(())
+        }
+    }
+}
+
+/// The spliced object with the raw fields appended, the upstream's `usage` entry dropped when
+/// one of them replaces it.
+fn splice_raw(
+    mut json: Vec<u8>,
+    usage: &Option<Range<usize>>,
+    raw: &[(&'static str, Box<RawValue>)],
+) -> Vec<u8> {
+    if raw.is_empty() {
+        return json;
+    }
+    if let Some(range) = usage
+        .clone()
+        .filter(|_| raw.iter().any(|(k, _)| *k == "usage"))
+    {
+        json.drain(range);
+    }
+    // The object always has entries (the gateway's `id` first): each raw one follows a comma.
+    json.pop();
+    for (k, v) in raw {
+        json.extend_from_slice(b",\"");
+        json.extend_from_slice(k.as_bytes());
+        json.extend_from_slice(b"\":");
+        json.extend_from_slice(v.get().as_bytes());
+    }
+    json.push(b'}');
+    json
 }
 
 /// The value's JSON with the raw fields in place of same-named ones.
@@ -108,7 +196,7 @@ impl http_body::Body for DeferredJson {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let taken = match &mut *self.serialised() {
             Slot::Bytes(b) => b.take(),
-            Slot::Value(..) => None,
+            Slot::Value(..) | Slot::Spliced { .. } => None,
         };
         Poll::Ready(taken.map(|b| Ok(Frame::data(b))))
     }

@@ -163,10 +163,14 @@ where
                 ));
             }
             let (mut parts, body) = resp.into_parts();
-            // The translator's parsed value, when it answered: edited in place, serialised once.
+            // The translator's body, when it answered: read (spliced bytes through a small
+            // probe, else the parsed value), `usage` set in place, serialised once.
             if let Some(json) = parts.extensions.get::<DeferredJson>().cloned() {
-                if let Some(report) = json.edit(|v| meter_value(v, &mut acc)) {
-                    json.set_raw("usage", report.to_raw());
+                let facts = json
+                    .read_spliced(Facts::probe)
+                    .or_else(|| json.edit(|v| Facts::of(v)));
+                if let Some(facts) = facts {
+                    json.set_raw("usage", facts.settle(&mut acc).to_raw());
                     return Ok(Response::from_parts(parts, body));
                 }
             }
@@ -174,7 +178,7 @@ where
             let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
                 return Ok(Response::from_parts(parts, b::full(bytes)));
             };
-            let report = meter_value(&v, &mut acc);
+            let report = Facts::of(&v).settle(&mut acc);
             v["usage"] = serde_json::to_value(report)?;
             parts.headers.remove(header::CONTENT_LENGTH);
             Ok(Response::from_parts(
@@ -185,20 +189,148 @@ where
     }
 }
 
-/// Prices a non-streaming completion, finishes the accounting and returns the `usage` (with
-/// cost) to write into it.
-fn meter_value(v: &Value, acc: &mut Accounting) -> UsageReport {
-    let choice = &v["choices"][0];
-    let finish = choice["finish_reason"].as_str().map(str::to_owned);
-    let native = choice["native_finish_reason"].as_str().map(str::to_owned);
-    let completion_chars = text_chars(choice);
-    let usage = v
-        .get("usage")
-        .and_then(Usage::from_openai)
-        .unwrap_or_else(|| Usage::estimate(acc.prompt_chars, completion_chars));
-    acc.record.upstream_id = None;
-    let cost = acc.finish(&usage, finish.as_deref(), native.as_deref(), false);
-    UsageReport::new(&usage, &cost, false)
+/// What pricing a non-streaming completion reads of it.
+#[derive(Debug)]
+struct Facts {
+    finish: Option<String>,
+    native: Option<String>,
+    /// Generated characters, for the estimate when the upstream sent no usage.
+    completion_chars: u64,
+    usage: Option<Usage>,
+}
+
+impl Facts {
+    /// From a parsed completion.
+    fn of(v: &Value) -> Facts {
+        let choice = &v["choices"][0];
+        Facts {
+            finish: choice["finish_reason"].as_str().map(str::to_owned),
+            native: choice["native_finish_reason"].as_str().map(str::to_owned),
+            completion_chars: text_chars(choice),
+            usage: v.get("usage").and_then(Usage::from_openai),
+        }
+    }
+
+    /// From a completion's JSON without parsing all of it (only `usage` becomes a `Value`);
+    /// `None` for a shape the probe does not read, which [`Facts::of`] then handles.
+    fn probe(json: &[u8]) -> Option<Facts> {
+        let p: probe::Response<'_> = serde_json::from_slice(json).ok()?;
+        let usage = match p.usage {
+            Some(raw) => Usage::from_openai(&serde_json::from_str(raw.get()).ok()?),
+            None => None,
+        };
+        let Some(c) = p.choices.first() else {
+            return Some(Facts {
+                finish: None,
+                native: None,
+                completion_chars: 0,
+                usage,
+            });
+        };
+        let m = c.message.as_ref();
+        let mut chars = 0;
+        for raw in [
+            m.and_then(|m| m.content),
+            m.and_then(|m| m.reasoning),
+            c.text,
+        ] {
+            chars += probe::str_len(raw)?;
+        }
+        for call in m.and_then(|m| m.tool_calls.as_deref()).unwrap_or_default() {
+            chars += probe::str_len(call.function.as_ref().and_then(|f| f.arguments))?;
+        }
+        Some(Facts {
+            finish: probe::string(c.finish_reason)?,
+            native: probe::string(c.native_finish_reason)?,
+            completion_chars: chars as u64,
+            usage,
+        })
+    }
+
+    /// Prices the completion, finishes the accounting and returns the `usage` (with cost) to
+    /// write into it.
+    fn settle(self, acc: &mut Accounting) -> UsageReport {
+        let usage = self
+            .usage
+            .unwrap_or_else(|| Usage::estimate(acc.prompt_chars, self.completion_chars));
+        acc.record.upstream_id = None;
+        let cost = acc.finish(
+            &usage,
+            self.finish.as_deref(),
+            self.native.as_deref(),
+            false,
+        );
+        UsageReport::new(&usage, &cost, false)
+    }
+}
+
+/// The parts of a completion [`Facts::probe`] reads, borrowed; other fields are skipped, and a
+/// field of another type fails the probe.
+mod probe {
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+
+    #[derive(Deserialize)]
+    pub(super) struct Response<'a> {
+        #[serde(borrow, default)]
+        pub(super) choices: Vec<Choice<'a>>,
+        #[serde(borrow)]
+        pub(super) usage: Option<&'a RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Choice<'a> {
+        #[serde(borrow)]
+        pub(super) finish_reason: Option<&'a RawValue>,
+        #[serde(borrow)]
+        pub(super) native_finish_reason: Option<&'a RawValue>,
+        #[serde(borrow)]
+        pub(super) message: Option<Message<'a>>,
+        #[serde(borrow)]
+        pub(super) text: Option<&'a RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Message<'a> {
+        #[serde(borrow)]
+        pub(super) content: Option<&'a RawValue>,
+        #[serde(borrow)]
+        pub(super) reasoning: Option<&'a RawValue>,
+        #[serde(borrow)]
+        pub(super) tool_calls: Option<Vec<Call<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Call<'a> {
+        #[serde(borrow)]
+        pub(super) function: Option<Function<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Function<'a> {
+        #[serde(borrow)]
+        pub(super) arguments: Option<&'a RawValue>,
+    }
+
+    /// `Value::as_str` of a raw value (`Some(None)` when it is not a string); `None` when the
+    /// string does not unescape.
+    pub(super) fn string(raw: Option<&RawValue>) -> Option<Option<String>> {
+        match raw.map(RawValue::get) {
+            Some(s) if s.starts_with('"') => serde_json::from_str(s).ok().map(Some),
+            _ => Some(None),
+        }
+    }
+
+    /// The unescaped length of a raw string (0 when it is not one), as `Value::as_str().len()`.
+    pub(super) fn str_len(raw: Option<&RawValue>) -> Option<usize> {
+        match raw.map(RawValue::get) {
+            Some(s) if s.starts_with('"') && !s.contains('\\') => Some(s.len() - 2),
+            Some(s) if s.starts_with('"') => {
+                serde_json::from_str::<String>(s).ok().map(|s| s.len())
+            }
+            _ => Some(0),
+        }
+    }
 }
 
 /// Characters of generated text in a choice (message content, reasoning, tool arguments, text).
@@ -290,4 +422,51 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
         first_content: None,
         target_key: target.key().to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The probe reads what the `Value` does, or declines.
+    fn agree(json: &str) -> Option<()> {
+        let probed = Facts::probe(json.as_bytes())?;
+        let v: Value = serde_json::from_str(json).expect("json");
+        let of = Facts::of(&v);
+        assert_eq!(probed.finish, of.finish, "{json}");
+        assert_eq!(probed.native, of.native, "{json}");
+        assert_eq!(probed.completion_chars, of.completion_chars, "{json}");
+        assert_eq!(probed.usage, of.usage, "{json}");
+        Some(())
+    }
+
+    #[test]
+    fn the_probe_reads_what_the_value_does() {
+        for json in [
+            r#"{"id":"g","choices":[{"message":{"content":"He said \"hi\" \u00e9 🎉","reasoning":"hmm","tool_calls":[{"function":{"arguments":"{\"a\":1}"}},{"function":null},{}]},"finish_reason":"stop","native_finish_reason":"end_turn"}],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+            r#"{"choices":[{"text":"legacy \n text","finish_reason":"length","native_finish_reason":null}]}"#,
+            r#"{"choices":[],"usage":null}"#,
+            r#"{"choices":[{"message":null,"finish_reason":7}],"usage":{"odd":true}}"#,
+            r#"{"choices":[{"message":{"content":[{"type":"text"}]}}],"usage":"none"}"#,
+            "{\n  \"choices\": [ { \"message\": { \"content\": \"pretty\" } } ]\n}",
+        ] {
+            assert_eq!(agree(json), Some(()), "the probe declined {json}");
+        }
+        // Shapes it does not read are left to the `Value`.
+        for json in [
+            r#"{"choices":[{"message":"odd"}]}"#,
+            r#"{"choices":[{"message":{"tool_calls":{}}}]}"#,
+            r#"{"choices":[{"finish_reason":"stop","finish_reason":"length"}]}"#,
+            r#"{"choices":[]"#,
+        ] {
+            assert!(Facts::probe(json.as_bytes()).is_none(), "{json}");
+        }
+    }
+
+    #[test]
+    fn missing_usage_is_estimated_from_the_text() {
+        let facts =
+            Facts::probe(br#"{"choices":[{"message":{"content":"12345678"}}]}"#).expect("probed");
+        assert_eq!((facts.completion_chars, facts.usage), (8, None));
+    }
 }

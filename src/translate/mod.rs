@@ -22,6 +22,7 @@ pub mod gemini;
 mod normalize;
 mod openai;
 mod pieces;
+mod response;
 mod splice;
 mod stream;
 
@@ -186,6 +187,18 @@ where
                 }
                 Err(e) => return Err(e),
             };
+            let object = match chat.kind {
+                ApiKind::Chat => "chat.completion",
+                ApiKind::Completions => "text_completion",
+            };
+            // The usual OpenAI-compatible answer is spliced, never a `Value`; anything unusual
+            // (errors included) takes the `Value` path below.
+            let spliced = (!chat.stream && matches!(provider.api, Api::OpenAi))
+                .then(|| response::splice_response(&bytes, &stamp, object))
+                .flatten();
+            if let Some(out) = spliced {
+                return Ok(json_response(DeferredJson::spliced(out.json, out.usage)));
+            }
             let mut value = match parse_response(provider.api, chat.kind, &bytes, &provider.name) {
                 Ok(v) => v,
                 Err(e) => return Ok(failure_response(redact(e), None)),
@@ -204,22 +217,22 @@ where
                 .with_metadata("raw", String::from_utf8_lossy(&bytes).into_owned());
                 return Ok(failure_response(redact(e), None));
             }
-            let object = match chat.kind {
-                ApiKind::Chat => "chat.completion",
-                ApiKind::Completions => "text_completion",
-            };
             stamp_response(&mut value, &stamp, object);
-            // Serialised once, when written: meter and fallback edit the same value.
-            let json = DeferredJson::new(value);
-            let mut resp = Response::new(body::boxed(json.clone()));
-            resp.extensions_mut().insert(json);
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Ok(resp)
+            Ok(json_response(DeferredJson::new(value)))
         })
     }
+}
+
+/// The JSON response over `json`, its handle in the extensions: meter and fallback edit the
+/// same body, serialised once, when written.
+fn json_response(json: DeferredJson) -> Response<Body> {
+    let mut resp = Response::new(body::boxed(json.clone()));
+    resp.extensions_mut().insert(json);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 fn stamp_response(v: &mut Value, s: &Stamp, object: &str) {

@@ -7,11 +7,14 @@
 //! serde_json walks the chunk, hands over borrowed raw slices (`&RawValue`) of the values that
 //! stay, and those are copied next to the gateway's fields, escaped once per stream.
 //!
+//! Whole non-streaming responses go through the same pass ([`splice_object`], see
+//! [`super::response`]), without the compactness check.
+//!
 //! The result parses to the same JSON value as the stamped `Value` (keys may come in another
 //! order). Anything unusual — whitespace between tokens (the layers outside scan compact JSON),
-//! escapes in keys, a non-object chunk or choice, a repeated key the stamp rewrites, an `error`
-//! object, malformed JSON — makes `splice` answer `None`, and the caller takes the `Value` path,
-//! which also reports the errors exactly as before.
+//! escapes in keys, a non-object chunk or choice, a repeated key the stamp rewrites (or
+//! `usage`), an `error` object, malformed JSON — makes `splice` answer `None`, and the caller
+//! takes the `Value` path, which also reports the errors exactly as before.
 
 use super::normalize::{Stamp, normalize_finish_reason};
 use bytes::Bytes;
@@ -31,25 +34,7 @@ pub(crate) struct ChunkWriter {
 impl ChunkWriter {
     pub(crate) fn new(stamp: &Stamp, object: &str) -> Self {
         let mut head = Vec::with_capacity(64 + stamp.id.len() + stamp.model.len());
-        head.extend_from_slice(b"data: {");
-        for (i, (k, v)) in [
-            ("id", stamp.id.as_str()),
-            ("object", object),
-            ("model", stamp.model.as_str()),
-            ("provider", stamp.provider.as_str()),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if i > 0 {
-                head.push(b',');
-            }
-            head.push(b'"');
-            head.extend_from_slice(k.as_bytes());
-            head.extend_from_slice(b"\":");
-            // Serialising a string cannot fail.
-            let _ = serde_json::to_writer(&mut head, v);
-        }
+        write_head(&mut head, b"data: {", stamp, object);
         ChunkWriter {
             head,
             strip_reasoning: stamp.strip_reasoning,
@@ -64,18 +49,74 @@ impl ChunkWriter {
         }
         let mut out = Vec::with_capacity(self.head.len() + data.len() + 64);
         out.extend_from_slice(&self.head);
-        let mut s = Splicer {
-            out: &mut out,
-            strip_reasoning: self.strip_reasoning,
-            finished: false,
-        };
-        let mut de = serde_json::Deserializer::from_str(data);
-        Top(&mut s).deserialize(&mut de).ok()?;
-        de.end().ok()?;
-        let finished = s.finished;
-        out.extend_from_slice(b"\n\n");
-        Some((Bytes::from(out), finished))
+        let mut out = splice_object(out, self.strip_reasoning, data)?;
+        out.json.extend_from_slice(b"\n\n");
+        Some((Bytes::from(out.json), out.finished))
     }
+}
+
+/// Writes `prefix` then the gateway's `"id":…,"object":…,"model":…,"provider":…` entries: the
+/// start of every spliced object.
+pub(super) fn write_head(head: &mut Vec<u8>, prefix: &[u8], stamp: &Stamp, object: &str) {
+    head.extend_from_slice(prefix);
+    for (i, (k, v)) in [
+        ("id", stamp.id.as_str()),
+        ("object", object),
+        ("model", stamp.model.as_str()),
+        ("provider", stamp.provider.as_str()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            head.push(b',');
+        }
+        head.push(b'"');
+        head.extend_from_slice(k.as_bytes());
+        head.extend_from_slice(b"\":");
+        // Serialising a string cannot fail.
+        let _ = serde_json::to_writer(&mut *head, v);
+    }
+}
+
+/// A spliced object and what was learnt on the way.
+#[derive(Debug)]
+pub(super) struct SplicedObject {
+    /// `head`, the upstream's other entries, `}`.
+    pub(super) json: Vec<u8>,
+    /// One of the choices finished.
+    pub(super) finished: bool,
+    /// The object has a `choices` array.
+    pub(super) choices: bool,
+    /// The byte range of the `,"usage":…` entry in `json`, when the upstream sent one.
+    pub(super) usage: Option<std::ops::Range<usize>>,
+}
+
+/// One validating pass over the JSON object `data`, written after the head in `out` (see
+/// [`write_head`]: it ends inside the object, after an entry); `None` for anything the `Value`
+/// path must handle. Whitespace inside copied values is copied too.
+pub(super) fn splice_object(
+    mut out: Vec<u8>,
+    strip_reasoning: bool,
+    data: &str,
+) -> Option<SplicedObject> {
+    let mut s = Splicer {
+        out: &mut out,
+        strip_reasoning,
+        finished: false,
+        choices: false,
+        usage: None,
+    };
+    let mut de = serde_json::Deserializer::from_str(data);
+    Top(&mut s).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    let (finished, choices, usage) = (s.finished, s.choices, s.usage.take());
+    Some(SplicedObject {
+        json: out,
+        finished,
+        choices,
+        usage,
+    })
 }
 
 /// True when no whitespace stands between the tokens of `json`: the meter and fallback layers
@@ -114,6 +155,8 @@ struct Splicer<'o> {
     out: &'o mut Vec<u8>,
     strip_reasoning: bool,
     finished: bool,
+    choices: bool,
+    usage: Option<std::ops::Range<usize>>,
 }
 
 impl Splicer<'_> {
@@ -200,6 +243,15 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                     once::<A::Error>(&mut seen, 2)?;
                     s.entry(&mut first, key, "");
                     map.next_value_seed(Choices(s))?;
+                    s.choices = true;
+                }
+                "usage" => {
+                    // Recorded so that meter's own `usage` can replace it without a parse.
+                    once::<A::Error>(&mut seen, 4)?;
+                    let raw: &RawValue = map.next_value()?;
+                    let start = s.out.len();
+                    s.entry(&mut first, key, raw.get());
+                    s.usage = Some(start..s.out.len());
                 }
                 "error" => {
                     let raw: &RawValue = map.next_value()?;
