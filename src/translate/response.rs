@@ -32,6 +32,7 @@ mod tests {
     use crate::deferred_json::DeferredJson;
     use crate::ext::ApiKind;
     use crate::translate::normalize::stamp;
+    use crate::translate::splice::tests::{finish, string};
     use http_body_util::BodyExt;
     use proptest::prelude::*;
     use serde_json::{Value, json};
@@ -214,29 +215,6 @@ mod tests {
             v["choices"][0]["message"]["content"],
             "He said \"hi\" é — ünï 🎉\n\ttab"
         );
-    }
-
-    fn string() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[a-z ]{0,12}",
-            any::<String>(),
-            Just("quote \" backslash \\ tab \t nul \u{0} é 🎉".to_owned()),
-        ]
-    }
-
-    fn finish() -> impl Strategy<Value = Option<Value>> {
-        prop_oneof![
-            Just(None),
-            Just(Some(Value::Null)),
-            prop_oneof![
-                Just("stop"),
-                Just("end_turn"),
-                Just("MAX_TOKENS"),
-                Just("tool_use")
-            ]
-            .prop_map(|f| Some(Value::from(f))),
-            string().prop_map(|f| Some(Value::from(f))),
-        ]
     }
 
     prop_compose! {

@@ -428,7 +428,7 @@ impl<'de> Visitor<'de> for WithoutReasoning<'_, '_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::translate::normalize::stamp;
     use proptest::prelude::*;
@@ -569,7 +569,8 @@ mod tests {
         }
     }
 
-    fn string() -> impl Strategy<Value = String> {
+    /// Strings for proptests: plain, arbitrary, and every character JSON escapes.
+    pub(in crate::translate) fn string() -> impl Strategy<Value = String> {
         prop_oneof![
             "[a-z ]{0,12}",
             any::<String>(),
@@ -577,7 +578,8 @@ mod tests {
         ]
     }
 
-    fn finish() -> impl Strategy<Value = Option<Value>> {
+    /// Finish reasons for proptests: absent, null, native spellings, arbitrary text.
+    pub(in crate::translate) fn finish() -> impl Strategy<Value = Option<Value>> {
         prop_oneof![
             Just(None),
             Just(Some(Value::Null)),
