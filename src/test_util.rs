@@ -218,10 +218,19 @@ pub async fn start_fake_on(bind: &str) -> (SocketAddr, Fake) {
 }
 
 /// A base URL on which nothing listens: connecting is refused.
+///
+/// The port stays bound for the life of the process by a socket that never listens. A port
+/// merely released after binding could be handed to the next listener another test opens, and
+/// the "refused" provider would then answer.
 pub fn refused_base_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    static HELD: std::sync::OnceLock<(tokio::net::TcpSocket, SocketAddr)> =
+        std::sync::OnceLock::new();
+    let (_, addr) = HELD.get_or_init(|| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let addr = socket.local_addr().unwrap();
+        (socket, addr)
+    });
     format!("http://{addr}/v1")
 }
 
