@@ -50,22 +50,18 @@ impl MeterStream {
     /// Handles one data event; returns the frame to pass on, if any.
     fn on_event(&mut self, frame: Bytes) -> Option<Bytes> {
         let data = frame.strip_prefix(b"data: ").unwrap_or(&frame);
-        let f = finders();
-        let chars = [&f.content, &f.reasoning, &f.arguments]
-            .iter()
-            .map(|k| string_len_after(data, k))
-            .sum::<u64>();
-        if chars > 0 && self.acc.first_content.is_none() {
+        let seen = scan(data);
+        if seen.chars > 0 && self.acc.first_content.is_none() {
             self.acc.first_content = Some(std::time::Instant::now());
         }
-        self.completion_chars += chars;
-        if let Some(r) = string_after(data, &f.finish_reason) {
-            self.finish_reason = Some(r);
+        self.completion_chars += seen.chars;
+        if let Some(r) = seen.finish_reason {
+            self.finish_reason = Some(r.to_owned());
         }
-        if let Some(r) = string_after(data, &f.native_finish_reason) {
-            self.native_finish_reason = Some(r);
+        if let Some(r) = seen.native_finish_reason {
+            self.native_finish_reason = Some(r.to_owned());
         }
-        if f.usage.find(data).is_none() {
+        if !seen.usage {
             return Some(frame);
         }
         let data = data.trim_ascii_end();
@@ -220,57 +216,94 @@ fn is_empty_array(raw: &str) -> bool {
     }
 }
 
+/// What the meter reads of one chunk (see [`scan`]).
+#[derive(Debug, Default, PartialEq)]
+struct Seen<'a> {
+    /// Characters of every `content`, `reasoning` and `arguments` string (an escape counts as
+    /// its backslash plus one character: `\"` is one, `\u00e9` five).
+    chars: u64,
+    /// The first `finish_reason` string, when short and plain (up to the next quote, UTF-8).
+    finish_reason: Option<&'a str>,
+    /// The same for `native_finish_reason`.
+    native_finish_reason: Option<&'a str>,
+    /// `"usage"` occurs.
+    usage: bool,
+}
+
 /// Substring searchers built once: every event of every stream is scanned with them.
 struct Finders {
-    content: Finder<'static>,
-    reasoning: Finder<'static>,
-    arguments: Finder<'static>,
-    finish_reason: Finder<'static>,
-    native_finish_reason: Finder<'static>,
+    /// The end of a key whose value is a string: `"content":"…` is found at its `":"`.
+    string_key_end: Finder<'static>,
     usage: Finder<'static>,
 }
 
 fn finders() -> &'static Finders {
     static FINDERS: OnceLock<Finders> = OnceLock::new();
     FINDERS.get_or_init(|| Finders {
-        content: Finder::new(b"\"content\":\""),
-        reasoning: Finder::new(b"\"reasoning\":\""),
-        arguments: Finder::new(b"\"arguments\":\""),
-        finish_reason: Finder::new(b"\"finish_reason\":\""),
-        native_finish_reason: Finder::new(b"\"native_finish_reason\":\""),
+        string_key_end: Finder::new(b"\":\""),
         usage: Finder::new(b"\"usage\""),
     })
 }
 
-/// Length of the JSON string value following `key` (escapes counted as one character each).
-fn string_len_after(data: &[u8], key: &Finder<'_>) -> u64 {
-    let mut total = 0;
-    let mut rest = data;
-    while let Some(i) = key.find(rest) {
-        rest = &rest[i + key.needle().len()..];
-        let mut n = 0u64;
-        let mut j = 0;
-        while j < rest.len() && rest[j] != b'"' {
-            j += if rest[j] == b'\\' { 2 } else { 1 };
-            n += 1;
+/// Reads a chunk in two passes where a substring search per key read it six times: one for
+/// the `":"` that ends every key with a string value (the key is then read backwards: a chunk
+/// has a handful), one for `"usage"`. A counted string is skipped whole.
+///
+/// In valid JSON `":"` cannot occur inside a string (its quotes are escaped there), so this
+/// finds exactly the keys the six searches found.
+fn scan(data: &[u8]) -> Seen<'_> {
+    let f = finders();
+    let mut seen = Seen {
+        usage: f.usage.find(data).is_some(),
+        ..Seen::default()
+    };
+    let (mut finish_looked, mut native_looked) = (false, false);
+    let mut at = 0;
+    while let Some(i) = f.string_key_end.find(&data[at..]) {
+        let (key, value) = (&data[..at + i], &data[at + i + 3..]);
+        at += i + 1;
+        if [&b"\"content"[..], b"\"reasoning", b"\"arguments"]
+            .iter()
+            .any(|k| key.ends_with(k))
+        {
+            let (n, end) = string_chars(value);
+            seen.chars += n;
+            // Resume at the closing quote, as a fresh search would have.
+            at += 2 + end;
+        } else if key.ends_with(b"\"native_finish_reason") {
+            if !native_looked {
+                native_looked = true;
+                seen.native_finish_reason = plain_string(value);
+            }
+        } else if key.ends_with(b"\"finish_reason") && !finish_looked {
+            finish_looked = true;
+            seen.finish_reason = plain_string(value);
         }
-        total += n;
-        rest = &rest[j.min(rest.len())..];
     }
-    total
+    seen
 }
 
-/// The JSON string value following `key`, if short and plain.
-fn string_after(data: &[u8], key: &Finder<'_>) -> Option<String> {
-    let i = key.find(data)?;
-    let rest = &data[i + key.needle().len()..];
-    let end = rest.iter().position(|&b| b == b'"')?;
-    std::str::from_utf8(&rest[..end]).ok().map(str::to_owned)
+/// Characters of the JSON string that starts `value` (after its opening quote) and the offset
+/// of its closing quote (or the end).
+fn string_chars(value: &[u8]) -> (u64, usize) {
+    let (mut n, mut j) = (0u64, 0);
+    while j < value.len() && value[j] != b'"' {
+        j += if value[j] == b'\\' { 2 } else { 1 };
+        n += 1;
+    }
+    (n, j.min(value.len()))
+}
+
+/// The string that starts `value`, up to the next quote, when it is UTF-8.
+fn plain_string(value: &[u8]) -> Option<&str> {
+    let end = memchr::memchr(b'"', value)?;
+    std::str::from_utf8(&value[..end]).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn accounting() -> Accounting {
         Accounting {
@@ -334,10 +367,82 @@ mod tests {
     #[test]
     fn scans_strings_and_finish_reasons() {
         let d = br#"{"choices":[{"delta":{"content":"He said \"hi\""},"finish_reason":"stop"}]}"#;
-        assert_eq!(string_len_after(d, &finders().content), 12);
-        assert_eq!(
-            string_after(d, &finders().finish_reason).as_deref(),
-            Some("stop")
-        );
+        let seen = scan(d);
+        assert_eq!(seen.chars, 12);
+        assert_eq!(seen.finish_reason, Some("stop"));
+        assert_eq!(seen.native_finish_reason, None);
+        assert!(!seen.usage);
+    }
+
+    /// The six substring searches [`scan`] replaced, kept as its reference.
+    fn searched(data: &[u8]) -> Seen<'_> {
+        use memchr::memmem::Finder;
+        let len_after = |key: &str| {
+            let f = Finder::new(key.as_bytes());
+            let (mut total, mut rest) = (0, data);
+            while let Some(i) = f.find(rest) {
+                rest = &rest[i + key.len()..];
+                let (n, end) = string_chars(rest);
+                total += n;
+                rest = &rest[end..];
+            }
+            total
+        };
+        let first = |key: &str| {
+            let i = Finder::new(key.as_bytes()).find(data)?;
+            plain_string(&data[i + key.len()..])
+        };
+        Seen {
+            chars: len_after("\"content\":\"")
+                + len_after("\"reasoning\":\"")
+                + len_after("\"arguments\":\""),
+            finish_reason: first("\"finish_reason\":\""),
+            native_finish_reason: first("\"native_finish_reason\":\""),
+            usage: Finder::new(b"\"usage\"").find(data).is_some(),
+        }
+    }
+
+    /// A JSON string literal of arbitrary text, escapes and all.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-z \"\\\\/]{0,12}",
+            any::<String>(),
+            Just("content\":\"usage\" \"finish_reason\":\"x".to_owned()),
+        ]
+        .prop_map(|t| serde_json::to_string(&t).expect("a string serialises"))
+    }
+
+    /// One entry of a chunk-like object, keys the meter reads among others.
+    fn entry() -> impl Strategy<Value = String> {
+        let keys = prop::sample::select(vec![
+            "content",
+            "reasoning",
+            "arguments",
+            "finish_reason",
+            "native_finish_reason",
+            "usage",
+            "id",
+            "delta",
+            "refusal",
+        ]);
+        (keys, text(), 0..4u8).prop_map(|(k, t, shape)| match shape {
+            0 => format!("\"{k}\":{t}"),
+            1 => format!("\"{k}\":null"),
+            2 => format!("\"{k}\":{{\"content\":{t},\"n\":1}}"),
+            _ => format!("\"{k}\":[{t},{{\"arguments\":{t}}}]"),
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn two_passes_read_what_six_searches_read(
+            entries in proptest::collection::vec(entry(), 0..8),
+            pretty in proptest::bool::ANY,
+        ) {
+            let sep = if pretty { ", " } else { "," };
+            let data = format!("{{{}}}", entries.join(sep));
+            proptest::prop_assert_eq!(scan(data.as_bytes()), searched(data.as_bytes()), "{}", data);
+        }
     }
 }
