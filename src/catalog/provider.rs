@@ -53,20 +53,60 @@ impl Default for Timeouts {
 }
 
 /// A provider secret. Its `Debug` never shows the value, so it cannot leak through logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
+///
+/// The header values that carry it upstream are built once, here, rather than formatted and
+/// validated again on every request.
+#[derive(Clone)]
+pub struct ApiKey {
+    secret: String,
+    /// `Bearer <secret>` (OpenAI-style `Authorization`), when it is a valid header value.
+    bearer: Option<http::HeaderValue>,
+    /// The secret alone (`x-api-key`, `x-goog-api-key`), when it is a valid header value.
+    bare: Option<http::HeaderValue>,
+}
 
 impl ApiKey {
     /// Wraps a secret.
     pub fn new(key: impl Into<String>) -> Self {
-        ApiKey(key.into())
+        let secret = key.into();
+        let sensitive = |v: String| {
+            http::HeaderValue::try_from(v).ok().map(|mut v| {
+                v.set_sensitive(true);
+                v
+            })
+        };
+        ApiKey {
+            bearer: sensitive(format!("Bearer {secret}")),
+            bare: sensitive(secret.clone()),
+            secret,
+        }
     }
 
     /// The secret itself, for the one place that sends it upstream.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.secret
+    }
+
+    /// `Authorization: Bearer <secret>`'s value (marked sensitive); `None` when the secret
+    /// holds bytes a header cannot.
+    pub fn bearer_header(&self) -> Option<&http::HeaderValue> {
+        self.bearer.as_ref()
+    }
+
+    /// The secret as a header value (marked sensitive); `None` when it holds bytes a header
+    /// cannot.
+    pub fn bare_header(&self) -> Option<&http::HeaderValue> {
+        self.bare.as_ref()
     }
 }
+
+impl PartialEq for ApiKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.secret == other.secret
+    }
+}
+
+impl Eq for ApiKey {}
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,4 +148,30 @@ pub struct Provider {
     pub headquarters: Option<String>,
     /// False when the provider's key variable is named but not set: its endpoints are not routed to.
     pub enabled: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_carries_its_header_values_built_once_and_sensitive() {
+        let k = ApiKey::new("sk-test");
+        let bearer = k.bearer_header().expect("a valid header value");
+        assert_eq!(bearer, "Bearer sk-test");
+        assert!(bearer.is_sensitive());
+        let bare = k.bare_header().expect("a valid header value");
+        assert_eq!(bare, "sk-test");
+        assert!(bare.is_sensitive());
+        assert_eq!(format!("{k:?}"), "ApiKey(<redacted>)");
+        assert_eq!(k, ApiKey::new("sk-test"));
+        assert_ne!(k, ApiKey::new("sk-other"));
+    }
+
+    #[test]
+    fn a_key_no_header_can_hold_is_never_sent() {
+        let k = ApiKey::new("sk\ntest");
+        assert_eq!(k.expose(), "sk\ntest");
+        assert!(k.bearer_header().is_none() && k.bare_header().is_none());
+    }
 }

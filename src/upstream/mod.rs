@@ -126,22 +126,18 @@ fn inject_auth(provider: &Provider, headers: &mut http::HeaderMap) {
     }
     let Some(key) = &provider.api_key else { return };
     let (name, value) = match provider.api {
-        Api::OpenAi => (
-            http::header::AUTHORIZATION,
-            format!("Bearer {}", key.expose()),
-        ),
+        Api::OpenAi => (http::header::AUTHORIZATION, key.bearer_header()),
         Api::Anthropic => (
             http::HeaderName::from_static("x-api-key"),
-            key.expose().to_owned(),
+            key.bare_header(),
         ),
         Api::Gemini => (
             http::HeaderName::from_static("x-goog-api-key"),
-            key.expose().to_owned(),
+            key.bare_header(),
         ),
     };
-    if let Ok(mut v) = HeaderValue::from_str(&value) {
-        v.set_sensitive(true);
-        headers.insert(name, v);
+    if let Some(v) = value {
+        headers.insert(name, v.clone());
     }
 }
 
