@@ -242,14 +242,15 @@ fn stamp_response(v: &mut Value, s: &Stamp, object: &str) {
 /// The upstream request for one attempt.
 fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, BoxError> {
     let endpoint = target.endpoint();
+    // Static parts stay static: the OpenAI path and the two header values cost no allocation.
     let (path, body) = match endpoint.provider.api {
         Api::OpenAi => (
-            openai::path(chat.kind).to_owned(),
+            http::Uri::from_static(openai::path(chat.kind)),
             openai::request_body(chat, endpoint)?,
         ),
         Api::Anthropic | Api::Gemini => {
             let (path, bytes) = dialect::request(chat, &target.model, endpoint)?;
-            (path, Pieces::from(bytes))
+            (http::Uri::try_from(path)?, Pieces::from(bytes))
         }
     };
     let accept = if chat.stream {
@@ -257,10 +258,15 @@ fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, B
     } else {
         "application/json"
     };
-    let mut req = Request::post(path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, accept)
-        .body(body::boxed(body.into_body()))?;
+    let mut req = Request::new(body::boxed(body.into_body()));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = path;
+    let headers = req.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
     req.extensions_mut().insert(target.clone());
     Ok(req)
 }
