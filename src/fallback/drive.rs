@@ -51,7 +51,7 @@ struct AttemptFailure {
 }
 
 pub(super) fn drive<S>(
-    inner: S,
+    mut inner: S,
     extensions: Extensions,
     candidates: Candidates,
     chat: Arc<ChatRequest>,
@@ -93,8 +93,8 @@ where
             };
             req.extensions_mut().insert(target.clone());
             let start = Instant::now();
-            let mut svc = inner.clone();
-            let result = match svc.ready().await {
+            // Each attempt's future owns what it needs: the one inner service serves them all.
+            let result = match inner.ready().await {
                 Ok(svc) => call_boxed(svc, req).await,
                 Err(e) => Err(e),
             };
@@ -292,11 +292,6 @@ async fn finish_success(
     target: &Target,
     id: &GenerationId,
 ) -> Response<Body> {
-    let stamp = super::body::ChunkStamp {
-        id: id.as_str().to_owned(),
-        model: target.model.slug.clone(),
-        provider: target.endpoint().provider.name.clone(),
-    };
     let meta = chat.wants_metadata.then(|| metadata::MetadataSource {
         chat_requested: chat.hints.requested.clone().or_else(|| chat.model.clone()),
         strategy: chat
@@ -315,6 +310,12 @@ async fn finish_success(
             None => resp,
         };
     }
+    // Only a stream needs the stamp (for an error event after its start).
+    let stamp = super::body::ChunkStamp {
+        id: id.as_str().to_owned(),
+        model: target.model.slug.clone(),
+        provider: target.endpoint().provider.name.clone(),
+    };
     let (parts, body) = resp.into_parts();
     Response::from_parts(parts, b::boxed(StreamGuard::new(body, stamp, meta)))
 }

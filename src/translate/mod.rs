@@ -102,125 +102,156 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
-            let chat = req.extensions().get::<Arc<ChatRequest>>().cloned().ok_or(
-                "translate: the request has no parsed ChatRequest (is the parse layer missing?)",
-            )?;
-            let target =
-                req.extensions().get::<Target>().cloned().ok_or(
-                    "translate: the request has no Target (is the fallback layer missing?)",
-                )?;
-            let id = req
-                .extensions()
-                .get::<GenerationId>()
-                .cloned()
-                .unwrap_or_default();
-            let endpoint = target.endpoint();
-            let provider = endpoint.provider.clone();
-            let mut upstream_req = build_request(&chat, &target)?;
-            if let Some(wait) = req.extensions().get::<crate::ext::UpstreamWait>() {
-                upstream_req.extensions_mut().insert(wait.clone());
-            }
-            let resp = crate::body::call_boxed(&mut inner, upstream_req).await?;
-            let strip_reasoning = chat
-                .body
-                .get("reasoning")
-                .and_then(|r| r.get("exclude"))
-                .and_then(Value::as_bool)
-                == Some(true)
-                || chat.body.get("include_reasoning").and_then(Value::as_bool) == Some(false);
-            let stamp = Stamp {
-                id: id.as_str().to_owned(),
-                model: target.model.slug.clone(),
-                provider: provider.name.clone(),
-                strip_reasoning,
-            };
-            let (parts, body) = resp.into_parts();
-            // Upstreams echo the key they were sent in their errors ("Incorrect API key provided:
-            // sk-…"); it never reaches the client.
-            let secret = provider.api_key.as_ref().map(|k| k.expose().to_owned());
-            let redact = |mut e: GatewayError| {
-                if let Some(s) = &secret {
-                    redact_error(&mut e, s);
-                }
-                e
-            };
-            if !parts.status.is_success() {
-                let bytes = read_limited(body, MAX_ERROR_BODY).await.unwrap_or_default();
-                let err =
-                    upstream_error(provider.api, parts.status.as_u16(), &bytes, &provider.name);
-                return Ok(failure_response(
-                    redact(err),
-                    parts.headers.get(header::RETRY_AFTER).cloned(),
-                ));
-            }
-            let is_sse = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| ct.starts_with("text/event-stream"));
-            if chat.stream && is_sse {
-                let mapper = stream_mapper(provider.api, &provider.name);
-                let body = body::boxed(
-                    TranslatedStream::new(body, mapper, stamp).redacting(secret.clone()),
-                );
-                let mut resp = Response::new(body);
-                resp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/event-stream"),
-                );
-                resp.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                return Ok(resp);
-            }
-            let bytes = match read_limited(body, MAX_RESPONSE_BODY).await {
-                Ok(b) => b,
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                    let e = TransportError {
-                        kind: UpstreamErrorKind::Invalid,
-                        provider: provider.name.clone(),
-                        detail: format!("the response body exceeded {MAX_RESPONSE_BODY} bytes"),
-                    };
-                    return Err(Box::new(e) as BoxError);
-                }
-                Err(e) => return Err(e),
-            };
-            let object = match chat.kind {
-                ApiKind::Chat => "chat.completion",
-                ApiKind::Completions => "text_completion",
-            };
-            // The usual OpenAI-compatible answer is spliced, never a `Value`; anything unusual
-            // (errors included) takes the `Value` path below.
-            let spliced = (!chat.stream && matches!(provider.api, Api::OpenAi))
-                .then(|| response::splice_response(&bytes, &stamp, object))
-                .flatten();
-            if let Some(out) = spliced {
-                return Ok(json_response(DeferredJson::spliced(out.json, out.usage)));
-            }
-            let mut value = match parse_response(provider.api, chat.kind, &bytes, &provider.name) {
-                Ok(v) => v,
-                Err(e) => return Ok(failure_response(redact(e), None)),
-            };
-            if chat.stream {
-                // The upstream ignored `stream: true` and answered JSON: an error, or garbage.
-                let e = GatewayError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "provider_unavailable",
-                    format!(
-                        "{} answered a streaming request with JSON instead of an event stream",
-                        provider.name
-                    ),
-                )
-                .with_metadata("provider_name", provider.name.clone())
-                .with_metadata("raw", String::from_utf8_lossy(&bytes).into_owned());
-                return Ok(failure_response(redact(e), None));
-            }
-            stamp_response(&mut value, &stamp, object);
-            Ok(json_response(DeferredJson::new(value)))
-        })
+        // Everything before the upstream call is synchronous, so the inner service is called
+        // here, as it is (its readiness was polled through ours), and never cloned.
+        match self.send(req) {
+            Ok((sent, chat, target, id)) => Box::pin(respond(sent, chat, target, id)),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
     }
+}
+
+/// The upstream's answer to one attempt, and what turning it into the client's needs.
+type Sent = (
+    BoxFuture<'static, Result<Response<Body>, BoxError>>,
+    Arc<ChatRequest>,
+    Target,
+    GenerationId,
+);
+
+impl<S> Translate<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
+    S::Error: Into<BoxError> + 'static,
+    S::Future: Send + 'static,
+{
+    /// Builds the upstream request for the attempt in `req` and sends it.
+    fn send(&mut self, req: Request<Body>) -> Result<Sent, BoxError> {
+        let chat = req.extensions().get::<Arc<ChatRequest>>().cloned().ok_or(
+            "translate: the request has no parsed ChatRequest (is the parse layer missing?)",
+        )?;
+        let target = req
+            .extensions()
+            .get::<Target>()
+            .cloned()
+            .ok_or("translate: the request has no Target (is the fallback layer missing?)")?;
+        let id = req
+            .extensions()
+            .get::<GenerationId>()
+            .cloned()
+            .unwrap_or_default();
+        let mut upstream_req = build_request(&chat, &target)?;
+        if let Some(wait) = req.extensions().get::<crate::ext::UpstreamWait>() {
+            upstream_req.extensions_mut().insert(wait.clone());
+        }
+        let sent = crate::body::call_boxed(&mut self.inner, upstream_req);
+        Ok((sent, chat, target, id))
+    }
+}
+
+/// Turns the upstream's answer into the client's: errors worded, streams mapped, JSON spliced.
+async fn respond(
+    sent: BoxFuture<'static, Result<Response<Body>, BoxError>>,
+    chat: Arc<ChatRequest>,
+    target: Target,
+    id: GenerationId,
+) -> Result<Response<Body>, BoxError> {
+    let endpoint = target.endpoint();
+    let provider = endpoint.provider.clone();
+    let resp = sent.await?;
+    let strip_reasoning = chat
+        .body
+        .get("reasoning")
+        .and_then(|r| r.get("exclude"))
+        .and_then(Value::as_bool)
+        == Some(true)
+        || chat.body.get("include_reasoning").and_then(Value::as_bool) == Some(false);
+    let stamp = Stamp {
+        id: id.as_str().to_owned(),
+        model: target.model.slug.clone(),
+        provider: provider.name.clone(),
+        strip_reasoning,
+    };
+    let (parts, body) = resp.into_parts();
+    // Upstreams echo the key they were sent in their errors ("Incorrect API key provided:
+    // sk-…"); it never reaches the client.
+    let secret = provider.api_key.as_ref().map(|k| k.expose().to_owned());
+    let redact = |mut e: GatewayError| {
+        if let Some(s) = &secret {
+            redact_error(&mut e, s);
+        }
+        e
+    };
+    if !parts.status.is_success() {
+        let bytes = read_limited(body, MAX_ERROR_BODY).await.unwrap_or_default();
+        let err = upstream_error(provider.api, parts.status.as_u16(), &bytes, &provider.name);
+        return Ok(failure_response(
+            redact(err),
+            parts.headers.get(header::RETRY_AFTER).cloned(),
+        ));
+    }
+    let is_sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if chat.stream && is_sse {
+        let mapper = stream_mapper(provider.api, &provider.name);
+        let body =
+            body::boxed(TranslatedStream::new(body, mapper, stamp).redacting(secret.clone()));
+        let mut resp = Response::new(body);
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return Ok(resp);
+    }
+    let bytes = match read_limited(body, MAX_RESPONSE_BODY).await {
+        Ok(b) => b,
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            let e = TransportError {
+                kind: UpstreamErrorKind::Invalid,
+                provider: provider.name.clone(),
+                detail: format!("the response body exceeded {MAX_RESPONSE_BODY} bytes"),
+            };
+            return Err(Box::new(e) as BoxError);
+        }
+        Err(e) => return Err(e),
+    };
+    let object = match chat.kind {
+        ApiKind::Chat => "chat.completion",
+        ApiKind::Completions => "text_completion",
+    };
+    // The usual OpenAI-compatible answer is spliced, never a `Value`; anything unusual
+    // (errors included) takes the `Value` path below.
+    let spliced = (!chat.stream && matches!(provider.api, Api::OpenAi))
+        .then(|| response::splice_response(&bytes, &stamp, object))
+        .flatten();
+    if let Some(out) = spliced {
+        return Ok(json_response(DeferredJson::spliced(out.json, out.usage)));
+    }
+    let mut value = match parse_response(provider.api, chat.kind, &bytes, &provider.name) {
+        Ok(v) => v,
+        Err(e) => return Ok(failure_response(redact(e), None)),
+    };
+    if chat.stream {
+        // The upstream ignored `stream: true` and answered JSON: an error, or garbage.
+        let e = GatewayError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_unavailable",
+            format!(
+                "{} answered a streaming request with JSON instead of an event stream",
+                provider.name
+            ),
+        )
+        .with_metadata("provider_name", provider.name.clone())
+        .with_metadata("raw", String::from_utf8_lossy(&bytes).into_owned());
+        return Ok(failure_response(redact(e), None));
+    }
+    stamp_response(&mut value, &stamp, object);
+    Ok(json_response(DeferredJson::new(value)))
 }
 
 /// The JSON response over `json`, its handle in the extensions: meter and fallback edit the

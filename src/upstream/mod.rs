@@ -54,23 +54,25 @@ impl Upstream {
         Upstream::default()
     }
 
-    fn client(&self, connect_timeout: Duration) -> HttpsClient {
+    /// Runs `f` with the client (and pool) for `connect_timeout`, borrowed when it is the
+    /// first one (the usual case: no lock, no clone).
+    fn with_client<R>(&self, connect_timeout: Duration, f: impl FnOnce(&HttpsClient) -> R) -> R {
         let (first_timeout, first) = self
             .first
             .get_or_init(|| (connect_timeout, build_client(connect_timeout)));
         if *first_timeout == connect_timeout {
-            return first.clone();
+            return f(first);
         }
         if let Ok(map) = self.clients.read() {
             if let Some(c) = map.get(&connect_timeout) {
-                return c.clone();
+                return f(c);
             }
         }
         let client = build_client(connect_timeout);
         if let Ok(mut map) = self.clients.write() {
             map.entry(connect_timeout).or_insert_with(|| client.clone());
         }
-        client
+        f(&client)
     }
 }
 
@@ -151,32 +153,38 @@ impl tower::Service<Request<Body>> for Upstream {
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            let target = req
-                .extensions()
-                .get::<Target>()
-                .cloned()
-                .ok_or_else(|| -> BoxError {
+        // The request is sent here, synchronously: the future owns what it needs, so neither
+        // this service nor its client is cloned per call.
+        let target = match req.extensions().get::<Target>() {
+            Some(t) => t.clone(),
+            None => {
+                return Box::pin(std::future::ready(Err(
                     "upstream: the request has no Target extension (is the fallback layer missing?)"
-                        .into()
-                })?;
-            let provider = target.endpoint().provider.clone();
-            let t = provider.timeouts;
-            let (mut parts, body) = req.into_parts();
-            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            parts.uri = upstream_uri(&provider, path)?;
-            parts.headers.remove(http::header::HOST);
-            inject_auth(&provider, &mut parts.headers);
-            // Overhead (src/overhead.rs): the time spent waiting on the upstream.
-            let wait = parts
-                .extensions
-                .get::<UpstreamWait>()
-                .cloned()
-                .or_else(crate::overhead::current);
-            let start = Instant::now();
-            let client = this.client(t.connect);
-            let sent = client.request(Request::from_parts(parts, body));
+                        .into(),
+                )));
+            }
+        };
+        let provider = target.endpoint().provider.clone();
+        let t = provider.timeouts;
+        let (mut parts, body) = req.into_parts();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        parts.uri = match upstream_uri(&provider, path) {
+            Ok(uri) => uri,
+            Err(e) => return Box::pin(std::future::ready(Err(Box::new(e) as BoxError))),
+        };
+        parts.headers.remove(http::header::HOST);
+        inject_auth(&provider, &mut parts.headers);
+        // Overhead (src/overhead.rs): the time spent waiting on the upstream.
+        let wait = parts
+            .extensions
+            .get::<UpstreamWait>()
+            .cloned()
+            .or_else(crate::overhead::current);
+        let start = Instant::now();
+        let sent = self.with_client(t.connect, |client| {
+            client.request(Request::from_parts(parts, body))
+        });
+        Box::pin(async move {
             let sent = tokio::time::timeout(t.first_byte.min(t.total), sent).await;
             if let Some(w) = &wait {
                 w.add(start.elapsed());
