@@ -170,7 +170,7 @@ where
                     .read_spliced(Facts::probe)
                     .or_else(|| json.edit(|v| Facts::of(v)));
                 if let Some(facts) = facts {
-                    json.set_raw("usage", facts.settle(&mut acc).to_raw());
+                    json.set_raw("usage", facts.settle(&mut acc).to_json());
                     return Ok(Response::from_parts(parts, body));
                 }
             }
