@@ -28,6 +28,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+/// A top-level field set as ready JSON text ([`DeferredJson::set_raw`]).
+type RawField = (&'static str, String);
+
 /// The response body and, cloned, its handle in the response extensions.
 #[derive(Debug, Clone)]
 pub(crate) struct DeferredJson(Arc<Mutex<Slot>>);
@@ -35,13 +38,13 @@ pub(crate) struct DeferredJson(Arc<Mutex<Slot>>);
 #[derive(Debug)]
 enum Slot {
     /// Still editable; the raw fields are written after (and instead of) the value's own.
-    Value(Value, Vec<(&'static str, Box<RawValue>)>),
+    Value(Value, Vec<RawField>),
     /// A JSON object written by translate's splicer; `usage` is the byte range of its own
     /// `,"usage":…` entry (never the first), dropped when a raw `usage` replaces it.
     Spliced {
         json: Vec<u8>,
         usage: Option<Range<usize>>,
-        raw: Vec<(&'static str, Box<RawValue>)>,
+        raw: Vec<RawField>,
     },
     /// Serialised (taken once the frame is sent).
     Bytes(Option<Bytes>),
@@ -91,8 +94,14 @@ impl DeferredJson {
     }
 
     /// Sets a top-level field to ready JSON text (meter's `usage`: typed, never a `Value`
-    /// tree); `false` when the body is already being sent.
-    pub(crate) fn set_raw(&self, key: &'static str, raw: Box<RawValue>) -> bool {
+    /// tree); `false` when the body is already being sent. `json` must be one valid JSON value:
+    /// it is written as it is, unchecked (a `RawValue` would parse it again), so it should be
+    /// the caller's own writing.
+    pub(crate) fn set_raw(&self, key: &'static str, json: String) -> bool {
+        debug_assert!(
+            serde_json::from_str::<&RawValue>(&json).is_ok(),
+            "not one JSON value: {json}"
+        );
         let mut slot = self.slot();
         if key != "usage" && to_value(&mut slot).is_none() {
             // Only `usage` has a known place in the spliced bytes.
@@ -101,7 +110,7 @@ impl DeferredJson {
         match &mut *slot {
             Slot::Value(_, fields) | Slot::Spliced { raw: fields, .. } => {
                 fields.retain(|(k, _)| *k != key);
-                fields.push((key, raw));
+                fields.push((key, json));
                 true
             }
             Slot::Bytes(_) => false,
@@ -139,11 +148,7 @@ fn to_value(slot: &mut Slot) -> Option<()> {
 
 /// The spliced object with the raw fields appended, the upstream's `usage` entry dropped when
 /// one of them replaces it.
-fn splice_raw(
-    mut json: Vec<u8>,
-    usage: &Option<Range<usize>>,
-    raw: &[(&'static str, Box<RawValue>)],
-) -> Vec<u8> {
+fn splice_raw(mut json: Vec<u8>, usage: &Option<Range<usize>>, raw: &[RawField]) -> Vec<u8> {
     if raw.is_empty() {
         return json;
     }
@@ -153,20 +158,28 @@ fn splice_raw(
     {
         json.drain(range);
     }
-    // The object always has entries (the gateway's `id` first): each raw one follows a comma.
-    json.pop();
-    for (k, v) in raw {
-        json.extend_from_slice(b",\"");
-        json.extend_from_slice(k.as_bytes());
-        json.extend_from_slice(b"\":");
-        json.extend_from_slice(v.get().as_bytes());
-    }
-    json.push(b'}');
+    append_raw(&mut json, raw);
     json
 }
 
-/// The value's JSON with the raw fields in place of same-named ones.
-fn write(v: &Value, raw: &[(&'static str, Box<RawValue>)]) -> serde_json::Result<Vec<u8>> {
+/// Appends the raw fields as entries of the JSON object that `json` ends, before its `}`.
+fn append_raw(json: &mut Vec<u8>, raw: &[RawField]) {
+    json.pop();
+    for (k, v) in raw {
+        // Only `{` is left of an object without entries: the first raw one needs no comma.
+        if json.len() > 1 {
+            json.push(b',');
+        }
+        // A key serialises as a string infallibly; escaped as serde_json escapes map keys.
+        let _ = serde_json::to_writer(&mut *json, k);
+        json.push(b':');
+        json.extend_from_slice(v.as_bytes());
+    }
+    json.push(b'}');
+}
+
+/// The value's JSON with the raw fields in place of same-named ones, written last.
+fn write(v: &Value, raw: &[RawField]) -> serde_json::Result<Vec<u8>> {
     use serde::ser::{SerializeMap, Serializer};
     let (Value::Object(map), false) = (v, raw.is_empty()) else {
         return serde_json::to_vec(v);
@@ -179,10 +192,8 @@ fn write(v: &Value, raw: &[(&'static str, Box<RawValue>)]) -> serde_json::Result
             obj.serialize_entry(k, v)?;
         }
     }
-    for (k, v) in raw {
-        obj.serialize_entry(k, &**v)?;
-    }
     obj.end()?;
+    append_raw(&mut out, raw);
     Ok(out)
 }
 
@@ -232,5 +243,23 @@ mod tests {
         );
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(&bytes[..], br#"{"a":1,"b":2}"#);
+    }
+
+    #[tokio::test]
+    async fn raw_fields_replace_or_join_the_values_entries() {
+        for (value, want) in [
+            (json!({}), r#"{"usage":{"a":1}}"#),
+            (json!({"usage": 1, "b": 2}), r#"{"b":2,"usage":{"a":1}}"#),
+            (json!({"z": [1]}), r#"{"z":[1],"usage":{"a":1}}"#),
+        ] {
+            let body = DeferredJson::new(value);
+            assert!(body.clone().set_raw("usage", r#"{"a":1}"#.to_owned()));
+            let bytes = body.collect().await.unwrap().to_bytes();
+            assert_eq!(std::str::from_utf8(&bytes).unwrap(), want);
+        }
+        let body = DeferredJson::spliced(br#"{"id":"x","usage":null}"#.to_vec(), Some(9..22));
+        assert!(body.clone().set_raw("usage", "7".to_owned()));
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], br#"{"id":"x","usage":7}"#);
     }
 }

@@ -170,7 +170,7 @@ where
                     .read_spliced(Facts::probe)
                     .or_else(|| json.edit(|v| Facts::of(v)));
                 if let Some(facts) = facts {
-                    json.set_raw("usage", facts.settle(&mut acc).to_raw());
+                    json.set_raw("usage", facts.settle(&mut acc).to_json());
                     return Ok(Response::from_parts(parts, body));
                 }
             }
@@ -211,12 +211,12 @@ impl Facts {
         }
     }
 
-    /// From a completion's JSON without parsing all of it (only `usage` becomes a `Value`);
+    /// From a completion's JSON without parsing it into a `Value` (not even `usage`);
     /// `None` for a shape the probe does not read, which [`Facts::of`] then handles.
     fn probe(json: &[u8]) -> Option<Facts> {
         let p: probe::Response<'_> = serde_json::from_slice(json).ok()?;
         let usage = match p.usage {
-            Some(raw) => Usage::from_openai(&serde_json::from_str(raw.get()).ok()?),
+            Some(raw) => Usage::from_openai_json(raw.get()).ok()?,
             None => None,
         };
         let Some(c) = p.choices.first() else {

@@ -73,8 +73,9 @@ impl MeterStream {
         // every chunk). A chunk the probe cannot read (repeated keys) is looked at as a `Value`.
         let (usage, empty) = match serde_json::from_slice::<UsageProbe<'_>>(data) {
             Ok(p) => (
+                // Text that does not parse is no usage, as when it was read into a `Value`.
                 p.usage
-                    .and_then(|u| serde_json::from_str::<Value>(u.get()).ok()),
+                    .and_then(|u| Usage::from_openai_json(u.get()).ok().flatten()),
                 p.choices.is_none_or(|c| is_empty_array(c.get())),
             ),
             Err(_) => {
@@ -85,14 +86,10 @@ impl MeterStream {
                     .get("choices")
                     .and_then(Value::as_array)
                     .is_none_or(Vec::is_empty);
-                (v.get("usage").cloned(), empty)
+                (v.get("usage").and_then(Usage::from_openai), empty)
             }
         };
-        let Some(u) = usage
-            .as_ref()
-            .filter(|u| !u.is_null())
-            .and_then(Usage::from_openai)
-        else {
+        let Some(u) = usage else {
             return Some(frame);
         };
         self.usage = Some(u);
