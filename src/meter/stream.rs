@@ -1,8 +1,8 @@
 //! Metering a stream as it passes: never buffered, usage read from the events, exactly one
 //! usage chunk (with `cost`) emitted last before `[DONE]`.
 
-use super::cost::usage_json;
 use super::layer::Accounting;
+use super::report::UsageReport;
 use super::usage::Usage;
 use crate::BoxError;
 use crate::body::{Body, DONE_EVENT, sse_event};
@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http_body::Frame;
 use memchr::memmem::Finder;
 use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -110,27 +110,35 @@ impl MeterStream {
         let usage = self.usage_or_estimate();
         let finish = self.finish_reason.clone();
         let native = self.native_finish_reason.clone();
-        // Read before `finish` moves the record into the ledger.
-        let r = &self.acc.record;
-        let head = json!({
-            "id": r.id,
-            "object": "chat.completion.chunk",
-            "created": r.created_at / 1000,
-            "model": r.model,
-            "provider": r.provider_name,
-            "choices": [],
-        });
+        // Written before `finish` moves the record into the ledger.
+        let mut out = Vec::with_capacity(640);
+        usage_chunk_head(&mut out, &self.acc.record);
         let cost = self
             .acc
             .finish(&usage, finish.as_deref(), native.as_deref(), false);
-        let mut u = usage_json(&usage, &cost, false);
-        if usage.estimated {
-            u["estimated"] = Value::Bool(true);
-        }
-        let mut event = head;
-        event["usage"] = u;
-        sse_event(&event)
+        out.extend_from_slice(UsageReport::new(&usage, &cost, false).to_json().as_bytes());
+        out.extend_from_slice(b"}\n\n");
+        Bytes::from(out)
     }
+}
+
+/// `data: {` and the usage chunk's entries before `usage`, in the order (alphabetical) a
+/// `Value` of the same chunk serialises them, so the bytes are the same.
+fn usage_chunk_head(out: &mut Vec<u8>, r: &crate::ledger::GenerationRecord) {
+    use std::io::Write;
+    let _ = write!(
+        out,
+        "data: {{\"choices\":[],\"created\":{}",
+        r.created_at / 1000
+    );
+    // Writing strings into a `Vec` cannot fail.
+    for (key, value) in [("id", &r.id), ("model", &r.model)] {
+        let _ = write!(out, ",\"{key}\":");
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"provider\":");
+    let _ = serde_json::to_writer(&mut *out, &r.provider_name);
+    out.extend_from_slice(b",\"usage\":");
 }
 
 impl http_body::Body for MeterStream {
@@ -369,6 +377,62 @@ mod tests {
         assert_eq!(seen.finish_reason, Some("stop"));
         assert_eq!(seen.native_finish_reason, None);
         assert!(!seen.usage);
+    }
+
+    /// The usage chunk as it was built before its bytes were written directly: a `Value`.
+    fn usage_chunk_as_value(r: &crate::ledger::GenerationRecord, report: &UsageReport) -> Bytes {
+        let mut event = serde_json::json!({
+            "id": r.id,
+            "object": "chat.completion.chunk",
+            "created": r.created_at / 1000,
+            "model": r.model,
+            "provider": r.provider_name,
+            "choices": [],
+        });
+        event["usage"] = serde_json::to_value(report).expect("a report serialises");
+        sse_event(&event)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_usage_chunk_is_written_as_its_value_serialises(
+            id in any::<String>(),
+            model in "[a-z/:\\-\"\\\\ ✓]{0,24}",
+            provider in any::<String>(),
+            created_at in 0i64..4_000_000_000_000,
+            tokens in proptest::array::uniform3(0u64..1_000_000),
+            estimated in proptest::bool::ANY,
+            cost in 0i64..10_000_000,
+        ) {
+            let record = crate::ledger::GenerationRecord {
+                id,
+                model,
+                provider_name: provider,
+                created_at,
+                ..Default::default()
+            };
+            let usage = Usage {
+                prompt_tokens: tokens[0],
+                completion_tokens: tokens[1],
+                cached_tokens: tokens[2].min(tokens[0]),
+                estimated,
+                ..Usage::default()
+            };
+            let priced = crate::meter::cost::Cost {
+                total: crate::catalog::Usd::from_picodollars(cost * 1_000_003),
+                prompt: crate::catalog::Usd::from_picodollars(cost * 7),
+                ..Default::default()
+            };
+            let report = UsageReport::new(&usage, &priced, false);
+            let mut out = Vec::new();
+            usage_chunk_head(&mut out, &record);
+            out.extend_from_slice(report.to_json().as_bytes());
+            out.extend_from_slice(b"}\n\n");
+            proptest::prop_assert_eq!(
+                String::from_utf8(out).expect("UTF-8"),
+                String::from_utf8(usage_chunk_as_value(&record, &report).to_vec()).expect("UTF-8")
+            );
+        }
     }
 
     /// The six substring searches [`scan`] replaced, kept as its reference.
