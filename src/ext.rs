@@ -100,12 +100,18 @@ impl ChatRequest {
     /// The candidate model slugs in order: `model`, then `models`, without repeats.
     pub fn model_chain(&self) -> Vec<&str> {
         let mut chain: Vec<&str> = Vec::with_capacity(1 + self.models.len());
-        for m in self.model.iter().chain(self.models.iter()) {
-            if !chain.contains(&m.as_str()) {
-                chain.push(m);
-            }
-        }
+        chain.extend(self.model_chain_iter());
         chain
+    }
+
+    /// [`Self::model_chain`] without collecting it (routing walks it on every request). The
+    /// chain is a handful of names, so looking back for repeats costs less than a `Vec`.
+    pub(crate) fn model_chain_iter(&self) -> impl Iterator<Item = &str> {
+        let names = || self.model.iter().chain(&self.models).map(String::as_str);
+        names()
+            .enumerate()
+            .filter(move |&(i, m)| !names().take(i).any(|seen| seen == m))
+            .map(|(_, m)| m)
     }
 
     /// True when the request uses the named top-level parameter (non-null).
@@ -421,6 +427,19 @@ mod tests {
         assert_eq!(tail.len(), 20);
         assert!(tail.bytes().all(|b| b.is_ascii_alphanumeric()), "{id:?}");
         assert_ne!(GenerationId::new(), id);
+    }
+
+    #[test]
+    fn model_chain_drops_repeats_in_order() {
+        let body = br#"{"model":"a/a","models":["b/b","a/a","c/c","b/b"],"messages":[{"role":"user","content":"x"}]}"#;
+        let chat =
+            crate::parse::parse_request(ApiKind::Chat, body, &Default::default()).expect("parse");
+        assert_eq!(chat.model_chain(), ["a/a", "b/b", "c/c"]);
+        assert!(chat.model_chain_iter().eq(["a/a", "b/b", "c/c"]));
+        let body = br#"{"models":["b/b","b/b"],"messages":[{"role":"user","content":"x"}]}"#;
+        let chat =
+            crate::parse::parse_request(ApiKind::Chat, body, &Default::default()).expect("parse");
+        assert_eq!(chat.model_chain(), ["b/b"]);
     }
 
     #[test]
