@@ -101,19 +101,39 @@ impl<'de> Visitor<'de> for Fields<'_> {
         while let Some(key) = map.next_key::<String>()? {
             let raw = map.next_value_seed(RawSeed)?;
             let text = raw.get();
-            let value: Value = serde_json::from_str(text).map_err(de::Error::custom)?;
-            let duplicate = body.insert(key.clone(), value).is_some();
-            if duplicate {
-                // The last occurrence wins, as in the parsed body.
-                fields.retain(|(k, _): &(Box<str>, Range<usize>)| **k != *key);
-            }
+            let value = value_of(text).map_err(de::Error::custom)?;
+            // The last occurrence of a key wins, as in the parsed body: forget an earlier one's
+            // bytes (only keys seen before are in `fields`, so a new key removes nothing).
+            fields.retain(|(k, _): &(Box<str>, Range<usize>)| **k != *key);
             if text.len() >= MIN_VERBATIM_BYTES {
                 // Pointer arithmetic only: `text` borrows from `base`.
                 let start = text.as_ptr() as usize - self.base.as_ptr() as usize;
-                fields.push((key.into_boxed_str(), start..start + text.len()));
+                fields.push((key.as_str().into(), start..start + text.len()));
             }
+            body.insert(key, value);
         }
         Ok((body, fields))
+    }
+}
+
+/// The value of one top-level field, from its raw JSON (already validated by the scan).
+///
+/// The commonest small values (a literal, a string without escapes such as `model`) are built
+/// directly: they are exactly what `serde_json` would give, without a second deserialiser.
+fn value_of(text: &str) -> Result<Value, serde_json::Error> {
+    match text {
+        "true" => return Ok(Value::Bool(true)),
+        "false" => return Ok(Value::Bool(false)),
+        "null" => return Ok(Value::Null),
+        _ => {}
+    }
+    let plain = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.contains('\\'));
+    match plain {
+        Some(s) => Ok(Value::String(s.to_owned())),
+        None => serde_json::from_str(text),
     }
 }
 
@@ -172,6 +192,36 @@ mod tests {
             serde_json::from_slice::<Value>(raw).expect("json"),
             body["messages"]
         );
+    }
+
+    #[test]
+    fn direct_values_match_serde_json() {
+        for text in [
+            "true",
+            "false",
+            "null",
+            r#""a/b""#,
+            r#""""#,
+            r#""snow ☃""#,
+            r#""quote \" and \u2603""#,
+            r#""\\""#,
+            "0.5",
+            "-1e3",
+            "[1,\"x\"]",
+            r#"{"a":null}"#,
+        ] {
+            assert_eq!(
+                value_of(text).expect(text),
+                serde_json::from_str::<Value>(text).expect(text),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_control_characters_in_strings_are_rejected() {
+        let e = parse_object(Bytes::from_static(b"{\"model\":\"a\tb\"}")).unwrap_err();
+        assert!(e.to_string().contains("control character"), "{e}");
     }
 
     #[test]
