@@ -102,7 +102,14 @@ impl Used {
     }
 
     fn contains(self, p: &str) -> bool {
-        self.iter().any(|u| u == p)
+        match p {
+            "max_tokens" if self.late_max_tokens => true,
+            "structured_outputs" => self.structured,
+            _ => PARAMETERS
+                .iter()
+                .position(|q| *q == p)
+                .is_some_and(|i| self.params & (1 << i) != 0),
+        }
     }
 }
 
@@ -350,5 +357,25 @@ mod tests {
             used(&format!(r#"{{{m},"max_tokens":5,"temperature":0.5}}"#)),
             ["max_tokens", "temperature"]
         );
+        let chat = crate::parse::parse_request(
+            ApiKind::Chat,
+            format!(r#"{{{m},"max_completion_tokens":5,"tools":[]}}"#).as_bytes(),
+            &Default::default(),
+        )
+        .expect("parse");
+        let u = Used::of(&chat);
+        for p in ["max_tokens", "tools"] {
+            assert!(u.contains(p), "{p}");
+        }
+        for p in ["structured_outputs", "seed", "unknown"] {
+            assert!(!u.contains(p), "{p}");
+        }
+        let chat = crate::parse::parse_request(
+            ApiKind::Chat,
+            format!(r#"{{{m},"max_tokens":5}}"#).as_bytes(),
+            &Default::default(),
+        )
+        .expect("parse");
+        assert!(Used::of(&chat).contains("max_tokens"));
     }
 }
