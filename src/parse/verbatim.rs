@@ -20,17 +20,25 @@ use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
 /// Values shorter than this are re-serialised: copying them saves nothing worth a key string.
 const MIN_VERBATIM_BYTES: usize = 64;
 
+/// Keys whose values are often large, recorded without a copy of the key (`messages` is in
+/// nearly every request).
+const LARGE_KEYS: &[&str] = &["messages", "tools", "prompt", "response_format"];
+
+/// A recorded field's key, sorted by.
+type Key = Cow<'static, str>;
+
 /// Byte ranges of the client's large top-level values, sorted by key, over the body's bytes.
 #[derive(Debug, Clone, Default)]
 pub struct Verbatim {
     bytes: Bytes,
-    fields: Vec<(Box<str>, Range<usize>)>,
+    fields: Vec<(Key, Range<usize>)>,
 }
 
 impl Verbatim {
@@ -86,7 +94,7 @@ struct Fields<'a> {
     base: &'a [u8],
 }
 
-type Parsed = (Map<String, Value>, Vec<(Box<str>, Range<usize>)>);
+type Parsed = (Map<String, Value>, Vec<(Key, Range<usize>)>);
 
 impl<'de> Visitor<'de> for Fields<'_> {
     type Value = Parsed;
@@ -104,15 +112,23 @@ impl<'de> Visitor<'de> for Fields<'_> {
             let value = value_of(text).map_err(de::Error::custom)?;
             // The last occurrence of a key wins, as in the parsed body: forget an earlier one's
             // bytes (only keys seen before are in `fields`, so a new key removes nothing).
-            fields.retain(|(k, _): &(Box<str>, Range<usize>)| **k != *key);
+            fields.retain(|(k, _): &(Key, Range<usize>)| **k != *key);
             if text.len() >= MIN_VERBATIM_BYTES {
                 // Pointer arithmetic only: `text` borrows from `base`.
                 let start = text.as_ptr() as usize - self.base.as_ptr() as usize;
-                fields.push((key.as_str().into(), start..start + text.len()));
+                fields.push((key_of(&key), start..start + text.len()));
             }
             body.insert(key, value);
         }
         Ok((body, fields))
+    }
+}
+
+/// `key` as a recorded key: one of [`LARGE_KEYS`] borrowed, any other copied.
+fn key_of(key: &str) -> Key {
+    match LARGE_KEYS.iter().find(|k| **k == key) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(key.to_owned()),
     }
 }
 
