@@ -100,12 +100,18 @@ impl ChatRequest {
     /// The candidate model slugs in order: `model`, then `models`, without repeats.
     pub fn model_chain(&self) -> Vec<&str> {
         let mut chain: Vec<&str> = Vec::with_capacity(1 + self.models.len());
-        for m in self.model.iter().chain(self.models.iter()) {
-            if !chain.contains(&m.as_str()) {
-                chain.push(m);
-            }
-        }
+        chain.extend(self.model_chain_iter());
         chain
+    }
+
+    /// [`Self::model_chain`] without collecting it (routing walks it on every request). The
+    /// chain is a handful of names, so looking back for repeats costs less than a `Vec`.
+    pub(crate) fn model_chain_iter(&self) -> impl Iterator<Item = &str> {
+        let names = || self.model.iter().chain(&self.models).map(String::as_str);
+        names()
+            .enumerate()
+            .filter(move |&(i, m)| !names().take(i).any(|seen| seen == m))
+            .map(|(_, m)| m)
     }
 
     /// True when the request uses the named top-level parameter (non-null).
@@ -241,21 +247,45 @@ impl GenerationId {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        use std::fmt::Write;
-        let mut id = String::with_capacity(36);
-        let _ = write!(id, "gen-{secs}-");
-        id.extend(
-            rand::rng()
-                .sample_iter(&Alphanumeric)
-                .take(20)
-                .map(char::from),
-        );
-        GenerationId(id.into())
+        // Written into a stack buffer, so the `Arc<str>` is the id's only allocation.
+        let mut buf = [0u8; GENERATION_ID_MAX];
+        let mut digits = [0u8; 20];
+        let mut len = 0;
+        for part in [b"gen-".as_slice(), itoa(secs, &mut digits), b"-"] {
+            buf[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+        for (slot, c) in buf[len..]
+            .iter_mut()
+            .zip(rand::rng().sample_iter(&Alphanumeric).take(20))
+        {
+            *slot = c;
+        }
+        len += 20;
+        // Only ASCII was written.
+        let id = std::str::from_utf8(&buf[..len]).unwrap_or_default();
+        GenerationId(Arc::from(id))
     }
 
     /// The id.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Longest generation id: `gen-`, 20 digits of seconds, `-`, 20 alphanumerics.
+const GENERATION_ID_MAX: usize = 4 + 20 + 1 + 20;
+
+/// The decimal digits of `n`, written at the end of `buf`.
+fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -377,4 +407,45 @@ pub struct CallerKey {
     pub hash: String,
     /// Its name.
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_ids_are_gen_seconds_and_20_alphanumerics() {
+        let id = GenerationId::new();
+        let mut parts = id.as_str().splitn(3, '-');
+        assert_eq!(parts.next(), Some("gen"));
+        let secs = parts.next().expect("seconds");
+        assert!(
+            secs.parse::<u64>().is_ok_and(|s| s > 1_600_000_000),
+            "{id:?}"
+        );
+        let tail = parts.next().expect("random part");
+        assert_eq!(tail.len(), 20);
+        assert!(tail.bytes().all(|b| b.is_ascii_alphanumeric()), "{id:?}");
+        assert_ne!(GenerationId::new(), id);
+    }
+
+    #[test]
+    fn model_chain_drops_repeats_in_order() {
+        let body = br#"{"model":"a/a","models":["b/b","a/a","c/c","b/b"],"messages":[{"role":"user","content":"x"}]}"#;
+        let chat =
+            crate::parse::parse_request(ApiKind::Chat, body, &Default::default()).expect("parse");
+        assert_eq!(chat.model_chain(), ["a/a", "b/b", "c/c"]);
+        assert!(chat.model_chain_iter().eq(["a/a", "b/b", "c/c"]));
+        let body = br#"{"models":["b/b","b/b"],"messages":[{"role":"user","content":"x"}]}"#;
+        let chat =
+            crate::parse::parse_request(ApiKind::Chat, body, &Default::default()).expect("parse");
+        assert_eq!(chat.model_chain(), ["b/b"]);
+    }
+
+    #[test]
+    fn itoa_writes_decimal_digits() {
+        for n in [0, 7, 10, 1_700_000_000, u64::MAX] {
+            assert_eq!(itoa(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+    }
 }

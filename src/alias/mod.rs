@@ -118,6 +118,12 @@ impl AliasLayer {
         &self,
         chat: &ChatRequest,
     ) -> Result<Option<(ChatRequest, ChainHints)>, GatewayError> {
+        // Most requests name catalogue slugs only, which resolve to themselves (step 1): answer
+        // that without taking the table or building a resolution per name.
+        let exact = |name: &str| self.catalog.model(name).is_some();
+        if chat.model.as_deref().is_none_or(exact) && chat.models.iter().all(|m| exact(m)) {
+            return Ok(None);
+        }
         let table = self.handle.current();
         let one = |name: &str| resolve::resolve(name, &self.catalog, &self.latest, &table);
         let model = chat.model.as_deref().map(one).transpose()?;

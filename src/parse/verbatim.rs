@@ -20,17 +20,25 @@ use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
 /// Values shorter than this are re-serialised: copying them saves nothing worth a key string.
 const MIN_VERBATIM_BYTES: usize = 64;
 
+/// Keys whose values are often large, recorded without a copy of the key (`messages` is in
+/// nearly every request).
+const LARGE_KEYS: &[&str] = &["messages", "tools", "prompt", "response_format"];
+
+/// A recorded field's key, sorted by.
+type Key = Cow<'static, str>;
+
 /// Byte ranges of the client's large top-level values, sorted by key, over the body's bytes.
 #[derive(Debug, Clone, Default)]
 pub struct Verbatim {
     bytes: Bytes,
-    fields: Vec<(Box<str>, Range<usize>)>,
+    fields: Vec<(Key, Range<usize>)>,
 }
 
 impl Verbatim {
@@ -86,7 +94,7 @@ struct Fields<'a> {
     base: &'a [u8],
 }
 
-type Parsed = (Map<String, Value>, Vec<(Box<str>, Range<usize>)>);
+type Parsed = (Map<String, Value>, Vec<(Key, Range<usize>)>);
 
 impl<'de> Visitor<'de> for Fields<'_> {
     type Value = Parsed;
@@ -101,19 +109,47 @@ impl<'de> Visitor<'de> for Fields<'_> {
         while let Some(key) = map.next_key::<String>()? {
             let raw = map.next_value_seed(RawSeed)?;
             let text = raw.get();
-            let value: Value = serde_json::from_str(text).map_err(de::Error::custom)?;
-            let duplicate = body.insert(key.clone(), value).is_some();
-            if duplicate {
-                // The last occurrence wins, as in the parsed body.
-                fields.retain(|(k, _): &(Box<str>, Range<usize>)| **k != *key);
-            }
+            let value = value_of(text).map_err(de::Error::custom)?;
+            // The last occurrence of a key wins, as in the parsed body: forget an earlier one's
+            // bytes (only keys seen before are in `fields`, so a new key removes nothing).
+            fields.retain(|(k, _): &(Key, Range<usize>)| **k != *key);
             if text.len() >= MIN_VERBATIM_BYTES {
                 // Pointer arithmetic only: `text` borrows from `base`.
                 let start = text.as_ptr() as usize - self.base.as_ptr() as usize;
-                fields.push((key.into_boxed_str(), start..start + text.len()));
+                fields.push((key_of(&key), start..start + text.len()));
             }
+            body.insert(key, value);
         }
         Ok((body, fields))
+    }
+}
+
+/// `key` as a recorded key: one of [`LARGE_KEYS`] borrowed, any other copied.
+fn key_of(key: &str) -> Key {
+    match LARGE_KEYS.iter().find(|k| **k == key) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(key.to_owned()),
+    }
+}
+
+/// The value of one top-level field, from its raw JSON (already validated by the scan).
+///
+/// The commonest small values (a literal, a string without escapes such as `model`) are built
+/// directly: they are exactly what `serde_json` would give, without a second deserialiser.
+fn value_of(text: &str) -> Result<Value, serde_json::Error> {
+    match text {
+        "true" => return Ok(Value::Bool(true)),
+        "false" => return Ok(Value::Bool(false)),
+        "null" => return Ok(Value::Null),
+        _ => {}
+    }
+    let plain = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.contains('\\'));
+    match plain {
+        Some(s) => Ok(Value::String(s.to_owned())),
+        None => serde_json::from_str(text),
     }
 }
 
@@ -172,6 +208,36 @@ mod tests {
             serde_json::from_slice::<Value>(raw).expect("json"),
             body["messages"]
         );
+    }
+
+    #[test]
+    fn direct_values_match_serde_json() {
+        for text in [
+            "true",
+            "false",
+            "null",
+            r#""a/b""#,
+            r#""""#,
+            r#""snow ☃""#,
+            r#""quote \" and \u2603""#,
+            r#""\\""#,
+            "0.5",
+            "-1e3",
+            "[1,\"x\"]",
+            r#"{"a":null}"#,
+        ] {
+            assert_eq!(
+                value_of(text).expect(text),
+                serde_json::from_str::<Value>(text).expect(text),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_control_characters_in_strings_are_rejected() {
+        let e = parse_object(Bytes::from_static(b"{\"model\":\"a\tb\"}")).unwrap_err();
+        assert!(e.to_string().contains("control character"), "{e}");
     }
 
     #[test]

@@ -50,11 +50,74 @@ pub(crate) struct Exclusion {
     pub(crate) detail: String,
 }
 
+/// The parameters of the vocabulary a request uses, in the order `require_parameters` reports
+/// them: [`PARAMETERS`] order, then `max_tokens` when only its newer name was sent, then
+/// `structured_outputs`. A bit set rather than a list: it is built on every request.
+#[derive(Debug, Clone, Copy, Default)]
+struct Used {
+    /// Bit `i` set: the request uses `PARAMETERS[i]`.
+    params: u32,
+    /// `max_tokens` applies under its newer name only.
+    late_max_tokens: bool,
+    /// A `json_schema` `response_format`.
+    structured: bool,
+}
+
+const _: () = assert!(PARAMETERS.len() <= 32, "Used::params has 32 bits");
+
+impl Used {
+    fn of(chat: &ChatRequest) -> Used {
+        // Each body key is matched once against the vocabulary (bodies have few keys).
+        let mut params = 0u32;
+        for (k, v) in chat.body() {
+            if let Some(i) = PARAMETERS.iter().position(|p| p == k) {
+                if !v.is_null() {
+                    params |= 1 << i;
+                }
+            }
+        }
+        let mut used = Used {
+            params,
+            ..Used::default()
+        };
+        used.late_max_tokens = chat.max_tokens.is_some() && !used.contains("max_tokens");
+        used.structured = chat
+            .body
+            .get("response_format")
+            .and_then(|r| r.get("type"))
+            .and_then(Value::as_str)
+            == Some("json_schema");
+        used
+    }
+
+    fn iter(self) -> impl Iterator<Item = &'static str> {
+        let params = PARAMETERS
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.params & (1 << i) != 0)
+            .map(|(_, p)| *p);
+        let late = self.late_max_tokens.then_some("max_tokens");
+        let structured = self.structured.then_some("structured_outputs");
+        params.chain(late).chain(structured)
+    }
+
+    fn contains(self, p: &str) -> bool {
+        match p {
+            "max_tokens" if self.late_max_tokens => true,
+            "structured_outputs" => self.structured,
+            _ => PARAMETERS
+                .iter()
+                .position(|q| *q == p)
+                .is_some_and(|i| self.params & (1 << i) != 0),
+        }
+    }
+}
+
 /// The request's hard constraints, computed once per request.
 #[derive(Debug)]
 pub(crate) struct Filters<'a> {
     chat: &'a ChatRequest,
-    used: Vec<&'static str>,
+    used: Used,
     prompt_tokens: u64,
     max_request: Option<Usd>,
     max_image: Option<Usd>,
@@ -63,23 +126,7 @@ pub(crate) struct Filters<'a> {
 
 impl<'a> Filters<'a> {
     pub(crate) fn new(chat: &'a ChatRequest) -> Self {
-        let mut used: Vec<&'static str> = PARAMETERS
-            .iter()
-            .copied()
-            .filter(|p| chat.uses_parameter(p))
-            .collect();
-        if chat.max_tokens.is_some() && !used.contains(&"max_tokens") {
-            used.push("max_tokens");
-        }
-        let schema = chat
-            .body
-            .get("response_format")
-            .and_then(|r| r.get("type"))
-            .and_then(Value::as_str)
-            == Some("json_schema");
-        if schema {
-            used.push("structured_outputs");
-        }
+        let used = Used::of(chat);
         let mp = chat.provider.max_price.as_ref();
         let tier = match chat.body.get("service_tier").and_then(Value::as_str) {
             Some("priority" | "fast") => Some("priority"),
@@ -277,4 +324,58 @@ pub(crate) fn no_endpoints(chat: &ChatRequest, excluded: &[Exclusion]) -> Gatewa
         "requested_models": models,
     }));
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ext::ApiKind;
+
+    fn used(body: &str) -> Vec<&'static str> {
+        let chat = crate::parse::parse_request(ApiKind::Chat, body.as_bytes(), &Default::default())
+            .expect("parse");
+        Used::of(&chat).iter().collect()
+    }
+
+    #[test]
+    fn used_parameters_keep_the_reporting_order() {
+        let m = r#""model":"a/b","messages":[{"role":"user","content":"x"}]"#;
+        assert!(used(&format!("{{{m}}}")).is_empty());
+        assert_eq!(
+            used(&format!(
+                r#"{{{m},"seed":1,"tools":[],"top_p":null,"max_completion_tokens":5,"response_format":{{"type":"json_schema"}}}}"#
+            )),
+            [
+                "tools",
+                "seed",
+                "response_format",
+                "max_tokens",
+                "structured_outputs"
+            ]
+        );
+        assert_eq!(
+            used(&format!(r#"{{{m},"max_tokens":5,"temperature":0.5}}"#)),
+            ["max_tokens", "temperature"]
+        );
+        let chat = crate::parse::parse_request(
+            ApiKind::Chat,
+            format!(r#"{{{m},"max_completion_tokens":5,"tools":[]}}"#).as_bytes(),
+            &Default::default(),
+        )
+        .expect("parse");
+        let u = Used::of(&chat);
+        for p in ["max_tokens", "tools"] {
+            assert!(u.contains(p), "{p}");
+        }
+        for p in ["structured_outputs", "seed", "unknown"] {
+            assert!(!u.contains(p), "{p}");
+        }
+        let chat = crate::parse::parse_request(
+            ApiKind::Chat,
+            format!(r#"{{{m},"max_tokens":5}}"#).as_bytes(),
+            &Default::default(),
+        )
+        .expect("parse");
+        assert!(Used::of(&chat).contains("max_tokens"));
+    }
 }

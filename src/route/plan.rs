@@ -1,7 +1,7 @@
 //! The route decision before its last step: groups of targets that balance may still reorder,
 //! and the rules that turn them into [`Candidates`].
 
-use super::sort::Soft;
+use super::sort::{Soft, SortKey};
 use crate::ext::{Candidates, Target};
 use crate::health::Health;
 use std::sync::Arc;
@@ -29,6 +29,19 @@ pub(crate) struct Group {
     pub(crate) rest: Vec<Target>,
     /// True when the default policy applies: balance may reorder `rest`.
     pub(crate) balance: bool,
+    /// The strict sort the group was admitted with, if any.
+    pub(crate) key: Option<SortKey>,
+}
+
+impl Group {
+    /// A group of admitted endpoints, not yet ordered.
+    pub(crate) fn admitted(rest: Vec<Target>, key: Option<SortKey>) -> Group {
+        Group {
+            rest,
+            key,
+            ..Group::default()
+        }
+    }
 }
 
 /// The route layer's decision, inserted in the request extensions next to the
@@ -84,15 +97,20 @@ impl Plan {
     pub fn candidates(&self) -> Candidates {
         let mut targets = Vec::with_capacity(self.targets().count());
         for g in &self.groups {
-            let mut seq: Vec<Target> = match self.keep {
-                Keep::Head => g.head.clone(),
-                _ => g.head.iter().chain(&g.rest).cloned().collect(),
-            };
-            self.soft.apply(&mut seq, self.health.as_deref());
-            if self.keep == Keep::First {
-                seq.truncate(1);
+            // Each group is appended in place; only soft preferences need it apart.
+            let start = targets.len();
+            targets.extend(g.head.iter().cloned());
+            if self.keep != Keep::Head {
+                targets.extend(g.rest.iter().cloned());
             }
-            targets.extend(seq);
+            if !self.soft.is_empty() {
+                let mut seq = targets.split_off(start);
+                self.soft.apply(&mut seq, self.health.as_deref());
+                targets.append(&mut seq);
+            }
+            if self.keep == Keep::First {
+                targets.truncate(start + 1);
+            }
         }
         let limit = (self.keep != Keep::All).then_some(targets.len());
         Candidates {

@@ -18,9 +18,6 @@ pub(super) struct Router<'a> {
     pub(super) sticky: Option<&'a Sticky>,
 }
 
-/// One model's admitted endpoints (or all models', partition `none`) and its sort key.
-type Admitted = (Vec<Target>, Option<SortKey>);
-
 impl Router<'_> {
     pub(super) fn plan(
         &self,
@@ -29,7 +26,7 @@ impl Router<'_> {
     ) -> Result<Plan, GatewayError> {
         let prefs = &chat.provider;
         let (mut groups, mut excluded) = self.admit(chat, hints)?;
-        if groups.iter().all(|(g, _)| g.is_empty()) {
+        if groups.iter().all(|g| g.rest.is_empty()) {
             return Err(filter::no_endpoints(chat, &excluded));
         }
         let partition_none = match &prefs.sort {
@@ -39,15 +36,14 @@ impl Router<'_> {
             _ => chat.body.get("route").and_then(Value::as_str) == Some("sort"),
         };
         if partition_none && groups.len() > 1 {
-            let key = groups[0].1;
-            let all = groups.drain(..).flat_map(|(g, _)| g).collect();
-            groups.push((all, key));
+            let key = groups[0].key;
+            let rest = groups.drain(..).flat_map(|g| g.rest).collect();
+            groups.push(Group::admitted(rest, key));
         }
         let order = prefs.order.as_deref().filter(|o| !o.is_empty());
-        let groups: Vec<Group> = groups
-            .into_iter()
-            .map(|(rest, key)| self.order_group(chat, rest, key, order))
-            .collect();
+        for group in &mut groups {
+            self.order_group(chat, group, order);
+        }
         let keep = match (prefs.allow_fallbacks(), order, &prefs.only) {
             (true, _, _) => Keep::All,
             (false, Some(_), _) => Keep::Head,
@@ -75,13 +71,14 @@ impl Router<'_> {
         })
     }
 
-    /// Steps 1–3: per model of the chain, the endpoints passing the hard filters (after the
-    /// default parameter preferences) and the sort key; plus why the others were excluded.
+    /// Steps 1–3: per model of the chain, a group of the endpoints passing the hard filters
+    /// (after the default parameter preferences) with its sort key; plus why the others were
+    /// excluded.
     fn admit(
         &self,
         chat: &ChatRequest,
         hints: Option<&ChainHints>,
-    ) -> Result<(Vec<Admitted>, Vec<Exclusion>), GatewayError> {
+    ) -> Result<(Vec<Group>, Vec<Exclusion>), GatewayError> {
         let filters = Filters::new(chat);
         let request_wide = ModelHints {
             sort: chat.hints.sort.clone(),
@@ -96,7 +93,7 @@ impl Router<'_> {
             .and_then(SortKey::parse);
         let mut groups = Vec::new();
         let mut excluded = Vec::new();
-        for slug in chat.model_chain() {
+        for slug in chat.model_chain_iter() {
             let model = self.catalog.model(slug).ok_or_else(|| {
                 let mut e = GatewayError::bad_request(format!("`{slug}` is not a valid model ID"));
                 e.availability =
@@ -123,21 +120,16 @@ impl Router<'_> {
             }
             filters.prefer_supported(&mut group);
             let key = explicit.or_else(|| mh.sort.as_deref().and_then(SortKey::parse));
-            groups.push((group, key));
+            groups.push(Group::admitted(group, key));
         }
         Ok((groups, excluded))
     }
 
     /// Step 6 for one group: `order` matches first, else the sort, else the sticky pin and the
     /// default order (left for balance to redo).
-    fn order_group(
-        &self,
-        chat: &ChatRequest,
-        mut rest: Vec<Target>,
-        key: Option<SortKey>,
-        order: Option<&[String]>,
-    ) -> Group {
+    fn order_group(&self, chat: &ChatRequest, group: &mut Group, order: Option<&[String]>) {
         let health = self.health.map(|h| &**h);
+        let mut rest = std::mem::take(&mut group.rest);
         let mut head = Vec::new();
         let mut balance = false;
         if let Some(order) = order {
@@ -149,7 +141,7 @@ impl Router<'_> {
                 rest = miss;
             }
             sort::default_order(&mut rest, chat, health);
-        } else if let Some(key) = key {
+        } else if let Some(key) = group.key {
             sort::sort_by(&mut rest, key, chat, health);
         } else {
             balance = true;
@@ -158,11 +150,9 @@ impl Router<'_> {
             }
             sort::default_order(&mut rest, chat, health);
         }
-        Group {
-            head,
-            rest,
-            balance,
-        }
+        group.head = head;
+        group.rest = rest;
+        group.balance = balance;
     }
 
     /// The index in `rest` of the session's sticky endpoint, when it is there and healthy.
@@ -172,7 +162,7 @@ impl Router<'_> {
             self.health
                 .is_none_or(|h| !h.is_unstable(k) && !h.cooling_down(k))
         };
-        for slug in chat.model_chain() {
+        for slug in chat.model_chain_iter() {
             if let Some(key) = sticky.get(session, slug).filter(|k| healthy(k)) {
                 if let Some(i) = rest.iter().position(|t| sort::with_key(t, |k| k == key)) {
                     return Some(i);

@@ -100,6 +100,9 @@ pub(crate) fn sort_by(
     chat: &ChatRequest,
     health: Option<&Health>,
 ) {
+    if targets.len() < 2 {
+        return;
+    }
     let speed = |t: &Target, m: fn(&Health, &str) -> Option<f64>| {
         health.and_then(|h| with_key(t, |k| m(h, k)))
     };
@@ -149,6 +152,10 @@ pub(crate) fn default_order(
     chat: &ChatRequest,
     health: Option<&Health>,
 ) {
+    // One endpoint (the usual model) has one order: spare the health lookup and the buffer.
+    if targets.len() < 2 {
+        return;
+    }
     let mut keyed: Vec<((bool, Usd), Target)> = targets
         .drain(..)
         .map(|t| {
