@@ -104,7 +104,7 @@ where
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         // Everything before the upstream call is synchronous, so the inner service is called
         // here, as it is (its readiness was polled through ours), and never cloned.
-        match self.send(req) {
+        match self.send(&req) {
             Ok((sent, chat, target, id)) => Box::pin(respond(sent, chat, target, id)),
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
@@ -126,7 +126,7 @@ where
     S::Future: Send + 'static,
 {
     /// Builds the upstream request for the attempt in `req` and sends it.
-    fn send(&mut self, req: Request<Body>) -> Result<Sent, BoxError> {
+    fn send(&mut self, req: &Request<Body>) -> Result<Sent, BoxError> {
         let chat = req.extensions().get::<Arc<ChatRequest>>().cloned().ok_or(
             "translate: the request has no parsed ChatRequest (is the parse layer missing?)",
         )?;
