@@ -193,7 +193,7 @@ mod typed {
     use std::fmt;
 
     /// The top-level keys read: the counts first, then the nested objects.
-    const TOP: [&str; 10] = [
+    pub(super) const TOP: [&str; 10] = [
         "prompt_tokens",
         "completion_tokens",
         "output_tokens",
@@ -580,17 +580,7 @@ mod tests {
 
     /// Keys: those `from_openai` reads, and others.
     fn key() -> impl Strategy<Value = String> {
-        prop::sample::select(vec![
-            "prompt_tokens",
-            "completion_tokens",
-            "output_tokens",
-            "input_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-            "prompt_tokens_details",
-            "cache_creation",
-            "completion_tokens_details",
-            "server_tool_use",
+        let others = [
             "cached_tokens",
             "cache_write_tokens",
             "ephemeral_1h_input_tokens",
@@ -601,7 +591,14 @@ mod tests {
             "cost",
             "pr\\u006fmpt_tokens",
             "$serde_json::private::RawValue",
-        ])
+        ];
+        prop::sample::select(
+            super::typed::TOP
+                .iter()
+                .chain(&others)
+                .copied()
+                .collect::<Vec<_>>(),
+        )
         .prop_map(str::to_owned)
     }
 
