@@ -28,6 +28,17 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+/// How the splicer writes the start of the upstream's `usage` entry.
+const USAGE_ENTRY: &[u8] = b",\"usage\":";
+
+/// The first choice's finish reasons, as the spliced bytes have them (`finish_reason`
+/// normalised, `native_finish_reason` the upstream's), each `None` when not a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FirstChoice {
+    pub(crate) finish: Option<String>,
+    pub(crate) native: Option<String>,
+}
+
 /// A top-level field set as ready JSON text ([`DeferredJson::set_raw`]).
 type RawField = (&'static str, String);
 
@@ -44,6 +55,7 @@ enum Slot {
     Spliced {
         json: Vec<u8>,
         usage: Option<Range<usize>>,
+        first: Option<FirstChoice>,
         raw: Vec<RawField>,
     },
     /// Serialised (taken once the frame is sent).
@@ -57,11 +69,17 @@ impl DeferredJson {
     }
 
     /// A body (and handle) over the JSON object `json`, ready as it is; `usage` is the byte
-    /// range of its `,"usage":…` entry, if any.
-    pub(crate) fn spliced(json: Vec<u8>, usage: Option<Range<usize>>) -> Self {
+    /// range of its `,"usage":…` entry, if any, and `first` what the splicer noted of its first
+    /// choice.
+    pub(crate) fn spliced(
+        json: Vec<u8>,
+        usage: Option<Range<usize>>,
+        first: Option<FirstChoice>,
+    ) -> Self {
         DeferredJson(Arc::new(Mutex::new(Slot::Spliced {
             json,
             usage,
+            first,
             raw: Vec::new(),
         })))
     }
@@ -90,6 +108,28 @@ impl DeferredJson {
         match &*self.slot() {
             Slot::Spliced { json, .. } => f(json),
             Slot::Value(..) | Slot::Bytes(_) => None,
+        }
+    }
+
+    /// What the splicer noted of the first choice and the text of the upstream's `usage` value,
+    /// handed to `f`, before any raw field is applied; `None` when either is unknown (no
+    /// `usage`, no choice, not spliced) or `f` answers `None`. Meter reads these instead of
+    /// scanning the bytes again.
+    pub(crate) fn read_spliced_usage<T>(
+        &self,
+        f: impl FnOnce(&FirstChoice, &[u8]) -> Option<T>,
+    ) -> Option<T> {
+        match &*self.slot() {
+            Slot::Spliced {
+                json,
+                usage: Some(range),
+                first: Some(first),
+                ..
+            } => {
+                let entry = json.get(range.clone())?;
+                f(first, entry.strip_prefix(USAGE_ENTRY)?)
+            }
+            _ => None,
         }
     }
 
@@ -123,7 +163,9 @@ impl DeferredJson {
         let bytes = match &mut *slot {
             // A `Value` always serialises (string keys, finite numbers).
             Slot::Value(v, raw) => write(v, raw).unwrap_or_default(),
-            Slot::Spliced { json, usage, raw } => splice_raw(std::mem::take(json), usage, raw),
+            Slot::Spliced {
+                json, usage, raw, ..
+            } => splice_raw(std::mem::take(json), usage, raw),
             Slot::Bytes(_) => return slot,
         };
         *slot = Slot::Bytes(Some(Bytes::from(bytes)));
@@ -257,7 +299,7 @@ mod tests {
             let bytes = body.collect().await.unwrap().to_bytes();
             assert_eq!(std::str::from_utf8(&bytes).unwrap(), want);
         }
-        let body = DeferredJson::spliced(br#"{"id":"x","usage":null}"#.to_vec(), Some(9..22));
+        let body = DeferredJson::spliced(br#"{"id":"x","usage":null}"#.to_vec(), Some(9..22), None);
         assert!(body.clone().set_raw("usage", "7".to_owned()));
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(&bytes[..], br#"{"id":"x","usage":7}"#);

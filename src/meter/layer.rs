@@ -7,7 +7,7 @@ use super::usage::Usage;
 use crate::BoxError;
 use crate::body::{self as b, Body, call_boxed};
 use crate::catalog::Pricing;
-use crate::deferred_json::DeferredJson;
+use crate::deferred_json::{DeferredJson, FirstChoice};
 use crate::ext::{
     AttemptLog, CallerKey, ChatRequest, CreditHold, GenerationId, RequestStart, Target,
 };
@@ -167,7 +167,8 @@ where
             // probe, else the parsed value), `usage` set in place, serialised once.
             if let Some(json) = parts.extensions.get::<DeferredJson>().cloned() {
                 let facts = json
-                    .read_spliced(Facts::probe)
+                    .read_spliced_usage(Facts::noted)
+                    .or_else(|| json.read_spliced(Facts::probe))
                     .or_else(|| json.edit(|v| Facts::of(v)));
                 if let Some(facts) = facts {
                     json.set_raw("usage", facts.settle(&mut acc).to_json());
@@ -209,6 +210,19 @@ impl Facts {
             completion_chars: text_chars(choice),
             usage: v.get("usage").and_then(Usage::from_openai),
         }
+    }
+
+    /// From what the splicer noted of the first choice and the upstream's `usage` text: no
+    /// second pass over the response. `None` without a usable `usage` (the generated
+    /// characters are then needed for the estimate, which [`Facts::probe`] counts).
+    fn noted(first: &FirstChoice, usage: &[u8]) -> Option<Facts> {
+        let usage = Usage::from_openai_json(std::str::from_utf8(usage).ok()?).ok()??;
+        Some(Facts {
+            finish: first.finish.clone(),
+            native: first.native.clone(),
+            completion_chars: 0,
+            usage: Some(usage),
+        })
     }
 
     /// From a completion's JSON without parsing it into a `Value` (not even `usage`);

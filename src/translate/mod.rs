@@ -23,7 +23,10 @@ mod normalize;
 mod openai;
 mod pieces;
 mod response;
+mod scan;
 mod splice;
+#[cfg(test)]
+mod splice_serde;
 mod stream;
 
 /// The translators' mapped provider error, by a name that does not clash with
@@ -230,7 +233,9 @@ async fn respond(
         .then(|| response::splice_response(&bytes, &stamp, object))
         .flatten();
     if let Some(out) = spliced {
-        return Ok(json_response(DeferredJson::spliced(out.json, out.usage)));
+        return Ok(json_response(DeferredJson::spliced(
+            out.json, out.usage, out.first,
+        )));
     }
     let mut value = match parse_response(provider.api, chat.kind, &bytes, &provider.name) {
         Ok(v) => v,

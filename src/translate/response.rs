@@ -20,7 +20,7 @@ pub(super) fn splice_response(bytes: &[u8], stamp: &Stamp, object: &str) -> Opti
     // Room for the gateway's fields and meter's `usage` (with cost), in one allocation.
     let mut out = Vec::with_capacity(data.len() + stamp.model.len() + stamp.provider.len() + 512);
     write_head(&mut out, b"{", stamp, object);
-    let out = splice_object(out, stamp.strip_reasoning, data)?;
+    let out = splice_object(out, stamp.strip_reasoning, data, false, true)?;
     // No `choices` array is an error the `Value` path words.
     out.choices.then_some(out)
 }
@@ -57,6 +57,14 @@ mod tests {
     fn spliced(data: &str, s: &Stamp, object: &str) -> Option<Value> {
         let out = splice_response(data.as_bytes(), s, object)?;
         let v: Value = serde_json::from_slice(&out.json).expect("spliced JSON parses");
+        // What meter reads instead of the bytes: the written first choice's reasons.
+        let choice = v["choices"].get(0);
+        let text = |key: &str| choice.and_then(|c| c[key].as_str()).map(str::to_owned);
+        let noted = choice.map(|_| crate::deferred_json::FirstChoice {
+            finish: text("finish_reason"),
+            native: text("native_finish_reason"),
+        });
+        assert_eq!(out.first, noted, "{data}");
         if let Some(r) = out.usage {
             assert!(out.json[r.clone()].starts_with(b",\"usage\":"), "{r:?}");
             assert_eq!(v.get("usage").map(|_| ()), Some(()));
@@ -181,7 +189,7 @@ mod tests {
         let s = gateway(false);
         let out = |data: &str| {
             let o = splice_response(data.as_bytes(), &s, "chat.completion").expect("spliced");
-            DeferredJson::spliced(o.json, o.usage)
+            DeferredJson::spliced(o.json, o.usage, o.first)
         };
         let ours = || json!({"cost": 1}).to_string();
         // No meter: the upstream's usage passes through.
