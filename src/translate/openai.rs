@@ -318,7 +318,7 @@ impl StreamMapper for OpenAiMapper {
     fn on_event_framed(
         &mut self,
         ev: &Event,
-        chunks: &ChunkWriter,
+        chunks: &mut ChunkWriter,
         out: &mut Vec<Value>,
         frames: &mut VecDeque<Bytes>,
     ) -> Result<bool, BoxError> {
@@ -485,13 +485,13 @@ mod tests {
             provider: "Acme".into(),
             strip_reasoning: false,
         };
-        let chunks = ChunkWriter::new(&stamp, "chat.completion.chunk");
+        let mut chunks = ChunkWriter::new(&stamp, "chat.completion.chunk");
         let ev = Event {
             event: None,
             data: data.into(),
         };
         let (mut values, mut frames) = (Vec::new(), VecDeque::new());
-        let r = mapper.on_event_framed(&ev, &chunks, &mut values, &mut frames);
+        let r = mapper.on_event_framed(&ev, &mut chunks, &mut values, &mut frames);
         let mut out: Vec<Value> = frames
             .iter()
             .map(|f| serde_json::from_slice(&f[b"data: ".len()..]).expect("json"))

@@ -20,14 +20,24 @@
 use super::normalize::{Stamp, normalize_finish_reason};
 use super::scan::Cursor;
 pub(crate) use crate::deferred_json::FirstChoice;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
-/// The gateway's fields of every chunk of one stream, serialised once.
+/// Room for a stream's frames, taken a block at a time (see [`ChunkWriter::splice`]).
+const FRAME_BLOCK: usize = 4096;
+
+/// The gateway's fields of every chunk of one stream, serialised once, and the buffers the
+/// stream's frames are written in.
 #[derive(Debug)]
 pub(crate) struct ChunkWriter {
     /// `data: {"id":…,"object":…,"model":…,"provider":…` — the start of every event.
     head: Vec<u8>,
     strip_reasoning: bool,
+    /// Where the splicer writes, reused from chunk to chunk.
+    scratch: Vec<u8>,
+    /// Where frames are cut from. A frame of its own `Vec` would cost two allocations (the
+    /// vector, then the shared header `Bytes` needs for a vector with spare room); frames cut
+    /// off one block share it, and once they are all sent the block is reclaimed in place.
+    frames: BytesMut,
 }
 
 impl ChunkWriter {
@@ -37,17 +47,27 @@ impl ChunkWriter {
         ChunkWriter {
             head,
             strip_reasoning: stamp.strip_reasoning,
+            scratch: Vec::new(),
+            frames: BytesMut::new(),
         }
     }
 
     /// The chunk `data` (already trimmed) stamped as one SSE event, and whether one of its
     /// choices finished; `None` when the chunk needs the `Value` path.
-    pub(crate) fn splice(&self, data: &str) -> Option<(Bytes, bool)> {
-        let mut out = Vec::with_capacity(self.head.len() + data.len() + 64);
+    pub(crate) fn splice(&mut self, data: &str) -> Option<(Bytes, bool)> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.reserve(self.head.len() + data.len() + 64);
         out.extend_from_slice(&self.head);
         let mut out = splice_object(out, self.strip_reasoning, data, true, false)?;
         out.json.extend_from_slice(b"\n\n");
-        Some((Bytes::from(out.json), out.finished))
+        let len = out.json.len();
+        if self.frames.capacity() < len {
+            self.frames.reserve(len.max(FRAME_BLOCK));
+        }
+        self.frames.extend_from_slice(&out.json);
+        self.scratch = out.json;
+        Some((self.frames.split_to(len).freeze(), out.finished))
     }
 }
 
@@ -408,6 +428,32 @@ pub(super) mod tests {
         assert_eq!(v["created"], 1_700_000_000);
         assert_eq!(v["choices"][0]["native_finish_reason"], Value::Null);
         assert_eq!(v, stamped(data, &s));
+    }
+
+    #[test]
+    fn frames_cut_from_shared_blocks_stay_whole() {
+        let s = gateway("m", false);
+        let chunk = |i: usize| {
+            let content = "x".repeat(i * 37 % 5000);
+            format!(r#"{{"created":1,"choices":[{{"delta":{{"content":"{i} {content}"}}}}]}}"#)
+        };
+        let mut writer = ChunkWriter::new(&s, "chat.completion.chunk");
+        let mut kept = Vec::new();
+        for i in 0..300 {
+            let (frame, _) = writer.splice(&chunk(i)).expect("spliced");
+            // Keep every third frame, drop the rest at once: blocks are both shared with
+            // live frames and reclaimed once theirs are gone.
+            if i % 3 == 0 {
+                kept.push((i, frame));
+            }
+        }
+        for (i, frame) in kept {
+            let alone = ChunkWriter::new(&s, "chat.completion.chunk")
+                .splice(&chunk(i))
+                .expect("spliced")
+                .0;
+            assert_eq!(frame, alone, "chunk {i}");
+        }
     }
 
     #[test]

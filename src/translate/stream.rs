@@ -31,7 +31,7 @@ pub(crate) trait StreamMapper: Send {
     fn on_event_framed(
         &mut self,
         ev: &Event,
-        _chunks: &ChunkWriter,
+        _chunks: &mut ChunkWriter,
         out: &mut Vec<Value>,
         _frames: &mut VecDeque<Bytes>,
     ) -> Result<bool, BoxError> {
@@ -148,7 +148,7 @@ impl HttpBody for TranslatedStream {
                     for ev in &events {
                         let mapped = this.mapper.on_event_framed(
                             ev,
-                            &this.chunks,
+                            &mut this.chunks,
                             &mut this.values,
                             &mut this.pending,
                         );
