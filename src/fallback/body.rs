@@ -52,93 +52,111 @@ pub(crate) fn is_content_event(frame: &[u8]) -> bool {
     }
 }
 
-/// [`chunk_has_content`] read from borrowed raw values instead of the chunk's `Value`: the
-/// attempt loop asks it of every frame until the first content.
+/// [`chunk_has_content`] read with the splicer's JSON cursor instead of from the chunk's
+/// `Value`: the attempt loop asks it of every frame until the first content.
 mod probe {
-    use serde::Deserialize;
-    use serde_json::value::RawValue;
+    use crate::translate::scan::Cursor;
 
-    #[derive(Deserialize)]
-    struct Chunk<'a> {
-        #[serde(borrow)]
-        choices: Option<&'a RawValue>,
-    }
-
-    #[derive(Deserialize)]
-    struct Choice<'a> {
-        #[serde(borrow)]
-        text: Option<&'a RawValue>,
-        #[serde(borrow)]
-        delta: Option<&'a RawValue>,
-    }
-
-    #[derive(Deserialize)]
-    struct Delta<'a> {
-        #[serde(borrow)]
-        content: Option<&'a RawValue>,
-        #[serde(borrow)]
-        reasoning: Option<&'a RawValue>,
-        #[serde(borrow)]
-        refusal: Option<&'a RawValue>,
-        #[serde(borrow)]
-        tool_calls: Option<&'a RawValue>,
-        #[serde(borrow)]
-        reasoning_details: Option<&'a RawValue>,
-        #[serde(borrow)]
-        audio: Option<&'a RawValue>,
-    }
-
-    /// A raw value that starts like `c`: derived structs also accept arrays, so each level is
-    /// checked to be the object (or array) [`chunk_has_content`] looks into.
-    ///
-    /// [`chunk_has_content`]: crate::translate::chunk_has_content
-    fn is(raw: &RawValue, c: char) -> bool {
-        raw.get().starts_with(c)
-    }
-
-    fn non_empty_str(raw: Option<&RawValue>) -> bool {
-        raw.is_some_and(|r| is(r, '"') && r.get() != "\"\"")
-    }
-
-    fn non_empty_arr(raw: Option<&RawValue>) -> bool {
-        raw.is_some_and(|r| {
-            r.get()
-                .strip_prefix('[')
-                .is_some_and(|inner| !inner.trim_start().starts_with(']'))
-        })
-    }
-
-    /// Whether the chunk carries content; `None` when it is not JSON this can read.
+    /// Whether the chunk carries content; `None` when it is not JSON this can read (not an
+    /// object, malformed, escaped or repeated keys), which the `Value` path then decides.
+    /// The whole chunk is validated, as a parse would.
     pub(super) fn has_content(data: &[u8]) -> Option<bool> {
         if !data.starts_with(b"{") {
-            // Not an object, or not JSON: the `Value` path tells which.
             return None;
         }
-        let chunk: Chunk<'_> = serde_json::from_slice(data).ok()?;
-        let Some(choices) = chunk.choices.filter(|c| is(c, '[')) else {
-            return Some(false);
-        };
-        let choices: Vec<&RawValue> = serde_json::from_str(choices.get()).ok()?;
-        for c in choices.into_iter().filter(|c| is(c, '{')) {
-            let c: Choice<'_> = serde_json::from_str(c.get()).ok()?;
-            if non_empty_str(c.text) {
-                return Some(true);
-            }
-            let Some(d) = c.delta.filter(|d| is(d, '{')) else {
-                continue;
-            };
-            let d: Delta<'_> = serde_json::from_str(d.get()).ok()?;
-            if non_empty_str(d.content)
-                || non_empty_str(d.reasoning)
-                || non_empty_str(d.refusal)
-                || non_empty_arr(d.tool_calls)
-                || non_empty_arr(d.reasoning_details)
-                || d.audio.is_some()
-            {
-                return Some(true);
+        let mut c = Cursor::new(std::str::from_utf8(data).ok()?, false);
+        c.begin_object()?;
+        let (mut first, mut seen, mut content) = (true, false, false);
+        while let Some(key) = c.next_key(&mut first)? {
+            if key == "choices" && !std::mem::replace(&mut seen, true) {
+                content = choices(&mut c)?;
+            } else if key == "choices" {
+                return None;
+            } else {
+                c.value()?;
             }
         }
-        Some(false)
+        c.end()?;
+        Some(content)
+    }
+
+    /// Reads the `choices` value (any JSON); true when it is an array and one of its choice
+    /// objects has content. Every element is read to its end, content found or not.
+    fn choices(c: &mut Cursor<'_>) -> Option<bool> {
+        if c.peek_token()? != b'[' {
+            c.value()?;
+            return Some(false);
+        }
+        c.begin_array()?;
+        let (mut first, mut content) = (true, false);
+        while c.next_element(&mut first)? {
+            if c.peek_token()? == b'{' {
+                content |= choice(c)?;
+            } else {
+                c.value()?;
+            }
+        }
+        Some(content)
+    }
+
+    fn choice(c: &mut Cursor<'_>) -> Option<bool> {
+        c.begin_object()?;
+        let (mut first, mut seen, mut content) = (true, 0u8, false);
+        while let Some(key) = c.next_key(&mut first)? {
+            match key {
+                "text" => {
+                    once(&mut seen, 1)?;
+                    content |= non_empty_str(c.value()?);
+                }
+                "delta" => {
+                    once(&mut seen, 2)?;
+                    if c.peek_token()? == b'{' {
+                        content |= delta(c)?;
+                    } else {
+                        c.value()?;
+                    }
+                }
+                _ => {
+                    c.value()?;
+                }
+            }
+        }
+        Some(content)
+    }
+
+    fn delta(c: &mut Cursor<'_>) -> Option<bool> {
+        c.begin_object()?;
+        let (mut first, mut seen, mut content) = (true, 0u8, false);
+        while let Some(key) = c.next_key(&mut first)? {
+            let (bit, test): (u8, fn(&str) -> bool) = match key {
+                "content" => (1, non_empty_str),
+                "reasoning" => (2, non_empty_str),
+                "refusal" => (4, non_empty_str),
+                "tool_calls" => (8, non_empty_arr),
+                "reasoning_details" => (16, non_empty_arr),
+                "audio" => (32, |raw| raw != "null"),
+                _ => (0, |_| false),
+            };
+            if bit != 0 {
+                once(&mut seen, bit)?;
+            }
+            content |= test(c.value()?);
+        }
+        Some(content)
+    }
+
+    /// A field read twice: the `Value` keeps the last, so let it decide.
+    fn once(seen: &mut u8, bit: u8) -> Option<()> {
+        (*seen & bit == 0).then(|| *seen |= bit)
+    }
+
+    fn non_empty_str(raw: &str) -> bool {
+        raw.starts_with('"') && raw != "\"\""
+    }
+
+    fn non_empty_arr(raw: &str) -> bool {
+        raw.strip_prefix('[')
+            .is_some_and(|inner| !inner.trim_start().starts_with(']'))
     }
 }
 
@@ -382,6 +400,33 @@ mod tests {
                 content,
                 "{data}"
             );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn content_probe_matches_the_value_on_mangled_chunks(
+            content in proptest::option::of(prop_oneof![Just(String::new()), "[a-z\"]{0,3}"]),
+            extra in proptest::option::of(("[a-z_]{1,12}", any::<String>())),
+            pretty in any::<bool>(),
+            at in any::<prop::sample::Index>(),
+            edit in crate::translate::scan::tests::edit(),
+            delete in any::<bool>(),
+        ) {
+            let mut delta = serde_json::Map::new();
+            if let Some(c) = content { delta.insert("content".into(), c.into()); }
+            if let Some((k, v)) = extra { delta.insert(k, v.into()); }
+            let chunk = json!({"id": "x", "choices": [{"index": 0, "delta": delta}]});
+            let text = if pretty {
+                serde_json::to_string_pretty(&chunk).expect("json")
+            } else {
+                chunk.to_string()
+            };
+            let data = crate::translate::scan::tests::mutate(text, at, edit, delete);
+            let frame = format!("data: {data}\n\n");
+            // What the frame's data is once the event is read (trailing whitespace trimmed).
+            let data = std::str::from_utf8(event_data(frame.as_bytes()).expect("data")).expect("utf-8");
+            prop_assert_eq!(is_content_event(frame.as_bytes()), data != "[DONE]" && by_value(data), "{:?}", data);
         }
     }
 

@@ -23,7 +23,7 @@ mod normalize;
 mod openai;
 mod pieces;
 mod response;
-mod scan;
+pub(crate) mod scan;
 mod splice;
 #[cfg(test)]
 mod splice_serde;

@@ -19,7 +19,7 @@
 const MAX_DEPTH: u32 = 128;
 
 /// A position in one JSON text.
-pub(super) struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     text: &'a str,
     at: usize,
     depth: u32,
@@ -28,7 +28,7 @@ pub(super) struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     /// At the start of `text`; `compact` refuses whitespace between tokens.
-    pub(super) fn new(text: &'a str, compact: bool) -> Self {
+    pub(crate) fn new(text: &'a str, compact: bool) -> Self {
         Cursor {
             text,
             at: 0,
@@ -61,26 +61,26 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next byte, after whitespace.
-    pub(super) fn peek_token(&mut self) -> Option<u8> {
+    pub(crate) fn peek_token(&mut self) -> Option<u8> {
         self.ws()?;
         self.peek()
     }
 
     /// Only whitespace is left.
-    pub(super) fn end(mut self) -> Option<()> {
+    pub(crate) fn end(mut self) -> Option<()> {
         self.ws()?;
         (self.at == self.text.len()).then_some(())
     }
 
     /// Enters an object: `{`.
-    pub(super) fn begin_object(&mut self) -> Option<()> {
+    pub(crate) fn begin_object(&mut self) -> Option<()> {
         self.ws()?;
         self.eat(b'{')?;
         self.enter()
     }
 
     /// Enters an array: `[`.
-    pub(super) fn begin_array(&mut self) -> Option<()> {
+    pub(crate) fn begin_array(&mut self) -> Option<()> {
         self.ws()?;
         self.eat(b'[')?;
         self.enter()
@@ -94,7 +94,7 @@ impl<'a> Cursor<'a> {
     /// The next key of the object being read, its value next; `Some(None)` after the closing
     /// `}`. `first` is true until the first call. Keys with escapes are refused (their text
     /// would need escaping again where the splicer writes it).
-    pub(super) fn next_key(&mut self, first: &mut bool) -> Option<Option<&'a str>> {
+    pub(crate) fn next_key(&mut self, first: &mut bool) -> Option<Option<&'a str>> {
         match self.next_raw_key(first)? {
             Some((_, true)) => None,
             Some((raw, false)) => Some(Some(&raw[1..raw.len() - 1])),
@@ -118,7 +118,7 @@ impl<'a> Cursor<'a> {
 
     /// Whether the array being read has another element (read next); false after the closing
     /// `]`.
-    pub(super) fn next_element(&mut self, first: &mut bool) -> Option<bool> {
+    pub(crate) fn next_element(&mut self, first: &mut bool) -> Option<bool> {
         self.ws()?;
         let more = self.more(first, b']')?;
         if more {
@@ -142,7 +142,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// One whole value, validated; its text, without surrounding whitespace.
-    pub(super) fn value(&mut self) -> Option<&'a str> {
+    pub(crate) fn value(&mut self) -> Option<&'a str> {
         self.ws()?;
         let start = self.at;
         self.skip_value()?;
@@ -275,7 +275,7 @@ fn plain_run(bytes: &[u8]) -> usize {
 }
 
 #[cfg(test)]
-pub(in crate::translate) mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::value::RawValue;
@@ -390,7 +390,7 @@ pub(in crate::translate) mod tests {
     }
 
     /// Edits that break JSON in the ways upstreams do (or not at all).
-    pub(in crate::translate) fn edit() -> impl Strategy<Value = &'static str> {
+    pub(crate) fn edit() -> impl Strategy<Value = &'static str> {
         prop_oneof![
             Just(""),
             Just(" "),
@@ -407,7 +407,7 @@ pub(in crate::translate) mod tests {
     }
 
     /// `text` with `edit` inserted at `at`, or replacing the character there when `delete`.
-    pub(in crate::translate) fn mutate(
+    pub(crate) fn mutate(
         mut text: String,
         at: prop::sample::Index,
         edit: &str,
