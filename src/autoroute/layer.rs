@@ -334,7 +334,7 @@ impl<S> Layer<S> for AutoRouteLayer {
     fn layer(&self, inner: S) -> AutoRoute<S> {
         AutoRoute {
             inner,
-            layer: self.clone(),
+            layer: Arc::new(self.clone()),
         }
     }
 }
@@ -343,7 +343,8 @@ impl<S> Layer<S> for AutoRouteLayer {
 #[derive(Debug, Clone)]
 pub struct AutoRoute<S> {
     inner: S,
-    layer: AutoRouteLayer,
+    /// One refcount per clone of the stack (see [`crate::alias::Alias`]).
+    layer: Arc<AutoRouteLayer>,
 }
 
 impl<S, B> Service<Request<B>> for AutoRoute<S>
@@ -362,10 +363,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let Some(chat) = req.extensions().get::<Arc<ChatRequest>>().cloned() else {
+        let Some(chat) = req.extensions().get::<Arc<ChatRequest>>() else {
             return call_boxed(&mut self.inner, req);
         };
-        match self.layer.decide(&chat) {
+        match self.layer.decide(chat) {
             Ok(Some(rewritten)) => {
                 req.extensions_mut().insert(Arc::new(rewritten));
                 call_boxed(&mut self.inner, req)

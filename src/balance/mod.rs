@@ -222,7 +222,7 @@ impl<S> Layer<S> for BalanceLayer {
     fn layer(&self, inner: S) -> Balance<S> {
         Balance {
             inner,
-            layer: self.clone(),
+            layer: Arc::new(self.clone()),
         }
     }
 }
@@ -232,7 +232,8 @@ impl<S> Layer<S> for BalanceLayer {
 #[derive(Debug, Clone)]
 pub struct Balance<S> {
     inner: S,
-    layer: BalanceLayer,
+    /// One refcount per clone of the stack (see [`crate::alias::Alias`]).
+    layer: Arc<BalanceLayer>,
 }
 
 impl<S, B> Service<Request<B>> for Balance<S>
@@ -248,12 +249,14 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> S::Future {
-        let chat = req.extensions().get::<Arc<ChatRequest>>().cloned();
-        if let (Some(chat), Some(mut plan)) = (chat, req.extensions_mut().remove::<Plan>()) {
-            self.layer.reorder(&mut plan, &chat);
+        // The plan is taken whether or not there is a request to weigh it by.
+        let plan = req.extensions_mut().remove::<Plan>();
+        let ext = req.extensions();
+        if let (Some(chat), Some(mut plan)) = (ext.get::<Arc<ChatRequest>>(), plan) {
+            self.layer.reorder(&mut plan, chat);
             // The route layer left no candidates for a plan still to be balanced: build them
             // once, from the reordered plan.
-            if req.extensions().get::<Candidates>().is_none() {
+            if ext.get::<Candidates>().is_none() {
                 let candidates: Candidates = plan.candidates();
                 req.extensions_mut().insert(candidates);
             }

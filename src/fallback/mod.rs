@@ -100,7 +100,7 @@ impl<S> Layer<S> for FallbackLayer {
     fn layer(&self, inner: S) -> Fallback<S> {
         Fallback {
             inner,
-            config: self.clone(),
+            config: Arc::new(self.clone()),
         }
     }
 }
@@ -109,7 +109,8 @@ impl<S> Layer<S> for FallbackLayer {
 #[derive(Debug, Clone)]
 pub struct Fallback<S> {
     inner: S,
-    config: FallbackLayer,
+    /// One refcount per clone of the stack and per request (see [`crate::alias::Alias`]).
+    config: Arc<FallbackLayer>,
 }
 
 impl<S> Service<Request<Body>> for Fallback<S>
@@ -128,7 +129,7 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let inner = self.inner.clone();
-        let config = self.config.clone();
+        let config = Arc::clone(&self.config);
         Box::pin(async move {
             let (mut parts, _) = req.into_parts();
             // Taken out, not copied: every attempt clones the extensions, and the layers inside

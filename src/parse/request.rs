@@ -3,7 +3,7 @@
 use crate::error::GatewayError;
 use crate::ext::{ApiKind, ChatRequest, ProviderPrefs, RoutingHints};
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
 
 /// Parses and validates a request body. Every error names the field or the byte position.
@@ -132,7 +132,7 @@ pub fn parse_request_bytes(
         .map(str::to_owned)
         .or_else(|| {
             headers
-                .get("x-session-id")
+                .get(&SESSION_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         })
@@ -142,14 +142,9 @@ pub fn parse_request_bytes(
                 .map(str::to_owned)
         })
         .map(|s| s.chars().take(256).collect());
-    let wants_metadata = [
-        "x-openrouter-metadata",
-        "x-openrouter-experimental-metadata",
-    ]
-    .iter()
-    .any(|h| {
+    let wants_metadata = METADATA_HEADERS.iter().any(|h| {
         headers
-            .get(*h)
+            .get(h)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled"))
     });
@@ -168,6 +163,13 @@ pub fn parse_request_bytes(
         hints: RoutingHints::default(),
     })
 }
+
+/// Header names as constants: a lookup by `&str` parses the name on every request.
+static SESSION_HEADER: HeaderName = HeaderName::from_static("x-session-id");
+static METADATA_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("x-openrouter-metadata"),
+    HeaderName::from_static("x-openrouter-experimental-metadata"),
+];
 
 fn check_reasoning(body: &Map<String, Value>) -> Result<(), GatewayError> {
     let short = body.get("reasoning_effort").and_then(Value::as_str);

@@ -72,21 +72,127 @@ impl Verbatim {
     }
 }
 
-/// Parses a JSON object body into its fields and the [`Verbatim`] ranges of the large ones, in
-/// one pass over the bytes (each value is scanned as raw JSON, then parsed from that slice).
+/// Parses a JSON object body into its fields and the [`Verbatim`] ranges of the large ones.
+///
+/// Each top-level value is parsed once, straight from the body ([`parse_direct`]). A body that
+/// path does not accept — malformed, or a key with escapes — goes through `serde_json`'s own
+/// object parse ([`parse_scanned`]), so errors and unusual input are exactly what it makes of
+/// them.
 pub(crate) fn parse_object(
     bytes: Bytes,
 ) -> Result<(Map<String, Value>, Verbatim), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let (body, mut fields) = de.deserialize_map(Fields { base: &bytes })?;
-    de.end()?;
+    let (body, fields) = match parse_direct(&bytes) {
+        Some(parsed) => parsed,
+        None => parse_scanned(&bytes)?,
+    };
+    Ok((body, verbatim(bytes, fields)))
+}
+
+fn verbatim(bytes: Bytes, mut fields: Vec<(Key, Range<usize>)>) -> Verbatim {
     fields.sort_by(|a, b| a.0.cmp(&b.0));
     let bytes = if fields.is_empty() {
         Bytes::new()
     } else {
         bytes
     };
-    Ok((body, Verbatim { bytes, fields }))
+    Verbatim { bytes, fields }
+}
+
+/// `serde_json`'s parse of the whole object: each value is scanned as raw JSON, then parsed
+/// from that slice. The reference for [`parse_direct`], and the path of every error.
+fn parse_scanned(bytes: &[u8]) -> Result<Parsed, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = de.deserialize_map(Fields { base: bytes })?;
+    de.end()?;
+    Ok(parsed)
+}
+
+/// The top-level object walked here, each value parsed once by `serde_json` from where it
+/// starts (its end is where that parse stopped), so no value is scanned twice. `None` for
+/// anything but a well-formed object whose keys have no escapes or control characters: the
+/// caller then runs [`parse_scanned`], which gives the same result for every body this
+/// accepts (values are parsed from their own start in both, so even the nesting limit
+/// matches) and the error for the rest.
+fn parse_direct(b: &[u8]) -> Option<Parsed> {
+    let mut body = Map::new();
+    let mut fields: Vec<(Key, Range<usize>)> = Vec::new();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            let (key, after) = plain_string(b, i)?;
+            i = skip_ws(b, after);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            let start = skip_ws(b, i + 1);
+            let (value, end) = value_at(b, start)?;
+            fields.retain(|(k, _)| **k != *key);
+            if end - start >= MIN_VERBATIM_BYTES {
+                fields.push((key_of(key), start..end));
+            }
+            body.insert(key.to_owned(), value);
+            i = skip_ws(b, end);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (skip_ws(b, i) == b.len()).then_some((body, fields))
+}
+
+/// The first index at or after `i` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The string starting with the quote at `i`, when it has no escape and no control character
+/// (so its text is its bytes), and the index after its closing quote.
+fn plain_string(b: &[u8], i: usize) -> Option<(&str, usize)> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let rest = b.get(i + 1..)?;
+    let len = memchr::memchr(b'"', rest)?;
+    let raw = &rest[..len];
+    if raw.iter().any(|&c| c < 0x20 || c == b'\\') {
+        return None;
+    }
+    Some((std::str::from_utf8(raw).ok()?, i + 1 + len + 1))
+}
+
+/// The value starting at `start` and the index after it. Literals and plain strings (such as
+/// `model`) are built directly: exactly what `serde_json` gives, without a deserialiser.
+fn value_at(b: &[u8], start: usize) -> Option<(Value, usize)> {
+    for (lit, value) in [
+        (&b"true"[..], Value::Bool(true)),
+        (b"false", Value::Bool(false)),
+        (b"null", Value::Null),
+    ] {
+        if b.get(start..start + lit.len()) == Some(lit) {
+            // A letter after it (`nullx`) is not a delimiter: the caller rejects it.
+            return Some((value, start + lit.len()));
+        }
+    }
+    if let Some((s, end)) = plain_string(b, start) {
+        return Some((Value::String(s.to_owned()), end));
+    }
+    let mut values = serde_json::Deserializer::from_slice(b.get(start..)?).into_iter::<Value>();
+    let value = values.next()?.ok()?;
+    Some((value, start + values.byte_offset()))
 }
 
 /// Visits the top-level object, recording value offsets relative to `base`.
@@ -248,6 +354,73 @@ mod tests {
         assert!(v.get("a").is_none() && v.get("b").is_some());
         v.clear();
         assert!(v.get("b").is_none());
+    }
+
+    /// Both paths on `text`: `parse_direct` must decline or agree with `parse_scanned`.
+    fn agree(text: &str) {
+        let scanned = parse_scanned(text.as_bytes()).ok();
+        let Some((body, fields)) = parse_direct(text.as_bytes()) else {
+            return;
+        };
+        let Some((want_body, want_fields)) = scanned else {
+            panic!("{text:?}: parsed directly, rejected by serde_json");
+        };
+        assert_eq!(body, want_body, "{text:?}");
+        assert_eq!(fields, want_fields, "{text:?}");
+    }
+
+    #[test]
+    fn direct_parse_matches_serde_json() {
+        let long = "x".repeat(80);
+        for text in [
+            "{}",
+            " { } ",
+            "{\"a\":1}",
+            "{\"a\" : true , \"b\":false,\"c\":null}\n",
+            "{\"a\":nullx}",
+            "{\"a\":tru}",
+            "{\"a\":1,}",
+            "{,}",
+            "{\"a\":1\"b\":2}",
+            "{\"a\":-0.5e3,\"b\":[1,2,{\"c\":\"d\"}],\"e\":{}}",
+            "{\"a\":1e400}",
+            "{\"a\":01}",
+            "{\"a\":1x}",
+            "{\"a\":\"\\u2603 \\\" q\"}",
+            "{\"a\\\"b\":1}",
+            "{\"a\tb\":1}",
+            "{\"a\":\"b\tc\"}",
+            "{\"k\":1,\"k\":2}",
+            "{\"a\":1} x",
+            "{\"a\":1}}",
+            "{\"a\":",
+            "{\"a\"",
+            "{\"a",
+            "{",
+            "[1]",
+            "",
+            "{\"a\":[1,}",
+        ] {
+            agree(text);
+        }
+        for text in [
+            format!(r#"{{"messages":["{long}"],"model":"a/b","messages":["{long}y"]}}"#),
+            format!(r#"{{ "tools" : [ "{long}" ] , "z" : "{long}" }}"#),
+            format!(r#"{{"p":"{long}","p":1}}"#),
+            format!("{{\"deep\":{}1{}}}", "[".repeat(127), "]".repeat(127)),
+            format!("{{\"deep\":{}1{}}}", "[".repeat(128), "]".repeat(128)),
+        ] {
+            agree(&text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn direct_parse_matches_serde_json_on_any_text(
+            text in r#"\{( ?"[a-c\\]{0,2}" ?: ?(true|nul|1|-2\.5|"[x\\"\t]{0,70}"|\[[1,\]\[]{0,6}\]|\{\}) ?,?){0,4}\}?[ x]?"#
+        ) {
+            agree(&text);
+        }
     }
 
     #[test]

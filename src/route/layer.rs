@@ -63,7 +63,7 @@ impl<S> Layer<S> for RouteLayer {
     fn layer(&self, inner: S) -> Route<S> {
         Route {
             inner,
-            layer: self.clone(),
+            layer: Arc::new(self.clone()),
         }
     }
 }
@@ -72,7 +72,8 @@ impl<S> Layer<S> for RouteLayer {
 #[derive(Debug, Clone)]
 pub struct Route<S> {
     inner: S,
-    layer: RouteLayer,
+    /// One refcount per clone of the stack (see [`crate::alias::Alias`]).
+    layer: Arc<RouteLayer>,
 }
 
 impl<S, B> Service<Request<B>> for Route<S>
@@ -89,12 +90,14 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let Some(chat) = req.extensions().get::<Arc<ChatRequest>>().cloned() else {
+        // The request is read in place (no refcount taken): the plan owns what it keeps.
+        let ext = req.extensions();
+        let Some(chat) = ext.get::<Arc<ChatRequest>>() else {
             return ResponseFuture::refused(
                 "route: no parsed ChatRequest (is the parse layer missing?)",
             );
         };
-        match self.layer.plan(&chat, req.extensions().get::<ChainHints>()) {
+        match self.layer.plan(chat, ext.get::<ChainHints>()) {
             Ok(plan) => {
                 // A plan the balance layer may reorder is materialised after it (see
                 // `candidates_in`); any other is final now.

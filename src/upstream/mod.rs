@@ -40,12 +40,19 @@ use tokio::time::Instant;
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Body>;
 
 /// The upstream HTTP client service; cheap to clone (clones share the pools).
+///
+/// The clients sit behind one `Arc`: the gateway clones the whole stack per request.
 #[derive(Clone, Debug, Default)]
 pub struct Upstream {
+    pools: Arc<Pools>,
+}
+
+#[derive(Debug, Default)]
+struct Pools {
     /// The client of the first connect timeout seen: read without a lock on the hot path.
-    first: Arc<OnceLock<(Duration, HttpsClient)>>,
+    first: OnceLock<(Duration, HttpsClient)>,
     /// One client per further distinct connect timeout, each with its own pool.
-    clients: Arc<RwLock<HashMap<Duration, HttpsClient>>>,
+    clients: RwLock<HashMap<Duration, HttpsClient>>,
 }
 
 impl Upstream {
@@ -58,18 +65,19 @@ impl Upstream {
     /// first one (the usual case: no lock, no clone).
     fn with_client<R>(&self, connect_timeout: Duration, f: impl FnOnce(&HttpsClient) -> R) -> R {
         let (first_timeout, first) = self
+            .pools
             .first
             .get_or_init(|| (connect_timeout, build_client(connect_timeout)));
         if *first_timeout == connect_timeout {
             return f(first);
         }
-        if let Ok(map) = self.clients.read() {
+        if let Ok(map) = self.pools.clients.read() {
             if let Some(c) = map.get(&connect_timeout) {
                 return f(c);
             }
         }
         let client = build_client(connect_timeout);
-        if let Ok(mut map) = self.clients.write() {
+        if let Ok(mut map) = self.pools.clients.write() {
             map.entry(connect_timeout).or_insert_with(|| client.clone());
         }
         f(&client)
