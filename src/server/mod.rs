@@ -11,6 +11,7 @@
 //! ```
 
 mod catalog_api;
+mod direct;
 
 mod keys_api;
 
@@ -312,15 +313,19 @@ impl Gateway {
     ) -> std::io::Result<()> {
         use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
         use hyper_util::server::conn::auto::Builder;
-        use tower::ServiceExt;
 
         let grace = Duration::from_millis(self.config.server.shutdown_grace_ms);
         self.watch_config();
         let ledger = self.ledger.clone();
-        let router = self.router();
+        // Completions skip the router (see `direct`); everything else goes through it.
+        let direct = direct::Direct {
+            router: self.router(),
+            chat: self.completion_service(ApiKind::Chat),
+            completions: self.completion_service(ApiKind::Completions),
+        };
         let service =
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                router.clone().oneshot(req.map(axum::body::Body::new))
+                direct.call(req)
             });
         let mut builder = Builder::new(TokioExecutor::new());
         builder
