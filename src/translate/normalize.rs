@@ -17,14 +17,30 @@ pub(crate) struct Stamp {
 
 /// Normalises a native finish reason to `stop | length | tool_calls | content_filter | error`.
 pub fn normalize_finish_reason(native: &str) -> &'static str {
-    match native.to_ascii_lowercase().as_str() {
-        "length" | "max_tokens" | "model_length" | "max_output_tokens" => "length",
-        "tool_calls" | "tool_use" | "function_call" => "tool_calls",
-        "content_filter" | "safety" | "recitation" | "blocklist" | "prohibited_content"
-        | "spii" | "refusal" => "content_filter",
-        "error" | "malformed_function_call" => "error",
-        _ => "stop",
-    }
+    // Compared without case instead of lowercased into a new `String`: this runs on the
+    // finishing chunk of every completion.
+    const NATIVE: &[(&str, &str)] = &[
+        ("length", "length"),
+        ("max_tokens", "length"),
+        ("model_length", "length"),
+        ("max_output_tokens", "length"),
+        ("tool_calls", "tool_calls"),
+        ("tool_use", "tool_calls"),
+        ("function_call", "tool_calls"),
+        ("content_filter", "content_filter"),
+        ("safety", "content_filter"),
+        ("recitation", "content_filter"),
+        ("blocklist", "content_filter"),
+        ("prohibited_content", "content_filter"),
+        ("spii", "content_filter"),
+        ("refusal", "content_filter"),
+        ("error", "error"),
+        ("malformed_function_call", "error"),
+    ];
+    NATIVE
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(native))
+        .map_or("stop", |(_, normal)| normal)
 }
 
 /// Stamps a response object or chunk. `chunk` selects `chat.completion.chunk` vs
@@ -145,7 +161,32 @@ pub fn chunk_has_content(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// The lowercasing `match` the table replaced.
+    fn by_lowercase(native: &str) -> &'static str {
+        match native.to_ascii_lowercase().as_str() {
+            "length" | "max_tokens" | "model_length" | "max_output_tokens" => "length",
+            "tool_calls" | "tool_use" | "function_call" => "tool_calls",
+            "content_filter" | "safety" | "recitation" | "blocklist" | "prohibited_content"
+            | "spii" | "refusal" => "content_filter",
+            "error" | "malformed_function_call" => "error",
+            _ => "stop",
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn finish_reasons_normalise_as_the_lowercasing_match_did(
+            native in prop_oneof![
+                "(?i)(length|max_tokens|tool_use|safety|refusal|error|spii|stop|end_turn)",
+                ".{0,12}",
+            ],
+        ) {
+            prop_assert_eq!(normalize_finish_reason(&native), by_lowercase(&native));
+        }
+    }
 
     #[test]
     fn stamps_and_normalises() {
