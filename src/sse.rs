@@ -14,6 +14,22 @@
 //! assert_eq!(events[0].event.as_deref(), Some("ping"));
 //! assert_eq!(events[1].data, "[DONE]");
 //! ```
+//!
+//! A consumer that decodes many events and drops each after reading it can hand the events back
+//! with [`Decoder::recycle`]: their strings are then reused for the next events' fields instead
+//! of allocating one per event.
+//!
+//! ```
+//! use switchyard::sse::Decoder;
+//! let mut d = Decoder::default();
+//! let mut events = Vec::new();
+//! for chunk in [&b"data: a\n\n"[..], b"data: b\n\n"] {
+//!     d.feed(chunk, &mut events);
+//!     assert_eq!(events.len(), 1);
+//!     d.recycle(&mut events); // the events are read: their buffers go back to the decoder
+//!     assert!(events.is_empty());
+//! }
+//! ```
 
 /// One decoded event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +51,17 @@ pub struct Decoder {
     /// Upper bound on one event's size, to refuse upstream garbage that never ends an event.
     max_event_bytes: Option<usize>,
     overflow: bool,
+    /// Strings of events handed back by [`Decoder::recycle`], cleared, for the next fields.
+    spare: Vec<String>,
 }
+
+/// Most strings [`Decoder::recycle`] keeps: an event has a `data` and an `event` string, and a
+/// feed usually completes a few events.
+const MAX_SPARE: usize = 8;
+
+/// Largest string capacity [`Decoder::recycle`] keeps, so one huge event does not pin its
+/// buffer for the rest of the stream.
+const MAX_SPARE_BYTES: usize = 64 * 1024;
 
 impl Decoder {
     /// A decoder that flags events larger than `max` bytes (see [`Decoder::overflowed`]).
@@ -94,6 +120,37 @@ impl Decoder {
         }
     }
 
+    /// Takes back the events the caller has read, leaving `events` empty: their strings are
+    /// reused (cleared) for the fields of the events decoded next, sparing an allocation per
+    /// event. Calling it is optional; events are the same either way.
+    pub fn recycle(&mut self, events: &mut Vec<Event>) {
+        for ev in events.drain(..) {
+            self.keep(ev.data);
+            if let Some(name) = ev.event {
+                self.keep(name);
+            }
+        }
+    }
+
+    /// Keeps `s` for reuse unless enough are kept or it is too large (then it is dropped).
+    fn keep(&mut self, s: String) {
+        if self.spare.len() < MAX_SPARE && s.capacity() <= MAX_SPARE_BYTES {
+            self.spare.push(s);
+        }
+    }
+
+    /// `value` in a spare string (see [`Decoder::recycle`]), or a fresh one.
+    fn owned(&mut self, value: &str) -> String {
+        match self.spare.pop() {
+            Some(mut s) => {
+                s.clear();
+                s.push_str(value);
+                s
+            }
+            None => value.to_owned(),
+        }
+    }
+
     /// True when bytes of an unfinished event are buffered.
     pub fn has_partial(&self) -> bool {
         !self.line.is_empty() || self.data.is_some()
@@ -132,9 +189,9 @@ impl Decoder {
                     d.push('\n');
                     d.push_str(value);
                 }
-                None => self.data = Some(value.to_owned()),
+                None => self.data = Some(self.owned(value)),
             },
-            "event" => self.event = Some(value.to_owned()),
+            "event" => self.event = Some(self.owned(value)),
             _ => {} // id, retry: not used by LLM APIs
         }
     }
@@ -152,6 +209,30 @@ mod tests {
             d.feed(c, &mut out);
         }
         out
+    }
+
+    /// As [`decode_all`], handing every feed's events back to the decoder once copied.
+    fn decode_recycling(chunks: &[&[u8]]) -> Vec<Event> {
+        let mut d = Decoder::default();
+        let (mut events, mut out) = (Vec::new(), Vec::new());
+        for c in chunks {
+            d.feed(c, &mut events);
+            out.extend(events.iter().cloned());
+            d.recycle(&mut events);
+            assert!(events.is_empty());
+        }
+        out
+    }
+
+    #[test]
+    fn recycled_strings_carry_nothing_over() {
+        let chunks: [&[u8]; 4] = [
+            b"event: long_name\ndata: a long first payload\n\n",
+            b"data: b\n\n",
+            b"event: e\ndata: c\ndata: d\n\ndata: x",
+            b"y\n\n",
+        ];
+        assert_eq!(decode_recycling(&chunks), decode_all(&chunks));
     }
 
     #[test]
@@ -177,7 +258,8 @@ mod tests {
             let mut last = 0;
             for c in cuts { pieces.push(&stream[last..c]); last = c; }
             pieces.push(&stream[last..]);
-            prop_assert_eq!(decode_all(&pieces), whole);
+            prop_assert_eq!(&decode_all(&pieces), &whole);
+            prop_assert_eq!(&decode_recycling(&pieces), &whole);
         }
     }
 }

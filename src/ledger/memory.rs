@@ -2,7 +2,7 @@
 
 use super::{GenerationRecord, MeterSink};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Keeps the last `capacity` records in memory, evicting the oldest; nothing survives a restart.
 #[derive(Debug)]
@@ -13,9 +13,10 @@ pub struct MemorySink {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_id: HashMap<String, GenerationRecord>,
-    /// Ids in arrival order, oldest first.
-    order: VecDeque<String>,
+    by_id: HashMap<Arc<str>, GenerationRecord>,
+    /// Ids in arrival order, oldest first; each shares its text with the map's key (one copy
+    /// of the id per record, not two).
+    order: VecDeque<Arc<str>>,
 }
 
 impl MemorySink {
@@ -46,8 +47,8 @@ impl MemorySink {
 impl MeterSink for MemorySink {
     fn record(&self, rec: GenerationRecord) {
         let mut inner = self.lock();
-        let id = rec.id.clone();
-        if inner.by_id.insert(id.clone(), rec).is_none() {
+        let id: Arc<str> = Arc::from(rec.id.as_str());
+        if inner.by_id.insert(Arc::clone(&id), rec).is_none() {
             inner.order.push_back(id);
         }
         while inner.by_id.len() > self.capacity {

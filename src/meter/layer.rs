@@ -24,8 +24,15 @@ use tower::{Layer, Service};
 /// Applies [`Meter`].
 #[derive(Debug, Clone, Default)]
 pub struct MeterLayer {
-    sink: Option<Arc<dyn MeterSink>>,
-    health: Option<Arc<crate::health::Health>>,
+    /// One `Arc` for both: every request's [`Accounting`] holds it, one count to bump.
+    shared: Arc<Shared>,
+}
+
+/// Where the meter reports, shared by every request's [`Accounting`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shared {
+    pub(crate) sink: Option<Arc<dyn MeterSink>>,
+    pub(crate) health: Option<Arc<crate::health::Health>>,
 }
 
 impl MeterLayer {
@@ -36,13 +43,13 @@ impl MeterLayer {
 
     /// Records every generation into `sink`.
     pub fn sink(mut self, sink: Arc<dyn MeterSink>) -> Self {
-        self.sink = Some(sink);
+        Arc::make_mut(&mut self.shared).sink = Some(sink);
         self
     }
 
     /// Reports time-to-first-token and tokens per second of every stream to `health`.
     pub fn health(mut self, health: Arc<crate::health::Health>) -> Self {
-        self.health = Some(health);
+        Arc::make_mut(&mut self.shared).health = Some(health);
         self
     }
 }
@@ -67,32 +74,38 @@ pub struct Meter<S> {
 /// Everything needed to finish the accounting of one attempt when its response ends.
 #[derive(Debug, Clone)]
 pub(crate) struct Accounting {
-    pub(crate) sink: Option<Arc<dyn MeterSink>>,
-    pub(crate) health: Option<Arc<crate::health::Health>>,
+    pub(crate) shared: Arc<Shared>,
     pub(crate) record: GenerationRecord,
-    pub(crate) pricing: Pricing,
+    /// The serving endpoint (its prices, its health key): shared with the catalog, not copied.
+    /// `None` only where there is none (unit tests): default prices, no health report.
+    pub(crate) target: Option<Target>,
     pub(crate) prompt_chars: u64,
     pub(crate) hold: Option<CreditHold>,
     pub(crate) started: Instant,
     pub(crate) attempt_started: Instant,
     pub(crate) first_content: Option<Instant>,
-    pub(crate) target_key: String,
 }
 
 impl Accounting {
     /// Prices `usage`, settles credits, records the generation; returns the cost. Call once: the
-    /// record is moved into the sink.
+    /// record is moved into the sink. The reasons are taken owned: they move into the record
+    /// (`native` defaults to `finish_reason`).
     pub(crate) fn finish(
         &mut self,
         usage: &Usage,
-        finish_reason: Option<&str>,
-        native: Option<&str>,
+        finish_reason: Option<String>,
+        native: Option<String>,
         cancelled: bool,
     ) -> Cost {
-        let cost = price(usage, &self.pricing, finish_reason, utc_hhmm(now_ms()));
+        let hhmm = utc_hhmm(now_ms());
+        let cost = match &self.target {
+            Some(t) => price(usage, &t.endpoint().pricing, finish_reason.as_deref(), hhmm),
+            None => price(usage, &Pricing::default(), finish_reason.as_deref(), hhmm),
+        };
         let r = &mut self.record;
-        r.finish_reason = finish_reason.map(str::to_owned);
-        r.native_finish_reason = native.or(finish_reason).map(str::to_owned);
+        r.native_finish_reason = native.or_else(|| finish_reason.clone());
+        r.finish_reason = finish_reason;
+        let finish_reason = r.finish_reason.as_deref();
         r.cancelled = cancelled;
         r.tokens_prompt = usage.prompt_tokens;
         r.tokens_completion = usage.completion_tokens;
@@ -109,18 +122,20 @@ impl Accounting {
         if let Some(h) = self.hold.take() {
             h.settle(cost.total);
         }
-        if let (Some(health), Some(first)) = (&self.health, self.first_content) {
+        if let (Some(health), Some(first), Some(target)) =
+            (&self.shared.health, self.first_content, &self.target)
+        {
             if !cancelled && finish_reason != Some("error") {
                 let ttft = first.duration_since(self.attempt_started);
                 health.record_stream(
-                    &self.target_key,
+                    target.key(),
                     ttft,
                     usage.completion_tokens,
                     self.attempt_started.elapsed(),
                 );
             }
         }
-        if let Some(sink) = &self.sink {
+        if let Some(sink) = &self.shared.sink {
             // Finished once per attempt (the stream and the JSON paths guard it): the record
             // moves into the ledger rather than being copied.
             sink.record(std::mem::take(&mut self.record));
@@ -144,18 +159,18 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let accounting = accounting_for(&req, &self.config);
-        let chat = req.extensions().get::<Arc<ChatRequest>>().cloned();
         let fut = call_boxed(&mut self.inner, req);
         Box::pin(async move {
             let resp = fut.await?;
-            let (Some(mut acc), Some(chat)) = (accounting, chat) else {
+            let Some(mut acc) = accounting else {
                 return Ok(resp);
             };
             if !resp.status().is_success() {
                 return Ok(resp);
             }
             acc.record.latency_ms = acc.started.elapsed().as_millis() as u64;
-            if chat.stream {
+            // The request's `stream`, as the record took it.
+            if acc.record.streamed {
                 let (parts, body) = resp.into_parts();
                 return Ok(Response::from_parts(
                     parts,
@@ -165,7 +180,7 @@ where
             let (mut parts, body) = resp.into_parts();
             // The translator's body, when it answered: read (spliced bytes through a small
             // probe, else the parsed value), `usage` set in place, serialised once.
-            if let Some(json) = parts.extensions.get::<DeferredJson>().cloned() {
+            if let Some(json) = parts.extensions.get::<DeferredJson>() {
                 let facts = json
                     .read_spliced_usage(Facts::noted)
                     .or_else(|| json.read_spliced(Facts::probe))
@@ -268,12 +283,7 @@ impl Facts {
             .usage
             .unwrap_or_else(|| Usage::estimate(acc.prompt_chars, self.completion_chars));
         acc.record.upstream_id = None;
-        let cost = acc.finish(
-            &usage,
-            self.finish.as_deref(),
-            self.native.as_deref(),
-            false,
-        );
+        let cost = acc.finish(&usage, self.finish, self.native, false);
         UsageReport::new(&usage, &cost, false)
     }
 }
@@ -366,26 +376,9 @@ fn text_chars(choice: &Value) -> u64 {
 fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting> {
     let target = req.extensions().get::<Target>()?;
     let chat = req.extensions().get::<Arc<ChatRequest>>()?;
-    let id = req
-        .extensions()
-        .get::<GenerationId>()
-        .cloned()
-        .unwrap_or_default();
+    let id = req.extensions().get::<GenerationId>();
     let endpoint = target.endpoint();
-    let mut attempts: Vec<LedgerAttempt> = req
-        .extensions()
-        .get::<AttemptLog>()
-        .map(|l| l.snapshot())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| LedgerAttempt {
-            provider: a.provider_slug,
-            model: a.model,
-            status: a.status,
-            latency_ms: a.latency_ms,
-        })
-        .collect();
-    attempts.push(LedgerAttempt {
+    let attempts = attempts(req.extensions().get::<AttemptLog>(), || LedgerAttempt {
         provider: endpoint.provider.slug.clone(),
         model: target.model.slug.clone(),
         status: 200,
@@ -397,7 +390,11 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
         .get::<RequestStart>()
         .map_or_else(Instant::now, |s| s.0);
     let record = GenerationRecord {
-        id: id.as_str().to_owned(),
+        // No id yet is the default's: a fresh one.
+        id: match id {
+            Some(id) => id.as_str().to_owned(),
+            None => GenerationId::default().as_str().to_owned(),
+        },
         created_at: now_ms(),
         model: target.model.slug.clone(),
         provider_name: endpoint.provider.name.clone(),
@@ -425,17 +422,35 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
         ..GenerationRecord::default()
     };
     Some(Accounting {
-        sink: config.sink.clone(),
-        health: config.health.clone(),
+        shared: config.shared.clone(),
         record,
-        pricing: endpoint.pricing.clone(),
+        target: Some(target.clone()),
         prompt_chars: chat.prompt_chars as u64,
         hold: req.extensions().get::<CreditHold>().cloned(),
         started,
         attempt_started: Instant::now(),
         first_content: None,
-        target_key: target.key().to_owned(),
     })
+}
+
+/// The ledger's attempts: the logged ones, then `serving`, in one allocation. Only the fields
+/// the ledger keeps are copied out of the log (not a snapshot of whole entries).
+fn attempts(
+    log: Option<&AttemptLog>,
+    serving: impl FnOnce() -> LedgerAttempt,
+) -> Vec<LedgerAttempt> {
+    // A poisoned log reads as empty, as `AttemptLog::snapshot` has it.
+    let logged = log.and_then(|l| l.0.lock().ok());
+    let logged = logged.as_deref().map_or(&[][..], Vec::as_slice);
+    let mut out = Vec::with_capacity(logged.len() + 1);
+    out.extend(logged.iter().map(|a| LedgerAttempt {
+        provider: a.provider_slug.clone(),
+        model: a.model.clone(),
+        status: a.status,
+        latency_ms: a.latency_ms,
+    }));
+    out.push(serving());
+    out
 }
 
 #[cfg(test)]

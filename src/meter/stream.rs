@@ -108,14 +108,13 @@ impl MeterStream {
 
     fn usage_chunk(&mut self) -> Bytes {
         let usage = self.usage_or_estimate();
-        let finish = self.finish_reason.clone();
-        let native = self.native_finish_reason.clone();
+        // The stream ends here: the reasons move into the record.
+        let finish = self.finish_reason.take();
+        let native = self.native_finish_reason.take();
         // Written before `finish` moves the record into the ledger.
         let mut out = Vec::with_capacity(640);
         usage_chunk_head(&mut out, &self.acc.record);
-        let cost = self
-            .acc
-            .finish(&usage, finish.as_deref(), native.as_deref(), false);
+        let cost = self.acc.finish(&usage, finish, native, false);
         out.extend_from_slice(UsageReport::new(&usage, &cost, false).to_json().as_bytes());
         out.extend_from_slice(b"}\n\n");
         Bytes::from(out)
@@ -179,14 +178,15 @@ impl http_body::Body for MeterStream {
                     // served in part: recorded once, billed under insurance.
                     if this.acc.first_content.is_some() {
                         let usage = this.usage_or_estimate();
-                        this.acc.finish(&usage, Some("error"), Some("error"), false);
+                        let error = || Some("error".to_owned());
+                        this.acc.finish(&usage, error(), error(), false);
                     }
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(None) => {
                     let usage = this.usage_or_estimate();
-                    let finish = this.finish_reason.clone();
-                    this.acc.finish(&usage, finish.as_deref(), None, false);
+                    let finish = this.finish_reason.take();
+                    this.acc.finish(&usage, finish, None, false);
                     this.finished = true;
                 }
             }
@@ -312,16 +312,14 @@ mod tests {
 
     fn accounting() -> Accounting {
         Accounting {
-            sink: None,
-            health: None,
+            shared: Default::default(),
             record: Default::default(),
-            pricing: Default::default(),
+            target: None,
             prompt_chars: 0,
             hold: None,
             started: std::time::Instant::now(),
             attempt_started: std::time::Instant::now(),
             first_content: None,
-            target_key: String::new(),
         }
     }
 

@@ -170,7 +170,8 @@ impl HttpBody for TranslatedStream {
                         }
                     }
                     this.events = events;
-                    this.events.clear();
+                    // Read: their strings go back to the decoder for the next events.
+                    this.decoder.recycle(&mut this.events);
                 }
                 Poll::Ready(None) => {
                     let result = this.mapper.on_end(&mut this.values);
