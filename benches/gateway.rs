@@ -7,8 +7,10 @@
 //!
 //! Environment: `SWITCHYARD_BENCH_FILTER="json c=64 body=1 KB"` runs only the cells whose label
 //! contains the text; `SWITCHYARD_BENCH_ROUND_MS` sets the length of one measuring round (for
-//! profiling); `SWITCHYARD_BENCH_NODELAY=1` serves the gateway's router with `TCP_NODELAY` on
-//! accepted sockets (an experiment: `Gateway::serve` does not set it).
+//! profiling); `SWITCHYARD_BENCH_NODELAY=1` serves the gateway's whole axum router through
+//! `axum::serve` with `TCP_NODELAY` on accepted sockets (run 2's experiment, kept for
+//! comparison: `Gateway::serve` now sets `TCP_NODELAY` itself and sends completions past the
+//! router).
 //!
 //! One run starts four processes of this same binary (`--role …`):
 //!
@@ -330,8 +332,9 @@ async fn serve_gateway(listener: TcpListener, config: &Path) {
     let gateway =
         switchyard::server::Gateway::from_config(config, Path::new(".")).expect("gateway");
     if std::env::var_os("SWITCHYARD_BENCH_NODELAY").is_some() {
-        // Experiment: the same router with TCP_NODELAY on accepted sockets, which
-        // `Gateway::serve` (axum 0.8's `serve`) does not set.
+        // Run 2's experiment: every request through the router, served by `axum::serve`
+        // with TCP_NODELAY on accepted sockets (`Gateway::serve` sets it too, and sends
+        // completions past the router).
         use axum::serve::ListenerExt;
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
