@@ -35,6 +35,7 @@ pub mod error;
 pub mod ext;
 pub mod fallback;
 pub mod health;
+pub(crate) mod json_scan;
 pub mod keys;
 pub mod ledger;
 pub mod meter;

@@ -2,7 +2,7 @@
 //! inserted, deleted or cut — the client gets well-formed output: a JSON completion with
 //! `usage` or a JSON error envelope; a stream of `data:` events each holding JSON, ending in
 //! `[DONE]`, or an error status. The splicer reads upstream bytes with its own JSON cursor
-//! (`src/translate/scan.rs`) and passes most of them on unchanged, so this checks end to end
+//! (`src/json_scan.rs`) and passes most of them on unchanged, so this checks end to end
 //! that nothing malformed slips through.
 #![allow(clippy::unwrap_used, missing_docs)]
 

@@ -55,7 +55,7 @@ pub(crate) fn is_content_event(frame: &[u8]) -> bool {
 /// [`chunk_has_content`] read with the splicer's JSON cursor instead of from the chunk's
 /// `Value`: the attempt loop asks it of every frame until the first content.
 mod probe {
-    use crate::translate::scan::Cursor;
+    use crate::json_scan::Cursor;
 
     /// Whether the chunk carries content; `None` when it is not JSON this can read (not an
     /// object, malformed, escaped or repeated keys), which the `Value` path then decides.
@@ -410,7 +410,7 @@ mod tests {
             extra in proptest::option::of(("[a-z_]{1,12}", any::<String>())),
             pretty in any::<bool>(),
             at in any::<prop::sample::Index>(),
-            edit in crate::translate::scan::tests::edit(),
+            edit in crate::json_scan::tests::edit(),
             delete in any::<bool>(),
         ) {
             let mut delta = serde_json::Map::new();
@@ -422,7 +422,7 @@ mod tests {
             } else {
                 chunk.to_string()
             };
-            let data = crate::translate::scan::tests::mutate(text, at, edit, delete);
+            let data = crate::json_scan::tests::mutate(text, at, edit, delete);
             let frame = format!("data: {data}\n\n");
             // What the frame's data is once the event is read (trailing whitespace trimmed).
             let data = std::str::from_utf8(event_data(frame.as_bytes()).expect("data")).expect("utf-8");

@@ -23,7 +23,6 @@ mod normalize;
 mod openai;
 mod pieces;
 mod response;
-pub(crate) mod scan;
 mod splice;
 #[cfg(test)]
 mod splice_serde;

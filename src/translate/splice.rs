@@ -4,7 +4,7 @@
 //! the upstream's, `created` filled in when missing, and each choice's `finish_reason` normalised
 //! (see [`super::normalize::stamp`]); everything else — the content, the bulk of the bytes — is
 //! passed on as the upstream wrote it. [`ChunkWriter::splice`] does that in one validating pass:
-//! a JSON cursor ([`super::scan`]) walks the chunk, hands over the raw text of the values that
+//! a JSON cursor ([`crate::json_scan`]) walks the chunk, hands over the raw text of the values that
 //! stay, and those are copied next to the gateway's fields, escaped once per stream.
 //!
 //! Whole non-streaming responses go through the same pass ([`splice_object`], see
@@ -18,8 +18,8 @@
 //! takes the `Value` path, which also reports the errors exactly as before.
 
 use super::normalize::{Stamp, normalize_finish_reason};
-use super::scan::Cursor;
 pub(crate) use crate::deferred_json::FirstChoice;
+use crate::json_scan::Cursor;
 use bytes::{Bytes, BytesMut};
 
 /// Room for a stream's frames, taken a block at a time (see [`ChunkWriter::splice`]).
@@ -648,7 +648,7 @@ pub(super) mod tests {
             chunk in chunk(),
             pretty in any::<bool>(),
             at in any::<prop::sample::Index>(),
-            edit in crate::translate::scan::tests::edit(),
+            edit in crate::json_scan::tests::edit(),
             delete in any::<bool>(),
             strip in any::<bool>(),
         ) {
@@ -658,7 +658,7 @@ pub(super) mod tests {
             } else {
                 serde_json::to_string(&chunk).expect("json")
             };
-            let data = crate::translate::scan::tests::mutate(text, at, edit, delete);
+            let data = crate::json_scan::tests::mutate(text, at, edit, delete);
             agree(&data, &s, true)?;
             agree(&data, &s, false)?;
         }

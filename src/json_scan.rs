@@ -1,4 +1,5 @@
-//! A validating JSON cursor that hands out the raw text of values, for the splicer.
+//! A validating JSON cursor that hands out the raw text of values: the response splicer
+//! ([`crate::translate`]) and fallback's first-content probe read upstream JSON with it.
 //!
 //! The splicer copies most of an upstream object as the upstream wrote it, so all it needs of a
 //! value is where it ends — and the promise that it is valid JSON, since the bytes go to the
