@@ -3,28 +3,20 @@
 //! `usage` or a JSON error envelope; a stream of `data:` events each holding JSON, ending in
 //! `[DONE]`, or an error status. The splicer reads upstream bytes with its own JSON cursor
 //! (`src/json_scan.rs`) and passes most of them on unchanged, so this checks end to end
-//! that nothing malformed slips through.
+//! that nothing malformed slips through, on the same layer stack the server mounts.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use proptest::prelude::*;
 use serde_json::Value;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 use switchyard::BoxError;
-use switchyard::balance::BalanceLayer;
 use switchyard::body::{self, Body};
 use switchyard::ext::ApiKind;
-use switchyard::fallback::FallbackLayer;
-use switchyard::ledger::MemorySink;
-use switchyard::meter::MeterLayer;
-use switchyard::parse::ParseLayer;
-use switchyard::route::{RouteLayer, Sticky};
-use switchyard::translate::TranslateLayer;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::ServiceExt;
 
 const CONFIG: &str = r#"
 [catalog]
@@ -95,13 +87,10 @@ fn edit() -> impl Strategy<Value = &'static str> {
     ]
 }
 
-/// One request through the layer stack (parse → route → balance → fallback → meter →
-/// translate) over an in-process upstream answering `upstream`; the client's status and body.
+/// One request through the gateway's completion stack (`Gateway::completion_service_over`)
+/// over an in-process upstream answering `upstream`; the client's status and body.
 async fn through_the_gateway(stream: bool, upstream: Vec<Bytes>) -> (u16, String) {
     let gw = switchyard::test_util::gateway_from(CONFIG, &|_| None);
-    let catalog = gw.catalog().clone();
-    let health = gw.health().clone();
-    let sticky = Arc::new(Sticky::new());
     let upstream = Arc::new(upstream);
     let service = tower::service_fn(move |_req: Request<Body>| {
         let frames = upstream.clone();
@@ -121,37 +110,15 @@ async fn through_the_gateway(stream: bool, upstream: Vec<Bytes>) -> (u16, String
             Ok::<_, BoxError>(resp)
         }
     });
-    let mut stack = ServiceBuilder::new()
-        .layer(ParseLayer::new(ApiKind::Chat))
-        .layer(
-            RouteLayer::new(catalog.clone())
-                .health(health.clone())
-                .sticky(sticky.clone()),
-        )
-        .layer(BalanceLayer::new().health(health.clone()))
-        .layer(
-            FallbackLayer::new()
-                .keepalive_after(Duration::from_secs(10))
-                .health(health.clone())
-                .sticky(sticky),
-        )
-        .layer(
-            MeterLayer::new()
-                .sink(Arc::new(MemorySink::new(16)))
-                .health(health),
-        )
-        .layer(TranslateLayer::new())
-        .service(service);
     let req = Request::post("/v1/chat/completions")
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(format!(
+        .body(axum::body::Body::from(format!(
             r#"{{"model":"acme/m","stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
-        ))))
+        )))
         .unwrap();
-    let resp = ServiceExt::<Request<Full<Bytes>>>::ready(&mut stack)
-        .await
-        .unwrap()
-        .call(req)
+    let resp = gw
+        .completion_service_over(ApiKind::Chat, service)
+        .oneshot(req)
         .await
         .unwrap();
     let status = resp.status().as_u16();

@@ -221,6 +221,25 @@ impl Gateway {
     /// auth → parse → alias → route → balance → credits → fallback → meter → translate →
     /// upstream.
     pub fn completion_service(&self, kind: ApiKind) -> CompletionService {
+        self.completion_service_over(kind, self.upstream.clone())
+    }
+
+    /// [`Gateway::completion_service`] over another upstream service than the HTTP client: an
+    /// in-process model server, a custom client, a test double. It receives each attempt's
+    /// request as translate built it (the provider's wire format, the [`crate::ext::Target`]
+    /// extension naming the endpoint).
+    pub fn completion_service_over<U>(&self, kind: ApiKind, upstream: U) -> CompletionService
+    where
+        U: tower::Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = crate::BoxError,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        U::Future: Send + 'static,
+    {
         let server = &self.config.server;
         let auth = self.keys.clone().map(|store| {
             let layer = AuthLayer::new(store);
@@ -258,7 +277,7 @@ impl Gateway {
                     .health(self.health.clone()),
             )
             .layer(TranslateLayer::new())
-            .service(self.upstream.clone());
+            .service(upstream);
         BoxCloneSyncService::new(stack)
     }
 
