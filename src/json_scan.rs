@@ -245,6 +245,13 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Marks the key with flag `bit` seen in `seen`; `None` the second time. A reader that keeps
+/// the first of a repeated key would disagree with a `Value`, which keeps the last: so it
+/// declines, and the `Value` path decides.
+pub(crate) fn once(seen: &mut u8, bit: u8) -> Option<()> {
+    (*seen & bit == 0).then(|| *seen |= bit)
+}
+
 /// The length of the run at the start of `bytes` that a string copies as it is: no `"`, `\`
 /// or control character. Eight bytes at a time: strings are most of what a chunk is.
 fn plain_run(bytes: &[u8]) -> usize {

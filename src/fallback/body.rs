@@ -55,7 +55,7 @@ pub(crate) fn is_content_event(frame: &[u8]) -> bool {
 /// [`chunk_has_content`] read with the splicer's JSON cursor instead of from the chunk's
 /// `Value`: the attempt loop asks it of every frame until the first content.
 mod probe {
-    use crate::json_scan::Cursor;
+    use crate::json_scan::{Cursor, once};
 
     /// Whether the chunk carries content; `None` when it is not JSON this can read (not an
     /// object, malformed, escaped or repeated keys), which the `Value` path then decides.
@@ -143,11 +143,6 @@ mod probe {
             content |= test(c.value()?);
         }
         Some(content)
-    }
-
-    /// A field read twice: the `Value` keeps the last, so let it decide.
-    fn once(seen: &mut u8, bit: u8) -> Option<()> {
-        (*seen & bit == 0).then(|| *seen |= bit)
     }
 
     fn non_empty_str(raw: &str) -> bool {

@@ -19,7 +19,7 @@
 
 use super::normalize::{Stamp, normalize_finish_reason};
 pub(crate) use crate::deferred_json::FirstChoice;
-use crate::json_scan::Cursor;
+use crate::json_scan::{Cursor, once};
 use bytes::{Bytes, BytesMut};
 
 /// Room for a stream's frames, taken a block at a time (see [`ChunkWriter::splice`]).
@@ -153,15 +153,6 @@ struct Splicer<'o> {
     choices: bool,
     usage: Option<std::ops::Range<usize>>,
     first: Option<FirstChoice>,
-}
-
-/// Marks a key seen; `None` when it is seen twice (the `Value` path keeps the last one).
-fn once(seen: &mut u8, bit: u8) -> Option<()> {
-    if *seen & bit != 0 {
-        return None;
-    }
-    *seen |= bit;
-    Some(())
 }
 
 impl Splicer<'_> {
