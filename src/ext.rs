@@ -15,7 +15,7 @@ use crate::parse::Verbatim;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Which client API the request came through.
@@ -38,8 +38,9 @@ pub enum ApiKind {
 pub struct ChatRequest {
     /// The API the client called.
     pub kind: ApiKind,
-    /// The whole body. Written only with `verbatim` kept in step (the accessors below).
-    pub(crate) body: Map<String, Value>,
+    /// The body's fields, with an empty array standing for `messages` while
+    /// `messages_deferred`. Written only with `verbatim` kept in step (the accessors below).
+    pub(crate) fields: Map<String, Value>,
     /// The client's bytes of the large fields not changed since parsing.
     pub(crate) verbatim: Verbatim,
     /// `model` as requested, after alias resolution when the alias layer ran.
@@ -60,25 +61,75 @@ pub struct ChatRequest {
     pub prompt_chars: usize,
     /// Routing hints set by variant suffixes (`:nitro` → sort by throughput, …).
     pub hints: RoutingHints,
+    /// `messages` was checked on the client's bytes, not parsed ([`crate::parse`]): `verbatim`
+    /// holds them, and [`body`](Self::body) parses them on first use.
+    pub(crate) messages_deferred: bool,
+    /// The whole body with `messages` parsed, built by the first [`body`](Self::body) call.
+    pub(crate) full: OnceLock<Map<String, Value>>,
 }
 
 impl ChatRequest {
     /// The whole body: every field as the client sent it, with the changes layers made.
+    ///
+    /// Parsing leaves `messages` as the client's bytes when nothing needs its tree (an
+    /// OpenAI-style upstream gets those bytes); the first call here parses it.
     pub fn body(&self) -> &Map<String, Value> {
-        &self.body
+        if !self.messages_deferred {
+            return &self.fields;
+        }
+        self.full.get_or_init(|| {
+            let mut full = self.fields.clone();
+            full.insert("messages".to_owned(), self.deferred_messages());
+            full
+        })
+    }
+
+    /// The deferred `messages`, parsed from the client's bytes.
+    fn deferred_messages(&self) -> Value {
+        let parsed = self
+            .verbatim
+            .get("messages")
+            .map(serde_json::from_slice::<Value>);
+        // Parse accepted these bytes only where serde_json parses them (a property test in
+        // `parse::messages` holds it to that).
+        debug_assert!(matches!(parsed, Some(Ok(_))), "deferred messages parse");
+        parsed.and_then(Result::ok).unwrap_or_default()
+    }
+
+    /// One top-level field, without parsing the deferred `messages` unless it is the one asked
+    /// for (see [`body`](Self::body)).
+    pub(crate) fn field(&self, key: &str) -> Option<&Value> {
+        if self.messages_deferred && key == "messages" {
+            return self.body().get(key);
+        }
+        self.fields.get(key)
     }
 
     /// Sets one top-level field (alias and auto-route rewrite `model` this way).
     pub fn set_field(&mut self, key: &str, value: Value) {
+        if key == "messages" {
+            self.messages_deferred = false;
+        }
+        self.full.take();
         self.verbatim.forget(key);
-        self.body.insert(key.to_owned(), value);
+        self.fields.insert(key.to_owned(), value);
     }
 
     /// The whole body, mutably. Forgets every field's client bytes: upstream bodies are then
     /// serialised from the parsed values (prefer [`set_field`](Self::set_field)).
     pub fn body_mut(&mut self) -> &mut Map<String, Value> {
+        if self.messages_deferred {
+            let full = self.full.take();
+            self.fields = full.unwrap_or_else(|| {
+                let mut full = self.fields.clone();
+                full.insert("messages".to_owned(), self.deferred_messages());
+                full
+            });
+            self.messages_deferred = false;
+        }
+        self.full.take();
         self.verbatim.clear();
-        &mut self.body
+        &mut self.fields
     }
 
     /// The client's own bytes of a (large) top-level value, when no layer has changed it since
@@ -116,7 +167,8 @@ impl ChatRequest {
 
     /// True when the request uses the named top-level parameter (non-null).
     pub fn uses_parameter(&self, name: &str) -> bool {
-        self.body.get(name).is_some_and(|v| !v.is_null())
+        // The stand-in for a deferred `messages` (an empty array) is not null either.
+        self.fields.get(name).is_some_and(|v| !v.is_null())
     }
 }
 
@@ -423,6 +475,53 @@ pub struct CallerKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn deferred() -> ChatRequest {
+        let body =
+            br#"{"model":"a/b","messages":[{"role":"user","content":"hi"}],"temperature":1}"#;
+        let chat =
+            crate::parse::parse_request(ApiKind::Chat, body, &Default::default()).expect("parses");
+        assert!(
+            chat.messages_deferred,
+            "a plain conversation is only checked"
+        );
+        chat
+    }
+
+    #[test]
+    fn deferred_messages_read_as_parsed_everywhere() {
+        let chat = deferred();
+        assert_eq!(chat.body()["messages"][0]["content"], "hi");
+        assert_eq!(chat.field("messages"), chat.body().get("messages"));
+        assert_eq!(chat.body()["temperature"], 1);
+        assert!(chat.uses_parameter("messages"));
+        assert_eq!(chat.prompt_chars, 2);
+    }
+
+    #[test]
+    fn writing_a_deferred_body_keeps_messages() {
+        // Another field: messages stay deferred, and the whole body sees the change.
+        let mut chat = deferred();
+        let _ = chat.body();
+        chat.set_field("temperature", Value::from(0));
+        assert!(chat.messages_deferred);
+        assert_eq!(chat.body()["temperature"], 0);
+        assert_eq!(chat.body()["messages"][0]["role"], "user");
+        // `messages` itself: the new value, and the client's bytes are gone.
+        chat.set_field(
+            "messages",
+            serde_json::json!([{"role": "user", "content": "new"}]),
+        );
+        assert!(!chat.messages_deferred);
+        assert!(chat.verbatim_field("messages").is_none());
+        assert_eq!(chat.body()["messages"][0]["content"], "new");
+        // The whole body mutably: parsed in place first.
+        let mut chat = deferred();
+        chat.body_mut().insert("top_p".into(), Value::from(1));
+        assert!(!chat.messages_deferred);
+        assert_eq!(chat.fields["messages"][0]["content"], "hi");
+        assert_eq!(chat.body()["top_p"], 1);
+    }
 
     #[test]
     fn generation_ids_are_gen_seconds_and_20_alphanumerics() {

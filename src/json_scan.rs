@@ -15,9 +15,10 @@
 //! In *compact* mode any whitespace between tokens is refused too: the layers outside scan
 //! stream chunks for `"key":"` byte patterns, which only compact JSON is sure to match.
 
-/// Deeper nesting is refused (serde_json's own recursion limit), so a hostile body cannot
-/// exhaust the stack of the `Value` path it would fall back to either.
-const MAX_DEPTH: u32 = 128;
+/// Deeper nesting is refused (serde_json's own recursion limit: it parses 127 levels, not
+/// 128), so a hostile body cannot exhaust the stack of the `Value` path it would fall back to
+/// either, and nothing is accepted here that serde_json refuses.
+const MAX_DEPTH: u32 = 127;
 
 /// A position in one JSON text.
 pub(crate) struct Cursor<'a> {
@@ -25,7 +26,13 @@ pub(crate) struct Cursor<'a> {
     at: usize,
     depth: u32,
     compact: bool,
+    /// A `\u` escape or a number with an exponent (or of over [`MAX_PLAIN_NUMBER`] bytes) was
+    /// read: JSON serde_json may still refuse (a lone surrogate, a number out of `f64` range).
+    unusual: bool,
 }
+
+/// Numbers this long may overflow an `f64` (see [`Cursor::unusual`]); real ones are shorter.
+const MAX_PLAIN_NUMBER: usize = 64;
 
 impl<'a> Cursor<'a> {
     /// At the start of `text`; `compact` refuses whitespace between tokens.
@@ -35,7 +42,21 @@ impl<'a> Cursor<'a> {
             at: 0,
             depth: 0,
             compact,
+            unusual: false,
         }
+    }
+
+    /// Whether something was read that the grammar allows but serde_json may still refuse: a
+    /// `\u` escape (a lone surrogate is an error there) or a number with an exponent or of
+    /// over 64 bytes (out of `f64` range is an error there). A reader that promises serde_json
+    /// would accept the text hands such input to serde_json instead.
+    pub(crate) fn unusual(&self) -> bool {
+        self.unusual
+    }
+
+    /// The byte offset reached.
+    pub(crate) fn position(&self) -> usize {
+        self.at
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -183,6 +204,7 @@ impl<'a> Cursor<'a> {
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
     fn number(&mut self) -> Option<()> {
+        let start = self.at;
         let _ = self.eat(b'-');
         match self.peek()? {
             b'0' => self.at += 1,
@@ -198,7 +220,9 @@ impl<'a> Cursor<'a> {
                 self.at += 1;
             }
             self.digits()?;
+            self.unusual = true;
         }
+        self.unusual |= self.at - start > MAX_PLAIN_NUMBER;
         Some(())
     }
 
@@ -227,6 +251,7 @@ impl<'a> Cursor<'a> {
                     match *bytes.get(i + 1)? {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
                         b'u' => {
+                            self.unusual = true;
                             let hex = bytes.get(i + 2..i + 6)?;
                             if !hex.iter().all(u8::is_ascii_hexdigit) {
                                 return None;
@@ -253,8 +278,36 @@ pub(crate) fn once(seen: &mut u8, bit: u8) -> Option<()> {
 }
 
 /// The length of the run at the start of `bytes` that a string copies as it is: no `"`, `\`
-/// or control character. Eight bytes at a time: strings are most of what a chunk is.
+/// or control character. Strings are most of what a chunk is, and a conversation's content is
+/// most of a request.
 fn plain_run(bytes: &[u8]) -> usize {
+    // Most strings (keys, ids, a chunk's token) end within two words.
+    let short = plain_words(bytes, 16);
+    if short < 16 {
+        return short;
+    }
+    // Then whole blocks, each checked without an early exit so that the compiler vectorises it
+    // (about a third of the word loop's instructions); the block with the stop is walked again
+    // word by word to find it.
+    let mut i = 16;
+    for block in bytes[16..].chunks_exact(BLOCK) {
+        let stop = block.iter().fold(0u8, |stop, &b| {
+            stop | u8::from(b == b'"' || b == b'\\' || b < 0x20)
+        });
+        if stop != 0 {
+            break;
+        }
+        i += BLOCK;
+    }
+    i + plain_words(&bytes[i..], usize::MAX)
+}
+
+/// The block [`plain_run`] checks at once.
+const BLOCK: usize = 64;
+
+/// [`plain_run`] eight bytes at a time, reading at most `limit` bytes (rounded up to a word)
+/// before giving up with the count so far.
+fn plain_words(bytes: &[u8], limit: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     /// High bit set in each byte of `w` below `n` (exact up to the first such byte, which is
@@ -264,6 +317,9 @@ fn plain_run(bytes: &[u8]) -> usize {
     }
     let mut i = 0;
     while let Some(word) = bytes.get(i..i + 8) {
+        if i >= limit {
+            return i;
+        }
         let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
         let stops = below(w ^ (ONES * u64::from(b'"')), 1)
             | below(w ^ (ONES * u64::from(b'\\')), 1)
@@ -352,9 +408,10 @@ pub(crate) mod tests {
     #[test]
     fn refuses_nesting_deeper_than_serde_json_parses() {
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert!(raw(&deep(128), false).is_some());
-        assert!(raw(&deep(129), false).is_none());
-        assert!(serde_json::from_str::<serde_json::Value>(&deep(129)).is_err());
+        assert!(raw(&deep(127), false).is_some());
+        assert!(serde_json::from_str::<serde_json::Value>(&deep(127)).is_ok());
+        assert!(raw(&deep(128), false).is_none());
+        assert!(serde_json::from_str::<serde_json::Value>(&deep(128)).is_err());
     }
 
     #[test]
@@ -442,6 +499,27 @@ pub(crate) mod tests {
                 0..40,
             ),
         ) {
+            let naive = bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(bytes.len());
+            prop_assert_eq!(plain_run(&bytes), naive);
+        }
+
+        /// Long runs too: past the first words, in whole blocks and in the tail after them.
+        #[test]
+        fn plain_run_finds_the_stop_after_a_long_run(
+            run in 0usize..300,
+            stop in prop_oneof![Just(b'"'), Just(b'\\'), 0u8..0x20],
+            tail in proptest::collection::vec(any::<u8>(), 0..20),
+            fill in prop_oneof![Just(b'x'), Just(b' '), Just(0x7f), Just(0xe2), Just(0xff)],
+            stopped in any::<bool>(),
+        ) {
+            let mut bytes = vec![fill; run];
+            if stopped {
+                bytes.push(stop);
+            }
+            bytes.extend(tail);
             let naive = bytes
                 .iter()
                 .position(|&b| b == b'"' || b == b'\\' || b < 0x20)

@@ -179,8 +179,7 @@ impl AliasLayer {
 /// `:online` is the deprecated spelling of `plugins: [{"id": "web"}]`.
 fn add_web_plugin(chat: &mut ChatRequest) {
     let mut plugins = chat
-        .body()
-        .get("plugins")
+        .field("plugins")
         .cloned()
         .unwrap_or_else(|| Value::Array(Vec::new()));
     if let Value::Array(list) = &mut plugins {

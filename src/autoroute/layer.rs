@@ -174,7 +174,7 @@ impl AutoRouteLayer {
             return Ok(None);
         }
         let opts = plugin.map(options).unwrap_or_default();
-        let has_images = has_images(&chat.body);
+        let has_images = has_images(chat.body());
         let eligible = |slug: &str| {
             let Some(model) = self.catalog.model(slug) else {
                 return false;
@@ -187,12 +187,12 @@ impl AutoRouteLayer {
             probe.models.clear();
             crate::route::candidates(&self.catalog, &probe).is_ok()
         };
-        let first = first_message(&chat.body);
+        let first = first_message(chat.body());
         let key = Sticky::key(chat.session_id.as_deref(), &first);
-        let prompt = last_user_text(&chat.body);
+        let prompt = last_user_text(chat.body());
         // Only an ongoing conversation sticks: a session id, or turns after the first.
         let ongoing = chat.session_id.is_some()
-            || messages(&chat.body)
+            || messages(chat.body())
                 .iter()
                 .filter(|m| m["role"] != "system" && m["role"] != "developer")
                 .count()
@@ -257,7 +257,7 @@ fn no_candidate(_: NoCandidate) -> GatewayError {
 }
 
 fn auto_plugin(chat: &ChatRequest) -> Option<&Value> {
-    chat.body.get("plugins")?.as_array()?.iter().find(|p| {
+    chat.fields.get("plugins")?.as_array()?.iter().find(|p| {
         p.get("id").and_then(Value::as_str) == Some("auto-router")
             && p.get("enabled").and_then(Value::as_bool) != Some(false)
     })

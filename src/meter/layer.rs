@@ -412,7 +412,7 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
             .filter(|_| chat.hints.strategy == Some("auto")),
         session_id: chat.session_id.clone(),
         external_user: chat
-            .body
+            .fields
             .get("user")
             .and_then(Value::as_str)
             .map(str::to_owned),

@@ -19,6 +19,7 @@
 //! # let _ = layer;
 //! ```
 
+mod messages;
 mod request;
 mod verbatim;
 

@@ -44,7 +44,8 @@ pub fn parse_request_bytes(
             "Request body must be a JSON object",
         ));
     }
-    let (body, verbatim) = super::verbatim::parse_object(bytes).map_err(malformed)?;
+    let parsed = super::verbatim::parse_object(bytes).map_err(malformed)?;
+    let (body, verbatim) = (parsed.fields, parsed.verbatim);
     let model = match body.get("model") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
@@ -95,8 +96,10 @@ pub fn parse_request_bytes(
         })
         .transpose()?;
     check_reasoning(&body)?;
-    let prompt_chars = match kind {
-        ApiKind::Chat => {
+    let prompt_chars = match (kind, parsed.messages) {
+        // Checked on its bytes: a non-empty array of messages with roles.
+        (ApiKind::Chat, Some(checked)) => checked.prompt_chars,
+        (ApiKind::Chat, None) => {
             let Some(Value::Array(messages)) = body.get("messages") else {
                 return Err(GatewayError::bad_request(
                     "`messages` is required and must be an array",
@@ -117,7 +120,7 @@ pub fn parse_request_bytes(
                 .map(|m| m.get("content").map_or(0, text_len))
                 .sum()
         }
-        ApiKind::Completions => match body.get("prompt") {
+        (ApiKind::Completions, _) => match body.get("prompt") {
             Some(p @ (Value::String(_) | Value::Array(_))) => text_len(p),
             _ => {
                 return Err(GatewayError::bad_request(
@@ -150,7 +153,7 @@ pub fn parse_request_bytes(
     });
     Ok(ChatRequest {
         kind,
-        body,
+        fields: body,
         verbatim,
         model,
         models,
@@ -161,6 +164,8 @@ pub fn parse_request_bytes(
         wants_metadata,
         prompt_chars,
         hints: RoutingHints::default(),
+        messages_deferred: parsed.messages.is_some(),
+        full: Default::default(),
     })
 }
 
@@ -245,7 +250,7 @@ mod tests {
         let r = parse(r#"{"model":"a/b","models":["c/d"],"stream":true,"safe_prompt":true,
             "messages":[{"role":"user","content":[{"type":"text","text":"hello"}]}],
             "provider":{"max_price":{"prompt":"1","completion":2},"sort":{"by":"price","partition":"none"}}}"#).unwrap();
-        assert!(r.body.contains_key("safe_prompt"));
+        assert!(r.body().contains_key("safe_prompt"));
         assert_eq!(r.model_chain(), ["a/b", "c/d"]);
         assert_eq!(r.prompt_chars, 5);
         assert_eq!(

@@ -16,6 +16,7 @@
 //! assert!(chat.verbatim_field("messages").is_none());
 //! ```
 
+use super::messages::Checked;
 use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -72,20 +73,36 @@ impl Verbatim {
     }
 }
 
+/// A parsed body: its fields, the client's bytes of the large ones, and what was learnt of
+/// `messages` when it was checked on its bytes instead of parsed ([`super::messages`]).
+#[derive(Debug)]
+pub(crate) struct ParsedBody {
+    pub(crate) fields: Map<String, Value>,
+    pub(crate) verbatim: Verbatim,
+    /// Set when `messages` was left unparsed: `fields` then holds an empty array in its place
+    /// and `verbatim` its bytes, whatever their length.
+    pub(crate) messages: Option<Checked>,
+}
+
 /// Parses a JSON object body into its fields and the [`Verbatim`] ranges of the large ones.
 ///
-/// Each top-level value is parsed once, straight from the body ([`parse_direct`]). A body that
-/// path does not accept — malformed, or a key with escapes — goes through `serde_json`'s own
-/// object parse ([`parse_scanned`]), so errors and unusual input are exactly what it makes of
-/// them.
-pub(crate) fn parse_object(
-    bytes: Bytes,
-) -> Result<(Map<String, Value>, Verbatim), serde_json::Error> {
-    let (body, fields) = match parse_direct(&bytes) {
+/// Each top-level value is parsed once, straight from the body ([`parse_direct`]); `messages`
+/// only checked, when it can be ([`super::messages::check`]). A body that path does not accept
+/// — malformed, or a key with escapes — goes through `serde_json`'s own object parse
+/// ([`parse_scanned`]), so errors and unusual input are exactly what it makes of them.
+pub(crate) fn parse_object(bytes: Bytes) -> Result<ParsedBody, serde_json::Error> {
+    let (fields, ranges, messages) = match parse_direct(&bytes) {
         Some(parsed) => parsed,
-        None => parse_scanned(&bytes)?,
+        None => {
+            let (fields, ranges) = parse_scanned(&bytes)?;
+            (fields, ranges, None)
+        }
     };
-    Ok((body, verbatim(bytes, fields)))
+    Ok(ParsedBody {
+        fields,
+        verbatim: verbatim(bytes, ranges),
+        messages,
+    })
 }
 
 fn verbatim(bytes: Bytes, mut fields: Vec<(Key, Range<usize>)>) -> Verbatim {
@@ -113,9 +130,10 @@ fn parse_scanned(bytes: &[u8]) -> Result<Parsed, serde_json::Error> {
 /// caller then runs [`parse_scanned`], which gives the same result for every body this
 /// accepts (values are parsed from their own start in both, so even the nesting limit
 /// matches) and the error for the rest.
-fn parse_direct(b: &[u8]) -> Option<Parsed> {
+fn parse_direct(b: &[u8]) -> Option<(Map<String, Value>, Ranges, Option<Checked>)> {
     let mut body = Map::new();
-    let mut fields: Vec<(Key, Range<usize>)> = Vec::new();
+    let mut fields: Ranges = Vec::new();
+    let mut messages = None;
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
@@ -131,9 +149,20 @@ fn parse_direct(b: &[u8]) -> Option<Parsed> {
                 return None;
             }
             let start = skip_ws(b, i + 1);
-            let (value, end) = value_at(b, start)?;
+            let checked = if key == "messages" {
+                let rest = std::str::from_utf8(b.get(start..)?).ok();
+                messages = rest.and_then(super::messages::check);
+                messages
+            } else {
+                None
+            };
+            let (value, end) = match checked {
+                // Parsed when a layer asks (`ChatRequest::body`), from the bytes kept below.
+                Some(c) => (Value::Array(Vec::new()), start + c.len),
+                None => value_at(b, start)?,
+            };
             fields.retain(|(k, _)| **k != *key);
-            if end - start >= MIN_VERBATIM_BYTES {
+            if checked.is_some() || end - start >= MIN_VERBATIM_BYTES {
                 fields.push((key_of(key), start..end));
             }
             body.insert(key.to_owned(), value);
@@ -148,7 +177,7 @@ fn parse_direct(b: &[u8]) -> Option<Parsed> {
             }
         }
     }
-    (skip_ws(b, i) == b.len()).then_some((body, fields))
+    (skip_ws(b, i) == b.len()).then_some((body, fields, messages))
 }
 
 /// The first index at or after `i` that is not JSON whitespace.
@@ -200,7 +229,10 @@ struct Fields<'a> {
     base: &'a [u8],
 }
 
-type Parsed = (Map<String, Value>, Vec<(Key, Range<usize>)>);
+/// Recorded byte ranges of top-level values.
+type Ranges = Vec<(Key, Range<usize>)>;
+
+type Parsed = (Map<String, Value>, Ranges);
 
 impl<'de> Visitor<'de> for Fields<'_> {
     type Value = Parsed;
@@ -274,8 +306,41 @@ impl<'de> DeserializeSeed<'de> for RawSeed {
 mod tests {
     use super::*;
 
+    /// The body with a deferred `messages` parsed from its recorded bytes (as
+    /// `ChatRequest::body` does), and the recorded bytes.
     fn parse(s: &str) -> (Map<String, Value>, Verbatim) {
-        parse_object(Bytes::copy_from_slice(s.as_bytes())).expect("parse")
+        let parsed = parse_object(Bytes::copy_from_slice(s.as_bytes())).expect("parse");
+        let mut body = parsed.fields;
+        if parsed.messages.is_some() {
+            let raw = parsed.verbatim.get("messages").expect("deferred bytes");
+            body.insert(
+                "messages".into(),
+                serde_json::from_slice(raw).expect("json"),
+            );
+        }
+        (body, parsed.verbatim)
+    }
+
+    #[test]
+    fn messages_are_checked_not_parsed_and_kept_whatever_their_length() {
+        let parsed = parse_object(Bytes::from_static(
+            br#"{"model":"a/b","messages":[{"role":"user","content":"hi"}]}"#,
+        ))
+        .expect("parse");
+        assert_eq!(parsed.fields["messages"], Value::Array(Vec::new()));
+        assert_eq!(parsed.messages.map(|c| c.prompt_chars), Some(2));
+        assert_eq!(
+            parsed.verbatim.get("messages"),
+            Some(&br#"[{"role":"user","content":"hi"}]"#[..])
+        );
+        // A repeat that cannot be deferred replaces the deferred one.
+        let parsed = parse_object(Bytes::from_static(
+            br#"{"messages":[{"role":"user"}],"messages":[]}"#,
+        ))
+        .expect("parse");
+        assert_eq!(parsed.messages, None);
+        assert_eq!(parsed.fields["messages"], Value::Array(Vec::new()));
+        assert_eq!(parsed.verbatim.get("messages"), None);
     }
 
     #[test]
@@ -359,9 +424,19 @@ mod tests {
     /// Both paths on `text`: `parse_direct` must decline or agree with `parse_scanned`.
     fn agree(text: &str) {
         let scanned = parse_scanned(text.as_bytes()).ok();
-        let Some((body, fields)) = parse_direct(text.as_bytes()) else {
+        let Some((mut body, mut fields, deferred)) = parse_direct(text.as_bytes()) else {
             return;
         };
+        if deferred.is_some() {
+            // Parsed from its bytes (recorded whatever their length) as the request would.
+            let i = fields.iter().position(|(k, _)| k == "messages");
+            let range = fields[i.expect("deferred bytes")].1.clone();
+            let value = serde_json::from_str(&text[range.clone()]).expect("deferred parses");
+            body.insert("messages".into(), value);
+            if range.len() < MIN_VERBATIM_BYTES {
+                fields.retain(|(k, _)| k != "messages");
+            }
+        }
         let Some((want_body, want_fields)) = scanned else {
             panic!("{text:?}: parsed directly, rejected by serde_json");
         };
@@ -409,8 +484,18 @@ mod tests {
             format!(r#"{{"p":"{long}","p":1}}"#),
             format!("{{\"deep\":{}1{}}}", "[".repeat(127), "]".repeat(127)),
             format!("{{\"deep\":{}1{}}}", "[".repeat(128), "]".repeat(128)),
+            r#"{"messages":[{"role":"user","content":"hi"}],"model":"a/b"}"#.to_owned(),
+            r#"{"messages":[{"role":"user","content":"\ud800"}]}"#.to_owned(),
+            r#"{"messages":[{"role":"user","n":1e999}]}"#.to_owned(),
+            r#"{"messages":[{"role":"user"}] , "messages" : [{"role":"x"}]}"#.to_owned(),
         ] {
             agree(&text);
+        }
+        for depth in 124..=128 {
+            let (open, close) = ("[".repeat(depth), "]".repeat(depth));
+            agree(&format!(
+                r#"{{"messages":[{{"role":"u","x":{open}1{close}}}],"model":"m"}}"#
+            ));
         }
     }
 
@@ -418,6 +503,13 @@ mod tests {
         #[test]
         fn direct_parse_matches_serde_json_on_any_text(
             text in r#"\{( ?"[a-c\\]{0,2}" ?: ?(true|nul|1|-2\.5|"[x\\"\t]{0,70}"|\[[1,\]\[]{0,6}\]|\{\}) ?,?){0,4}\}?[ x]?"#
+        ) {
+            agree(&text);
+        }
+
+        #[test]
+        fn direct_parse_matches_serde_json_on_messages(
+            text in r#"\{"model":"m", ?"messages" ?: ?\[ ?(\{("role"|"content"|"x") ?: ?(1e9|1|"[a\\u\t]{0,6}"|\["[b\\"]{0,3}"\]|\{"text":"[c"]{0,4}"\}|null) ?,? ?\},?){0,3}\] ?\}"#
         ) {
             agree(&text);
         }

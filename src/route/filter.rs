@@ -69,7 +69,8 @@ impl Used {
     fn of(chat: &ChatRequest) -> Used {
         // Each body key is matched once against the vocabulary (bodies have few keys).
         let mut params = 0u32;
-        for (k, v) in chat.body() {
+        // `fields`: a deferred `messages` stands as an empty array, which is not null either.
+        for (k, v) in &chat.fields {
             if let Some(i) = PARAMETERS.iter().position(|p| p == k) {
                 if !v.is_null() {
                     params |= 1 << i;
@@ -82,7 +83,7 @@ impl Used {
         };
         used.late_max_tokens = chat.max_tokens.is_some() && !used.contains("max_tokens");
         used.structured = chat
-            .body
+            .fields
             .get("response_format")
             .and_then(|r| r.get("type"))
             .and_then(Value::as_str)
@@ -128,7 +129,7 @@ impl<'a> Filters<'a> {
     pub(crate) fn new(chat: &'a ChatRequest) -> Self {
         let used = Used::of(chat);
         let mp = chat.provider.max_price.as_ref();
-        let tier = match chat.body.get("service_tier").and_then(Value::as_str) {
+        let tier = match chat.fields.get("service_tier").and_then(Value::as_str) {
             Some("priority" | "fast") => Some("priority"),
             Some("flex") => Some("flex"),
             Some("scale") => Some("scale"),

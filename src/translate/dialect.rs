@@ -31,7 +31,7 @@ pub(crate) fn gateway_error(e: ProviderError, provider: &str) -> GatewayError {
 
 /// The chat-shaped body a legacy `/completions` request stands for (for upstreams without one).
 fn as_chat(chat: &ChatRequest) -> Map<String, Value> {
-    let mut body = chat.body.clone();
+    let mut body = chat.body().clone();
     if chat.kind == ApiKind::Completions {
         let prompt = match body.remove("prompt") {
             Some(Value::Array(parts)) => parts

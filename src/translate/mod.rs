@@ -162,12 +162,16 @@ async fn respond(
     let provider = endpoint.provider.clone();
     let resp = sent.await?;
     let strip_reasoning = chat
-        .body
+        .fields
         .get("reasoning")
         .and_then(|r| r.get("exclude"))
         .and_then(Value::as_bool)
         == Some(true)
-        || chat.body.get("include_reasoning").and_then(Value::as_bool) == Some(false);
+        || chat
+            .fields
+            .get("include_reasoning")
+            .and_then(Value::as_bool)
+            == Some(false);
     let stamp = Stamp {
         id: id.as_str().to_owned(),
         model: target.model.slug.clone(),

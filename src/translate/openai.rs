@@ -90,7 +90,9 @@ pub(crate) fn request_body(
     let mut out = Pieces::with_capacity(inline);
     let mut obj = ObjectWriter::new(&mut out);
     let mut has_effort = false;
-    for (k, v) in chat.body() {
+    // `fields`, not `body()`: a deferred `messages` (its stand-in here) is copied from the
+    // client's bytes below without ever being parsed.
+    for (k, v) in &chat.fields {
         let key = k.as_str();
         let skip = match key {
             // Written below with the gateway's values.
@@ -117,7 +119,8 @@ pub(crate) fn request_body(
         has_effort |= key == "reasoning_effort";
         match chat.verbatim_shared(key) {
             Some(raw) => obj.raw_entry(key, raw)?,
-            None => obj.entry(key, v)?,
+            // `field` parses a deferred `messages` should its bytes be gone.
+            None => obj.entry(key, chat.field(key).unwrap_or(v))?,
         }
     }
     if !to_openrouter
@@ -125,8 +128,7 @@ pub(crate) fn request_body(
         && (endpoint.supports("reasoning") || endpoint.supports("reasoning_effort"))
     {
         if let Some(effort) = chat
-            .body()
-            .get("reasoning")
+            .field("reasoning")
             .and_then(|r| r.get("effort"))
             .and_then(Value::as_str)
         {
