@@ -29,7 +29,11 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasher;
+
+/// One shard's endpoints. Keys are the catalogue's endpoints, hashed twice per attempt: a fast
+/// hash (no flood to resist in keys the configuration chose).
+type Shard = HashMap<String, EndpointHealth, foldhash::fast::RandomState>;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -98,7 +102,7 @@ struct EndpointHealth {
 #[derive(Debug)]
 pub struct Health {
     rule: OutageRule,
-    shards: Box<[Mutex<HashMap<String, EndpointHealth>>]>,
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl Default for Health {
@@ -126,8 +130,8 @@ impl Health {
         self.rule
     }
 
-    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, EndpointHealth>> {
-        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
+        let h = foldhash::fast::FixedState::default().hash_one(key);
         let shard = &self.shards[(h as usize) % self.shards.len()];
         // A panic while holding a shard leaves plain counters behind: keep using them.
         shard

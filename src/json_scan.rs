@@ -59,15 +59,18 @@ impl<'a> Cursor<'a> {
         self.at
     }
 
+    #[inline(always)]
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
 
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes().get(self.at).copied()
     }
 
     /// Skips whitespace (refused in compact mode).
+    #[inline(always)]
     fn ws(&mut self) -> Option<()> {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             if self.compact {
@@ -78,11 +81,13 @@ impl<'a> Cursor<'a> {
         Some(())
     }
 
+    #[inline(always)]
     fn eat(&mut self, b: u8) -> Option<()> {
         (self.peek()? == b).then(|| self.at += 1)
     }
 
     /// The next byte, after whitespace.
+    #[inline(always)]
     pub(crate) fn peek_token(&mut self) -> Option<u8> {
         self.ws()?;
         self.peek()
@@ -95,6 +100,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Enters an object: `{`.
+    #[inline(always)]
     pub(crate) fn begin_object(&mut self) -> Option<()> {
         self.ws()?;
         self.eat(b'{')?;
@@ -102,12 +108,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// Enters an array: `[`.
+    #[inline(always)]
     pub(crate) fn begin_array(&mut self) -> Option<()> {
         self.ws()?;
         self.eat(b'[')?;
         self.enter()
     }
 
+    #[inline(always)]
     fn enter(&mut self) -> Option<()> {
         self.depth += 1;
         (self.depth <= MAX_DEPTH).then_some(())
@@ -116,6 +124,7 @@ impl<'a> Cursor<'a> {
     /// The next key of the object being read, its value next; `Some(None)` after the closing
     /// `}`. `first` is true until the first call. Keys with escapes are refused (their text
     /// would need escaping again where the splicer writes it).
+    #[inline(always)]
     pub(crate) fn next_key(&mut self, first: &mut bool) -> Option<Option<&'a str>> {
         match self.next_raw_key(first)? {
             Some((_, true)) => None,
@@ -124,7 +133,28 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// [`Self::next_key`] and where its opening quote is: a reader that copies whole entries
+    /// (`"key":value`) takes them from there.
+    #[inline(always)]
+    pub(crate) fn next_key_at(&mut self, first: &mut bool) -> Option<Option<(&'a str, usize)>> {
+        self.ws()?;
+        if !self.more(first, b'}')? {
+            return Some(None);
+        }
+        self.ws()?;
+        let at = self.at;
+        let (raw, escaped) = self.string()?;
+        if escaped {
+            return None;
+        }
+        self.ws()?;
+        self.eat(b':')?;
+        self.ws()?;
+        Some(Some((&raw[1..raw.len() - 1], at)))
+    }
+
     /// [`Self::next_key`] as written (quotes included), and whether it has escapes.
+    #[inline(always)]
     fn next_raw_key(&mut self, first: &mut bool) -> Option<Option<(&'a str, bool)>> {
         self.ws()?;
         if !self.more(first, b'}')? {
@@ -140,6 +170,7 @@ impl<'a> Cursor<'a> {
 
     /// Whether the array being read has another element (read next); false after the closing
     /// `]`.
+    #[inline(always)]
     pub(crate) fn next_element(&mut self, first: &mut bool) -> Option<bool> {
         self.ws()?;
         let more = self.more(first, b']')?;
@@ -151,6 +182,7 @@ impl<'a> Cursor<'a> {
 
     /// After an opening bracket (`first`) or an element: the closing `close`, or (not first) a
     /// comma. A comma before the closing bracket is refused by the element that must follow.
+    #[inline(always)]
     fn more(&mut self, first: &mut bool, close: u8) -> Option<bool> {
         if self.peek()? == close {
             self.at += 1;
@@ -164,6 +196,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// One whole value, validated; its text, without surrounding whitespace.
+    #[inline(always)]
     pub(crate) fn value(&mut self) -> Option<&'a str> {
         self.ws()?;
         let start = self.at;
@@ -236,6 +269,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string, quotes included, and whether it has escapes.
+    #[inline(always)]
     fn string(&mut self) -> Option<(&'a str, bool)> {
         let start = self.at;
         self.eat(b'"')?;
@@ -280,17 +314,18 @@ pub(crate) fn once(seen: &mut u8, bit: u8) -> Option<()> {
 /// The length of the run at the start of `bytes` that a string copies as it is: no `"`, `\`
 /// or control character. Strings are most of what a chunk is, and a conversation's content is
 /// most of a request.
+#[inline(always)]
 fn plain_run(bytes: &[u8]) -> usize {
-    // Most strings (keys, ids, a chunk's token) end within two words.
-    let short = plain_words(bytes, 16);
-    if short < 16 {
+    // Most strings (keys, ids, a chunk's token) end within a few words.
+    let short = plain_words(bytes, SHORT);
+    if short < SHORT {
         return short;
     }
     // Then whole blocks, each checked without an early exit so that the compiler vectorises it
     // (about a third of the word loop's instructions); the block with the stop is walked again
     // word by word to find it.
-    let mut i = 16;
-    for block in bytes[16..].chunks_exact(BLOCK) {
+    let mut i = SHORT;
+    for block in bytes[SHORT..].chunks_exact(BLOCK) {
         let stop = block.iter().fold(0u8, |stop, &b| {
             stop | u8::from(b == b'"' || b == b'\\' || b < 0x20)
         });
@@ -304,6 +339,9 @@ fn plain_run(bytes: &[u8]) -> usize {
 
 /// The block [`plain_run`] checks at once.
 const BLOCK: usize = 64;
+
+/// How far [`plain_run`] reads word by word before it switches to blocks.
+const SHORT: usize = 32;
 
 /// [`plain_run`] eight bytes at a time, reading at most `limit` bytes (rounded up to a word)
 /// before giving up with the count so far.

@@ -43,6 +43,10 @@ pub use pricing::{PriceOverride, PriceSet, Pricing, Usd};
 pub use provider::{Api, ApiKey, Provider, Timeouts};
 
 use std::collections::HashMap;
+
+/// Models by slug. The keys come from the configuration, not from requests, so a fast hash
+/// is safe; every request looks one up.
+type ModelMap = HashMap<String, Arc<Model>, foldhash::fast::RandomState>;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -73,7 +77,7 @@ pub const DEFAULT_PARAMETERS: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     providers: Vec<Arc<Provider>>,
-    models: HashMap<String, Arc<Model>>,
+    models: ModelMap,
     /// Models in listing order (config order).
     order: Vec<Arc<Model>>,
 }
@@ -173,7 +177,7 @@ impl Catalog {
 #[derive(Default)]
 struct Builder {
     providers: Vec<Arc<Provider>>,
-    models: HashMap<String, Arc<Model>>,
+    models: ModelMap,
     order: Vec<String>,
 }
 

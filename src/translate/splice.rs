@@ -123,6 +123,8 @@ pub(super) fn splice_object(
     facts: bool,
 ) -> Option<SplicedObject> {
     let mut s = Splicer {
+        text: data,
+        pending: None,
         out: &mut out,
         strip_reasoning,
         facts,
@@ -146,6 +148,11 @@ pub(super) fn splice_object(
 
 /// The output being written and what was learnt on the way.
 struct Splicer<'o> {
+    /// The upstream's object.
+    text: &'o str,
+    /// Entries of `text` to copy as they are, not yet written: consecutive ones (only a comma
+    /// between them) are one range, so a run of untouched entries costs one copy.
+    pending: Option<std::ops::Range<usize>>,
     out: &'o mut Vec<u8>,
     strip_reasoning: bool,
     facts: bool,
@@ -156,8 +163,40 @@ struct Splicer<'o> {
 }
 
 impl Splicer<'_> {
+    /// Writes the entries waiting to be copied: every other write comes after this.
+    #[inline(always)]
+    fn flush(&mut self, first: &mut bool) {
+        if let Some(span) = self.pending.take() {
+            if !std::mem::take(first) {
+                self.out.push(b',');
+            }
+            self.out
+                .extend_from_slice(&self.text.as_bytes()[span.start..span.end]);
+        }
+    }
+
+    /// Keeps the entry `key` (its opening quote at `at`) with the value `raw` that ends at
+    /// `end`, as written when it has no whitespace, so that it can be copied with its
+    /// neighbours; otherwise rewritten without whitespace, as [`Self::entry`].
+    #[inline(always)]
+    fn keep(&mut self, first: &mut bool, key: &str, at: usize, raw: &str, end: usize) {
+        // `"key":` then the value, nothing between: the entry's text is one range.
+        if end - raw.len() != at + key.len() + 3 {
+            return self.entry(first, key, raw);
+        }
+        if let Some(span) = &mut self.pending {
+            if span.end + 1 == at && self.text.as_bytes()[span.end] == b',' {
+                span.end = end;
+                return;
+            }
+        }
+        self.flush(first);
+        self.pending = Some(at..end);
+    }
+
     /// Writes `,"key":raw` (or without the comma for an object's first entry).
     fn entry(&mut self, first: &mut bool, key: &str, raw: &str) {
+        self.flush(first);
         if !std::mem::take(first) {
             self.out.push(b',');
         }
@@ -176,7 +215,7 @@ impl Splicer<'_> {
         let mut first_in = true;
         let mut seen = 0u8;
         let mut created = false;
-        while let Some(key) = c.next_key(&mut first_in)? {
+        while let Some((key, at)) = c.next_key_at(&mut first_in)? {
             match key {
                 "id" | "object" | "model" | "provider" => {
                     c.value()?;
@@ -186,7 +225,7 @@ impl Splicer<'_> {
                     let raw = c.value()?;
                     // Kept only when it is a `u64`, like `stamp`.
                     if is_u64(raw) {
-                        self.entry(&mut first, key, raw);
+                        self.keep(&mut first, key, at, raw, c.position());
                         created = true;
                     }
                 }
@@ -200,6 +239,7 @@ impl Splicer<'_> {
                     // Recorded so that meter's own `usage` can replace it without a parse.
                     once(&mut seen, 4)?;
                     let raw = c.value()?;
+                    self.flush(&mut first);
                     let start = self.out.len();
                     self.entry(&mut first, key, raw);
                     self.usage = Some(start..self.out.len());
@@ -210,11 +250,11 @@ impl Splicer<'_> {
                         // A provider error: `embedded_error` on the `Value` path reports it.
                         return None;
                     }
-                    self.entry(&mut first, key, raw);
+                    self.keep(&mut first, key, at, raw, c.position());
                 }
                 _ => {
                     let raw = c.value()?;
-                    self.entry(&mut first, key, raw);
+                    self.keep(&mut first, key, at, raw, c.position());
                 }
             }
         }
@@ -222,6 +262,7 @@ impl Splicer<'_> {
             let now = super::common::now().to_string();
             self.entry(&mut first, "created", &now);
         }
+        self.flush(&mut first);
         self.out.push(b'}');
         Some(())
     }
@@ -253,7 +294,7 @@ impl Splicer<'_> {
         let mut seen = 0u8;
         let mut finish: Option<&str> = None;
         let mut native: Option<&str> = None;
-        while let Some(key) = c.next_key(&mut first_in)? {
+        while let Some((key, at)) = c.next_key_at(&mut first_in)? {
             match key {
                 "finish_reason" => {
                     once(&mut seen, 1)?;
@@ -264,6 +305,7 @@ impl Splicer<'_> {
                     native = Some(c.value()?);
                 }
                 "delta" | "message" if self.strip_reasoning && c.peek_token()? == b'{' => {
+                    self.flush(&mut first);
                     if !std::mem::take(&mut first) {
                         self.out.push(b',');
                     }
@@ -274,7 +316,7 @@ impl Splicer<'_> {
                 }
                 _ => {
                     let raw = c.value()?;
-                    self.entry(&mut first, key, raw);
+                    self.keep(&mut first, key, at, raw, c.position());
                 }
             }
         }
@@ -321,12 +363,13 @@ impl Splicer<'_> {
         self.out.push(b'{');
         let mut first = true;
         let mut first_in = true;
-        while let Some(key) = c.next_key(&mut first_in)? {
+        while let Some((key, at)) = c.next_key_at(&mut first_in)? {
             let raw = c.value()?;
             if key != "reasoning" && key != "reasoning_details" {
-                self.entry(&mut first, key, raw);
+                self.keep(&mut first, key, at, raw, c.position());
             }
         }
+        self.flush(&mut first);
         self.out.push(b'}');
         Some(())
     }
