@@ -33,6 +33,15 @@ where
     body.map_err(Into::into).boxed_unsync()
 }
 
+/// Boxes a body whose errors already are [`BoxError`]s: [`boxed`] without the error-mapping
+/// wrapper, one call less per frame (the stack's own stream bodies, polled once per event).
+pub(crate) fn boxed_as_is<B>(body: B) -> Body
+where
+    B: http_body::Body<Data = Bytes, Error = BoxError> + Send + 'static,
+{
+    UnsyncBoxBody::new(body)
+}
+
 /// The `data: [DONE]` event that ends every stream.
 pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
 

@@ -368,16 +368,31 @@ pub struct RequestStart(pub Instant);
 #[derive(Debug, Clone, Default)]
 pub struct UpstreamWait(pub Arc<AtomicU64>);
 
+/// The flag [`UpstreamWait::close`] sets in the counter (a sum of microseconds never reaches it).
+const WAIT_CLOSED: u64 = 1 << 63;
+
 impl UpstreamWait {
     /// Adds a wait.
     pub fn add(&self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX) & !WAIT_CLOSED;
         self.0.fetch_add(us, Ordering::Relaxed);
     }
 
     /// The total wait so far.
     pub fn get(&self) -> Duration {
-        Duration::from_micros(self.0.load(Ordering::Relaxed))
+        Duration::from_micros(self.0.load(Ordering::Relaxed) & !WAIT_CLOSED)
+    }
+
+    /// Marks the total as read: parse has sent the overhead header, so later waits (a
+    /// stream's frames) change nothing, and [`WaitClock`](crate::overhead::WaitClock)s stop
+    /// reading the clock for them. Sets the counter's top bit, which [`Self::get`] ignores.
+    pub fn close(&self) {
+        self.0.fetch_or(WAIT_CLOSED, Ordering::Relaxed);
+    }
+
+    /// Whether [`Self::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & WAIT_CLOSED != 0
     }
 }
 

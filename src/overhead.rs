@@ -9,7 +9,8 @@
 //! 2. Upstream adds the time until the response headers, and [`WaitClock`] adds every interval a
 //!    body spends pending on the upstream while it is read inside the scope (a non-streaming
 //!    body, or a stream until its first content event commits it).
-//! 3. Parse computes [`overhead`] when the response headers are ready and sets the header.
+//! 3. Parse computes [`overhead`] when the response headers are ready, sets the header and
+//!    closes the accumulator ([`UpstreamWait::close`]): later waits change nothing.
 //!
 //! The time to read the client's request body counts as overhead: a bare proxy streams it.
 //!
@@ -69,9 +70,10 @@ impl WaitClock {
         WaitClock { wait, since: None }
     }
 
-    /// The body returned `Pending`.
+    /// The body returned `Pending`. Once the total is read ([`UpstreamWait::close`]) this
+    /// reads no clock: a stream's frames come after the header is sent.
     pub fn pending(&mut self) {
-        if self.wait.is_some() && self.since.is_none() {
+        if self.since.is_none() && self.wait.as_ref().is_some_and(|w| !w.is_closed()) {
             self.since = Some(Instant::now());
         }
     }
@@ -79,7 +81,9 @@ impl WaitClock {
     /// The body returned `Ready`.
     pub fn ready(&mut self) {
         if let (Some(w), Some(t)) = (&self.wait, self.since.take()) {
-            w.add(t.elapsed());
+            if !w.is_closed() {
+                w.add(t.elapsed());
+            }
         }
     }
 }
@@ -114,6 +118,22 @@ mod tests {
         clock.ready();
         assert_eq!(wait.get(), waited);
         WaitClock::new(None).pending();
+    }
+
+    #[test]
+    fn a_closed_total_keeps_its_value_and_takes_no_more() {
+        let wait = UpstreamWait::default();
+        wait.add(Duration::from_micros(5));
+        let mut clock = WaitClock::new(Some(wait.clone()));
+        clock.pending();
+        wait.close();
+        assert!(wait.is_closed());
+        assert_eq!(wait.get(), Duration::from_micros(5));
+        std::thread::sleep(Duration::from_millis(1));
+        clock.ready();
+        clock.pending();
+        assert!(clock.since.is_none(), "no clock read once closed");
+        assert_eq!(wait.get(), Duration::from_micros(5));
     }
 
     #[test]

@@ -283,7 +283,7 @@ pub(crate) fn keepalive_response(
         inner: None,
         out: VecDeque::new(),
     };
-    let mut resp = Response::new(b::boxed(body));
+    let mut resp = Response::new(b::boxed_as_is(body));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),

@@ -280,7 +280,7 @@ async fn commit_or_fail(
             }
         }
     }
-    let rest = b::boxed(PrefixedBody::new(prefix, body));
+    let rest = b::boxed_as_is(PrefixedBody::new(prefix, body));
     Ok(Response::from_parts(parts, rest))
 }
 
@@ -317,7 +317,7 @@ async fn finish_success(
         provider: target.endpoint().provider.name.clone(),
     };
     let (parts, body) = resp.into_parts();
-    Response::from_parts(parts, b::boxed(StreamGuard::new(body, stamp, meta)))
+    Response::from_parts(parts, b::boxed_as_is(StreamGuard::new(body, stamp, meta)))
 }
 
 pin_project_lite::pin_project! {

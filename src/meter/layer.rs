@@ -174,7 +174,7 @@ where
                 let (parts, body) = resp.into_parts();
                 return Ok(Response::from_parts(
                     parts,
-                    b::boxed(MeterStream::new(body, acc)),
+                    b::boxed_as_is(MeterStream::new(body, acc)),
                 ));
             }
             let (mut parts, body) = resp.into_parts();

@@ -149,6 +149,9 @@ where
             .await;
             let mut resp = result.unwrap_or_else(|e| error_response(&e));
             overhead::set_header(resp.headers_mut(), overhead::overhead(start, &wait));
+            // A stream's frames still pass through upstream's wait clocks: they need not
+            // read the clock any more.
+            wait.close();
             if let Ok(v) = HeaderValue::from_str(id.as_str()) {
                 resp.headers_mut().insert(GENERATION_ID_HEADER, v);
             }

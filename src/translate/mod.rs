@@ -204,7 +204,7 @@ async fn respond(
     if chat.stream && is_sse {
         let mapper = stream_mapper(provider.api, &provider.name);
         let body =
-            body::boxed(TranslatedStream::new(body, mapper, stamp).redacting(secret.clone()));
+            body::boxed_as_is(TranslatedStream::new(body, mapper, stamp).redacting(secret.clone()));
         let mut resp = Response::new(body);
         resp.headers_mut().insert(
             header::CONTENT_TYPE,

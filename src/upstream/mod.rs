@@ -233,7 +233,7 @@ impl tower::Service<Request<Body>> for Upstream {
                 t.total,
             )
             .with_wait(crate::overhead::WaitClock::new(wait));
-            Ok(Response::from_parts(parts, body::boxed(timed)))
+            Ok(Response::from_parts(parts, body::boxed_as_is(timed)))
         })
     }
 }
