@@ -428,6 +428,25 @@ mod tests {
         assert_eq!(v["temperature"], 0.25);
     }
 
+    #[test]
+    fn unparsed_messages_are_copied_whatever_their_length() {
+        // Short, and spaced as no serialiser would: only a copy of the bytes keeps it so.
+        let messages = r#"[ {"role":"user" , "content":"hi"} ]"#;
+        let json = format!(r#"{{"model":"a/m","messages":{messages}}}"#);
+        let chat =
+            crate::parse::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
+                .expect("parse");
+        assert!(chat.messages_deferred);
+        let e = endpoint("acme", "");
+        let text =
+            String::from_utf8(request_body(&chat, &e).expect("bytes").to_vec()).expect("utf-8");
+        assert!(
+            text.contains(&format!(r#""messages":{messages}"#)),
+            "{text}"
+        );
+        assert!(chat.full.get().is_none(), "messages were never parsed");
+    }
+
     #[tokio::test]
     async fn large_fields_are_sent_as_shared_pieces() {
         use http_body::Body as _;
