@@ -14,6 +14,9 @@ mod catalog_api;
 mod direct;
 
 mod keys_api;
+mod repoll;
+
+pub use repoll::Repoll;
 
 use crate::alias::{AliasHandle, AliasLayer, AliasTable};
 use crate::autoroute::AutoRouteLayer;
@@ -381,7 +384,8 @@ impl Gateway {
             let mut stop = stop_rx.clone();
             let done = done_tx.clone();
             let first_byte_within = limits.header_read_timeout;
-            tokio::spawn(async move {
+            // `Repoll`: hyper wakes this task while it runs whenever the body is read.
+            tokio::spawn(Repoll::new(async move {
                 // A client that connects and sends nothing is dropped at the header deadline
                 // (hyper's own deadline only starts once the protocol is known).
                 let mut probe = [0u8; 1];
@@ -399,7 +403,7 @@ impl Gateway {
                     }
                 }
                 drop(done);
-            });
+            }));
         }
         drop(listener);
         drop(stop_tx);
