@@ -7,10 +7,12 @@
 //! reschedules it as if it had yielded — to the back of the run queue, waking an idle worker to
 //! steal it — so every request moved between the two worker threads with two `futex` calls
 //! (measured: a bare proxy made 4 in 2,000 requests; the gateway 3,665; the same proxy collecting
-//! the body before forwarding, 3,988). [`Repoll`] wraps the task's future with a waker that,
-//! while the future is being polled, only notes the wake-up; the future is then polled again
-//! right away, on the same thread. Wake-ups from elsewhere while it is idle go to the task's
-//! own waker as usual, and after [`MAX_REPOLLS`] rounds in a row it yields for real, so a busy
+//! the body before forwarding, 3,988). [`Repoll`] wraps the task's future with a waker that, when
+//! the future wakes itself — on the thread polling it, during the poll — only notes it; the future
+//! is then polled again right away. Every other wake-up (another thread's, or one while the task
+//! is idle) goes to the task's own waker as usual: a stream whose upstream frames arrive while the
+//! connection is busy keeps being batched by the scheduler. After [`MAX_REPOLLS`] rounds in a row,
+//! or once the task has used up tokio's cooperative budget, it yields for real, so a busy
 //! connection cannot starve the others.
 //!
 //! ```
@@ -31,15 +33,22 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo());
 //! ```
 
+use futures_util::task::AtomicWaker;
 use pin_project_lite::pin_project;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll, Wake, Waker};
 
 /// Polls in a row before a real yield (hyper's dispatcher loops up to 16 times itself).
 const MAX_REPOLLS: usize = 16;
+
+thread_local! {
+    /// The [`Flag`] of the future this thread is polling, as an address (0: none).
+    static POLLING: Cell<usize> = const { Cell::new(0) };
+}
 
 pin_project! {
     /// `inner`, polled again at once when it wakes itself during a poll (see the module docs).
@@ -59,12 +68,18 @@ impl<F> Repoll<F> {
 
 /// What the inner waker shares with the polling thread.
 struct Flag {
-    /// The inner future is being polled.
-    polling: AtomicBool,
-    /// A wake-up came since the poll began.
+    /// The future woke itself during the current poll (written and read by the polling thread
+    /// only: [`POLLING`] tells a wake-up from there).
     woken: AtomicBool,
-    /// The task's own waker, for wake-ups that come while it is idle.
-    outer: Mutex<Waker>,
+    /// The task's own waker, for every other wake-up (registered on each poll; a wake-up takes
+    /// it, and the poll it causes registers it again).
+    outer: AtomicWaker,
+}
+
+impl Flag {
+    fn address(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
 }
 
 impl Wake for Flag {
@@ -73,17 +88,27 @@ impl Wake for Flag {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // The polling thread clears `polling` and then reads `woken`; this sets `woken` and then
-        // reads `polling` (all sequentially consistent): at least one of the two sees the other,
-        // so the wake-up is never lost — it is handled by a poll in place or by the task's waker,
-        // now and then by both (a spurious poll).
-        self.woken.store(true, SeqCst);
-        if !self.polling.load(SeqCst) {
-            self.outer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .wake_by_ref();
+        if POLLING.with(Cell::get) == self.address() {
+            self.woken.store(true, Relaxed);
+        } else {
+            self.outer.wake();
         }
+    }
+}
+
+/// Marks this thread as polling a [`Flag`] until dropped — even by a panic in the poll, which
+/// must not leave a stale mark for a later `Flag` at the same address.
+struct Polling(usize);
+
+impl Polling {
+    fn enter(flag: usize) -> Polling {
+        Polling(POLLING.with(|p| p.replace(flag)))
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        POLLING.with(|p| p.set(self.0));
     }
 }
 
@@ -94,34 +119,34 @@ impl<F: Future> Future for Repoll<F> {
         let mut this = self.project();
         let (flag, waker) = this.wake.get_or_insert_with(|| {
             let flag = Arc::new(Flag {
-                polling: AtomicBool::new(false),
                 woken: AtomicBool::new(false),
-                outer: Mutex::new(cx.waker().clone()),
+                outer: AtomicWaker::new(),
             });
             (flag.clone(), Waker::from(flag))
         });
-        {
-            let mut outer = flag
-                .outer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !outer.will_wake(cx.waker()) {
-                outer.clone_from(cx.waker());
-            }
-        }
+        flag.outer.register(cx.waker());
         let mut inner_cx = Context::from_waker(waker);
-        for _ in 0..MAX_REPOLLS {
-            flag.woken.store(false, SeqCst);
-            flag.polling.store(true, SeqCst);
-            let polled = this.inner.as_mut().poll(&mut inner_cx);
-            flag.polling.store(false, SeqCst);
-            if polled.is_ready() || !flag.woken.load(SeqCst) {
-                return polled;
+        let _polling = Polling::enter(flag.address());
+        let mut polled = Poll::Pending;
+        let mut repolls = 0;
+        while repolls < MAX_REPOLLS {
+            flag.woken.store(false, Relaxed);
+            polled = this.inner.as_mut().poll(&mut inner_cx);
+            if polled.is_ready() || !flag.woken.load(Relaxed) {
+                break;
+            }
+            repolls += 1;
+            if !tokio::task::coop::has_budget_remaining() {
+                // Tokio's resources answer `Pending` and wake the task until it yields: polling
+                // again would only repeat that.
+                repolls = MAX_REPOLLS;
             }
         }
-        // Still waking itself: a real yield, so that other tasks run.
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        if repolls == MAX_REPOLLS {
+            // Still waking itself, or out of budget: a real yield, so that other tasks run.
+            cx.waker().wake_by_ref();
+        }
+        polled
     }
 }
 
@@ -129,7 +154,7 @@ impl<F: Future> Future for Repoll<F> {
 #[allow(clippy::unwrap_used)] // panicking is how tests fail
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
     /// Counts the task's own wake-ups.
     struct Count(AtomicUsize);
@@ -179,7 +204,7 @@ mod tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
-        let stash: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let stash: Arc<std::sync::Mutex<Option<Waker>>> = Arc::default();
         let kept = stash.clone();
         let mut fut = std::pin::pin!(Repoll::new(std::future::poll_fn(move |cx| {
             *kept.lock().unwrap() = Some(cx.waker().clone());
@@ -191,6 +216,23 @@ mod tests {
         let inner = stash.lock().unwrap().take().unwrap();
         std::thread::spawn(move || inner.wake()).join().unwrap();
         assert_eq!(count.0.load(SeqCst), 1);
+    }
+
+    #[test]
+    fn another_threads_wake_during_a_poll_goes_to_the_task() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let polls = AtomicUsize::new(0);
+        let mut fut = std::pin::pin!(Repoll::new(std::future::poll_fn(|cx| {
+            polls.fetch_add(1, SeqCst);
+            let w = cx.waker().clone();
+            std::thread::spawn(move || w.wake()).join().unwrap();
+            Poll::<()>::Pending
+        })));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(polls.load(SeqCst), 1, "not polled again in place");
+        assert_eq!(count.0.load(SeqCst), 1, "the task was woken");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
