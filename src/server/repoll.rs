@@ -42,8 +42,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll, Wake, Waker};
 
-/// Polls in a row before a real yield (hyper's dispatcher loops up to 16 times itself).
-const MAX_REPOLLS: usize = 16;
+/// Polls in place in a row before a real yield. Reading a request body takes two (hyper wakes
+/// the dispatcher when the reader takes the chunk, and again at the body's end). More would also
+/// re-poll through hyper's own fairness yields (its dispatcher yields after 16 rounds of work):
+/// with 16 here, throughput at concurrency 64 measured ≈ 9 % lower than with the scheduler's
+/// requeue; with 3 it is the same.
+const MAX_REPOLLS: usize = 3;
 
 thread_local! {
     /// The [`Flag`] of the future this thread is polling, as an address (0: none).
