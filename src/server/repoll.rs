@@ -1,16 +1,16 @@
 //! A connection task that polls itself again when it is woken while it runs, instead of
 //! going through the scheduler.
 //!
-//! A gateway reads the request body inside hyper's connection task (it needs `model` to
-//! route). hyper's body channel wakes the connection's dispatcher when the body's reader takes a
-//! chunk, and the dispatcher is the same task: the task is woken while it runs. Tokio then
-//! reschedules it as if it had yielded — to the back of the run queue, waking an idle worker to
-//! steal it — so every request moved between the two worker threads with two `futex` calls
-//! (measured: a bare proxy made 4 in 2,000 requests; the gateway 3,665; the same proxy collecting
-//! the body before forwarding, 3,988; the gateway with [`Repoll`], 11). It wraps the task's future with a waker that, when
-//! the future wakes itself — on the thread polling it, during the poll — only notes it; the future
-//! is then polled again right away. Every other wake-up (another thread's, or one while the task
-//! is idle) goes to the task's own waker as usual: a stream whose upstream frames arrive while the
+//! A gateway reads the request body inside hyper's connection task (it needs `model` to route).
+//! hyper's body channel wakes the connection's dispatcher when the body's reader takes a chunk, and
+//! the dispatcher is the same task: the task is woken while it runs. Tokio then reschedules it as
+//! if it had yielded — to the back of the run queue, waking an idle worker to steal it — so every
+//! request moved between the two worker threads with two `futex` calls (measured: a bare proxy made
+//! 4 in 2,000 requests; the gateway 3,665; the same proxy collecting the body before forwarding,
+//! 3,988; the gateway with [`Repoll`], 11). It wraps the task's future with a waker that, when the
+//! future wakes itself — on the thread polling it, during the poll — only notes it; the future is
+//! then polled again right away. Every other wake-up (another thread's, or one while the task is
+//! idle) goes to the task's own waker as usual: a stream whose upstream frames arrive while the
 //! connection is busy keeps being batched by the scheduler. After [`MAX_REPOLLS`] rounds in a row,
 //! or once the task has used up tokio's cooperative budget, it yields for real, so a busy
 //! connection cannot starve the others.
