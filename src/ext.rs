@@ -77,15 +77,11 @@ impl ChatRequest {
         if !self.messages_deferred {
             return &self.fields;
         }
-        self.full.get_or_init(|| {
-            let mut full = self.fields.clone();
-            full.insert("messages".to_owned(), self.deferred_messages());
-            full
-        })
+        self.full.get_or_init(|| self.with_messages())
     }
 
-    /// The deferred `messages`, parsed from the client's bytes.
-    fn deferred_messages(&self) -> Value {
+    /// `fields` with the deferred `messages` parsed from the client's bytes.
+    fn with_messages(&self) -> Map<String, Value> {
         let parsed = self
             .verbatim
             .get("messages")
@@ -93,7 +89,12 @@ impl ChatRequest {
         // Parse accepted these bytes only where serde_json parses them (a property test in
         // `parse::messages` holds it to that).
         debug_assert!(matches!(parsed, Some(Ok(_))), "deferred messages parse");
-        parsed.and_then(Result::ok).unwrap_or_default()
+        let mut full = self.fields.clone();
+        full.insert(
+            "messages".to_owned(),
+            parsed.and_then(Result::ok).unwrap_or_default(),
+        );
+        full
     }
 
     /// One top-level field, without parsing the deferred `messages` unless it is the one asked
@@ -118,16 +119,11 @@ impl ChatRequest {
     /// The whole body, mutably. Forgets every field's client bytes: upstream bodies are then
     /// serialised from the parsed values (prefer [`set_field`](Self::set_field)).
     pub fn body_mut(&mut self) -> &mut Map<String, Value> {
+        let full = self.full.take();
         if self.messages_deferred {
-            let full = self.full.take();
-            self.fields = full.unwrap_or_else(|| {
-                let mut full = self.fields.clone();
-                full.insert("messages".to_owned(), self.deferred_messages());
-                full
-            });
+            self.fields = full.unwrap_or_else(|| self.with_messages());
             self.messages_deferred = false;
         }
-        self.full.take();
         self.verbatim.clear();
         &mut self.fields
     }

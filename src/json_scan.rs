@@ -126,46 +126,35 @@ impl<'a> Cursor<'a> {
     /// would need escaping again where the splicer writes it).
     #[inline(always)]
     pub(crate) fn next_key(&mut self, first: &mut bool) -> Option<Option<&'a str>> {
-        match self.next_raw_key(first)? {
-            Some((_, true)) => None,
-            Some((raw, false)) => Some(Some(&raw[1..raw.len() - 1])),
-            None => Some(None),
-        }
+        Some(self.next_key_at(first)?.map(|(key, _)| key))
     }
 
     /// [`Self::next_key`] and where its opening quote is: a reader that copies whole entries
     /// (`"key":value`) takes them from there.
     #[inline(always)]
     pub(crate) fn next_key_at(&mut self, first: &mut bool) -> Option<Option<(&'a str, usize)>> {
+        match self.next_raw_key(first)? {
+            Some((_, true, _)) => None,
+            Some((raw, false, at)) => Some(Some((&raw[1..raw.len() - 1], at))),
+            None => Some(None),
+        }
+    }
+
+    /// [`Self::next_key`] as written (quotes included), whether it has escapes, and where it
+    /// starts.
+    #[inline(always)]
+    fn next_raw_key(&mut self, first: &mut bool) -> Option<Option<(&'a str, bool, usize)>> {
         self.ws()?;
         if !self.more(first, b'}')? {
             return Some(None);
         }
         self.ws()?;
         let at = self.at;
-        let (raw, escaped) = self.string()?;
-        if escaped {
-            return None;
-        }
+        let (key, escaped) = self.string()?;
         self.ws()?;
         self.eat(b':')?;
         self.ws()?;
-        Some(Some((&raw[1..raw.len() - 1], at)))
-    }
-
-    /// [`Self::next_key`] as written (quotes included), and whether it has escapes.
-    #[inline(always)]
-    fn next_raw_key(&mut self, first: &mut bool) -> Option<Option<(&'a str, bool)>> {
-        self.ws()?;
-        if !self.more(first, b'}')? {
-            return Some(None);
-        }
-        self.ws()?;
-        let key = self.string()?;
-        self.ws()?;
-        self.eat(b':')?;
-        self.ws()?;
-        Some(Some(key))
+        Some(Some((key, escaped, at)))
     }
 
     /// Whether the array being read has another element (read next); false after the closing

@@ -257,7 +257,7 @@ fn no_candidate(_: NoCandidate) -> GatewayError {
 }
 
 fn auto_plugin(chat: &ChatRequest) -> Option<&Value> {
-    chat.fields.get("plugins")?.as_array()?.iter().find(|p| {
+    chat.field("plugins")?.as_array()?.iter().find(|p| {
         p.get("id").and_then(Value::as_str) == Some("auto-router")
             && p.get("enabled").and_then(Value::as_bool) != Some(false)
     })

@@ -412,8 +412,7 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
             .filter(|_| chat.hints.strategy == Some("auto")),
         session_id: chat.session_id.clone(),
         external_user: chat
-            .fields
-            .get("user")
+            .field("user")
             .and_then(Value::as_str)
             .map(str::to_owned),
         strategy: chat.hints.strategy.map(str::to_owned),

@@ -135,18 +135,7 @@ mod tests {
 
     /// The `Value` path's count, for comparison.
     fn value_chars(messages: &Value) -> usize {
-        let text = |v: &Value| match v {
-            Value::String(s) => s.len(),
-            Value::Array(parts) => parts
-                .iter()
-                .map(|p| match p {
-                    Value::String(s) => s.len(),
-                    Value::Object(o) => o.get("text").and_then(Value::as_str).map_or(0, str::len),
-                    _ => 0,
-                })
-                .sum(),
-            _ => 0,
-        };
+        let text = crate::parse::request::text_len;
         messages
             .as_array()
             .map(|a| a.iter().map(|m| m.get("content").map_or(0, text)).sum())

@@ -193,7 +193,7 @@ fn check_reasoning(body: &Map<String, Value>) -> Result<(), GatewayError> {
 }
 
 /// Characters of text in a content value (string, parts, or prompt array).
-fn text_len(v: &Value) -> usize {
+pub(super) fn text_len(v: &Value) -> usize {
     match v {
         Value::String(s) => s.len(),
         Value::Array(parts) => parts

@@ -83,8 +83,7 @@ impl Used {
         };
         used.late_max_tokens = chat.max_tokens.is_some() && !used.contains("max_tokens");
         used.structured = chat
-            .fields
-            .get("response_format")
+            .field("response_format")
             .and_then(|r| r.get("type"))
             .and_then(Value::as_str)
             == Some("json_schema");
@@ -129,7 +128,7 @@ impl<'a> Filters<'a> {
     pub(crate) fn new(chat: &'a ChatRequest) -> Self {
         let used = Used::of(chat);
         let mp = chat.provider.max_price.as_ref();
-        let tier = match chat.fields.get("service_tier").and_then(Value::as_str) {
+        let tier = match chat.field("service_tier").and_then(Value::as_str) {
             Some("priority" | "fast") => Some("priority"),
             Some("flex") => Some("flex"),
             Some("scale") => Some("scale"),

@@ -33,7 +33,7 @@ impl Router<'_> {
             Some(SortPref::Object {
                 partition: Some(p), ..
             }) => p == "none",
-            _ => chat.fields.get("route").and_then(Value::as_str) == Some("sort"),
+            _ => chat.field("route").and_then(Value::as_str) == Some("sort"),
         };
         if partition_none && groups.len() > 1 {
             let key = groups[0].key;

@@ -169,10 +169,21 @@ mod tests {
         }
     }
 
+    impl Count {
+        fn get(&self) -> usize {
+            self.0.load(SeqCst)
+        }
+    }
+
+    /// A task's waker and the count of its wake-ups.
+    fn task_waker() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
     #[test]
     fn a_self_wake_is_a_poll_in_place_not_a_wake_up() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = task_waker();
         let mut cx = Context::from_waker(&waker);
         let mut polls = 0;
         let mut fut = std::pin::pin!(Repoll::new(std::future::poll_fn(|cx| {
@@ -184,13 +195,12 @@ mod tests {
             Poll::Ready(polls)
         })));
         assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(3));
-        assert_eq!(count.0.load(SeqCst), 0, "no wake-up reached the task");
+        assert_eq!(count.get(), 0, "no wake-up reached the task");
     }
 
     #[test]
     fn endless_self_wakes_yield_for_real() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = task_waker();
         let mut cx = Context::from_waker(&waker);
         let polls = AtomicUsize::new(0);
         let mut fut = std::pin::pin!(Repoll::new(std::future::poll_fn(|cx| {
@@ -199,14 +209,13 @@ mod tests {
             Poll::<()>::Pending
         })));
         assert!(fut.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(count.0.load(SeqCst), 1, "one real yield");
+        assert_eq!(count.get(), 1, "one real yield");
         assert_eq!(polls.load(SeqCst), MAX_REPOLLS);
     }
 
     #[test]
     fn a_wake_while_idle_reaches_the_task() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = task_waker();
         let mut cx = Context::from_waker(&waker);
         let stash: Arc<std::sync::Mutex<Option<Waker>>> = Arc::default();
         let kept = stash.clone();
@@ -215,17 +224,16 @@ mod tests {
             Poll::<()>::Pending
         })));
         assert!(fut.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(count.0.load(SeqCst), 0);
+        assert_eq!(count.get(), 0);
         // Another thread wakes it while it is not being polled.
         let inner = stash.lock().unwrap().take().unwrap();
         std::thread::spawn(move || inner.wake()).join().unwrap();
-        assert_eq!(count.0.load(SeqCst), 1);
+        assert_eq!(count.get(), 1);
     }
 
     #[test]
     fn another_threads_wake_during_a_poll_goes_to_the_task() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = task_waker();
         let mut cx = Context::from_waker(&waker);
         let polls = AtomicUsize::new(0);
         let mut fut = std::pin::pin!(Repoll::new(std::future::poll_fn(|cx| {
@@ -236,7 +244,7 @@ mod tests {
         })));
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         assert_eq!(polls.load(SeqCst), 1, "not polled again in place");
-        assert_eq!(count.0.load(SeqCst), 1, "the task was woken");
+        assert_eq!(count.get(), 1, "the task was woken");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

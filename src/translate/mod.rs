@@ -162,16 +162,11 @@ async fn respond(
     let provider = endpoint.provider.clone();
     let resp = sent.await?;
     let strip_reasoning = chat
-        .fields
-        .get("reasoning")
+        .field("reasoning")
         .and_then(|r| r.get("exclude"))
         .and_then(Value::as_bool)
         == Some(true)
-        || chat
-            .fields
-            .get("include_reasoning")
-            .and_then(Value::as_bool)
-            == Some(false);
+        || chat.field("include_reasoning").and_then(Value::as_bool) == Some(false);
     let stamp = Stamp {
         id: id.as_str().to_owned(),
         model: target.model.slug.clone(),

@@ -119,8 +119,11 @@ pub(crate) fn request_body(
         has_effort |= key == "reasoning_effort";
         match chat.verbatim_shared(key) {
             Some(raw) => obj.raw_entry(key, raw)?,
-            // `field` parses a deferred `messages` should its bytes be gone.
-            None => obj.entry(key, chat.field(key).unwrap_or(v))?,
+            None => {
+                // A deferred `messages` always has its bytes (`ChatRequest` keeps them in step).
+                debug_assert!(!(chat.messages_deferred && key == "messages"));
+                obj.entry(key, v)?
+            }
         }
     }
     if !to_openrouter
