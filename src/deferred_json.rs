@@ -114,12 +114,12 @@ impl DeferredJson {
     /// What the splicer noted of the first choice and the text of the upstream's `usage` value,
     /// handed to `f`, before any raw field is applied; `None` when either is unknown (no
     /// `usage`, no choice, not spliced) or `f` answers `None`. Meter reads these instead of
-    /// scanning the bytes again.
+    /// scanning the bytes again. `f` may take the reasons (nothing reads them after meter).
     pub(crate) fn read_spliced_usage<T>(
         &self,
-        f: impl FnOnce(&FirstChoice, &[u8]) -> Option<T>,
+        f: impl FnOnce(&mut FirstChoice, &[u8]) -> Option<T>,
     ) -> Option<T> {
-        match &*self.slot() {
+        match &mut *self.slot() {
             Slot::Spliced {
                 json,
                 usage: Some(range),

@@ -31,6 +31,7 @@ mod openrouter_json;
 mod pricing;
 mod provider;
 mod sections;
+mod upstream_parts;
 
 pub use config::{
     AuthConfig, AutoConfig, AutoModelConfig, CatalogConfig, Config, ConfigError, EndpointConfig,
@@ -41,6 +42,7 @@ pub use model::{Endpoint, Model};
 pub(crate) use pricing::de_per_million_opt;
 pub use pricing::{PriceOverride, PriceSet, Pricing, Usd};
 pub use provider::{Api, ApiKey, Provider, Timeouts};
+pub use upstream_parts::UpstreamParts;
 
 use std::collections::HashMap;
 
@@ -189,22 +191,25 @@ impl Builder {
                 .as_deref()
                 .and_then(env)
                 .filter(|k| !k.is_empty());
+            let base_url = p.base_url.trim_end_matches('/').to_owned();
+            let headers: Vec<(String, String)> = p
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let provider = Provider {
                 slug: p.slug.clone(),
                 name: p.name.clone().unwrap_or_else(|| p.slug.clone()),
                 api: p.api,
-                base_url: p.base_url.trim_end_matches('/').to_owned(),
+                upstream_parts: UpstreamParts::new(&base_url, &headers),
+                base_url,
                 enabled: p.api_key_env.is_none() || key.is_some(),
                 api_key: key.map(ApiKey::new),
                 api_key_env: p.api_key_env.clone(),
                 timeouts: p.timeouts.resolve(),
                 collects_data: p.collects_data,
                 zdr: p.zdr,
-                headers: p
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                headers,
                 privacy_policy_url: p.privacy_policy_url.clone(),
                 terms_of_service_url: p.terms_of_service_url.clone(),
                 status_page_url: p.status_page_url.clone(),
@@ -290,6 +295,7 @@ impl Builder {
             name: "OpenRouter".into(),
             api: Api::OpenAi,
             base_url: "https://openrouter.ai/api/v1".into(),
+            upstream_parts: UpstreamParts::new("https://openrouter.ai/api/v1", &[]),
             api_key_env: Some("OPENROUTER_API_KEY".into()),
             enabled: key.is_some(),
             api_key: key.map(ApiKey::new),

@@ -1,5 +1,6 @@
 //! Upstream providers: who serves models, how to reach them, and with which key.
 
+use super::UpstreamParts;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -138,6 +139,10 @@ pub struct Provider {
     pub zdr: bool,
     /// Extra headers sent with every upstream request (e.g. `anthropic-version`).
     pub headers: Vec<(String, String)>,
+    /// `base_url` and `headers` parsed once for the upstream calls: build it with
+    /// [`UpstreamParts::new`] from the two fields above (the default prepares nothing, and every
+    /// call then joins and parses them itself).
+    pub upstream_parts: UpstreamParts,
     /// `GET /providers` fields.
     pub privacy_policy_url: Option<String>,
     /// `GET /providers` fields.

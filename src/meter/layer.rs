@@ -230,11 +230,12 @@ impl Facts {
     /// From what the splicer noted of the first choice and the upstream's `usage` text: no
     /// second pass over the response. `None` without a usable `usage` (the generated
     /// characters are then needed for the estimate, which [`Facts::probe`] counts).
-    fn noted(first: &FirstChoice, usage: &[u8]) -> Option<Facts> {
+    /// The reasons are taken, not copied: the record owns them from here.
+    fn noted(first: &mut FirstChoice, usage: &[u8]) -> Option<Facts> {
         let usage = Usage::from_openai_json(std::str::from_utf8(usage).ok()?).ok()??;
         Some(Facts {
-            finish: first.finish.clone(),
-            native: first.native.clone(),
+            finish: first.finish.take(),
+            native: first.native.take(),
             completion_chars: 0,
             usage: Some(usage),
         })

@@ -47,7 +47,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use normalize::{Stamp, stamp};
+use normalize::{Name, Stamp, stamp};
 use pieces::Pieces;
 use serde_json::Value;
 use std::sync::Arc;
@@ -168,18 +168,17 @@ async fn respond(
         == Some(true)
         || chat.field("include_reasoning").and_then(Value::as_bool) == Some(false);
     let stamp = Stamp {
-        id: id.as_str().to_owned(),
-        model: target.model.slug.clone(),
-        provider: provider.name.clone(),
+        id: Name::Shared(id.0.clone()),
+        model: Name::Slug(target.model.clone()),
+        provider: Name::Title(provider.clone()),
         strip_reasoning,
     };
     let (parts, body) = resp.into_parts();
     // Upstreams echo the key they were sent in their errors ("Incorrect API key provided:
     // sk-…"); it never reaches the client.
-    let secret = provider.api_key.as_ref().map(|k| k.expose().to_owned());
     let redact = |mut e: GatewayError| {
-        if let Some(s) = &secret {
-            redact_error(&mut e, s);
+        if let Some(k) = &provider.api_key {
+            redact_error(&mut e, k.expose());
         }
         e
     };
@@ -198,8 +197,9 @@ async fn respond(
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     if chat.stream && is_sse {
         let mapper = stream_mapper(provider.api, &provider.name);
-        let body =
-            body::boxed_as_is(TranslatedStream::new(body, mapper, stamp).redacting(secret.clone()));
+        let body = body::boxed_as_is(
+            TranslatedStream::new(body, mapper, stamp).redacting(provider.clone()),
+        );
         let mut resp = Response::new(body);
         resp.headers_mut().insert(
             header::CONTENT_TYPE,

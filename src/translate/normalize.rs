@@ -2,17 +2,60 @@
 //! served `model` slug, the provider's display name, and `native_finish_reason` beside a
 //! normalised `finish_reason`.
 
+use crate::catalog::{Model, Provider};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// What every response and chunk of one attempt is stamped with.
 #[derive(Debug, Clone)]
 pub(crate) struct Stamp {
-    pub(crate) id: String,
-    pub(crate) model: String,
-    pub(crate) provider: String,
+    pub(crate) id: Name,
+    pub(crate) model: Name,
+    pub(crate) provider: Name,
     /// `reasoning.exclude: true` (or `include_reasoning: false`): the model reasons, the client
     /// does not see it.
     pub(crate) strip_reasoning: bool,
+}
+
+/// A name a stamp writes, read from where it already lives: building a stamp copies no string
+/// (it runs once per attempt, and three `String` copies were three allocations).
+#[derive(Clone)]
+pub(crate) enum Name {
+    /// A shared string: the generation id, or a literal (`"x".into()`).
+    Shared(Arc<str>),
+    /// The model's slug.
+    Slug(Arc<Model>),
+    /// The provider's display name.
+    Title(Arc<Provider>),
+}
+
+impl Name {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Name::Shared(s) => s,
+            Name::Slug(m) => &m.slug,
+            Name::Title(p) => &p.name,
+        }
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Self {
+        Name::Shared(s.into())
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 /// Normalises a native finish reason to `stop | length | tool_calls | content_filter | error`.

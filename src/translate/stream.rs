@@ -4,6 +4,7 @@
 use super::normalize::{Stamp, stamp};
 use super::splice::ChunkWriter;
 use crate::body::{DONE_EVENT, sse_event};
+use crate::catalog::Provider;
 use crate::sse::{Decoder, Event};
 use crate::upstream::{UpstreamError, UpstreamErrorKind};
 use crate::{BoxError, body::Body};
@@ -12,6 +13,7 @@ use http_body::{Body as HttpBody, Frame};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// Largest single SSE event accepted from an upstream (garbage that never ends an event fails).
@@ -54,8 +56,8 @@ pub(crate) struct TranslatedStream {
     finished: bool,
     /// An error to report once the frames mapped before it are out.
     error: Option<BoxError>,
-    /// The provider key, masked out of errors.
-    secret: Option<String>,
+    /// The provider whose key is masked out of errors.
+    secret: Option<Arc<Provider>>,
 }
 
 impl TranslatedStream {
@@ -75,9 +77,9 @@ impl TranslatedStream {
         }
     }
 
-    /// Masks `secret` (the provider key) out of the errors this stream reports.
-    pub(crate) fn redacting(mut self, secret: Option<String>) -> Self {
-        self.secret = secret.filter(|s| !s.is_empty());
+    /// Masks `provider`'s key out of the errors this stream reports.
+    pub(crate) fn redacting(mut self, provider: Arc<Provider>) -> Self {
+        self.secret = Some(provider);
         self
     }
 
@@ -96,7 +98,7 @@ impl TranslatedStream {
     fn truncated(&self, detail: &str) -> BoxError {
         Box::new(UpstreamError {
             kind: UpstreamErrorKind::Broken,
-            provider: self.stamp.provider.clone(),
+            provider: self.stamp.provider.as_str().to_owned(),
             detail: detail.to_owned(),
         })
     }
@@ -116,7 +118,12 @@ impl HttpBody for TranslatedStream {
                 return Poll::Ready(Some(Ok(Frame::data(b))));
             }
             if this.finished {
-                let secret = this.secret.as_deref();
+                let secret = this
+                    .secret
+                    .as_ref()
+                    .and_then(|p| p.api_key.as_ref())
+                    .map(|k| k.expose())
+                    .filter(|s| !s.is_empty());
                 return Poll::Ready(this.error.take().map(|e| {
                     Err(match secret {
                         Some(s) => super::redact_box(e, s),
@@ -139,7 +146,7 @@ impl HttpBody for TranslatedStream {
                         this.finished = true;
                         this.error = Some(Box::new(UpstreamError {
                             kind: UpstreamErrorKind::Invalid,
-                            provider: this.stamp.provider.clone(),
+                            provider: this.stamp.provider.as_str().to_owned(),
                             detail: format!("an SSE event exceeded {MAX_EVENT_BYTES} bytes"),
                         }));
                         continue;

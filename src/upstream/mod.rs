@@ -25,7 +25,7 @@ use crate::body::{self, Body};
 use crate::catalog::{Api, Provider};
 use crate::ext::{Target, UpstreamWait};
 use futures_util::future::BoxFuture;
-use http::{HeaderValue, Request, Response, Uri};
+use http::{Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -115,8 +115,12 @@ fn build_client(connect_timeout: Duration) -> HttpsClient {
         .build(connector)
 }
 
-/// The full upstream URL for a request path on a provider.
+/// The full upstream URL for a request path on a provider: the prepared one for the fixed
+/// paths ([`UpstreamParts`](crate::catalog::UpstreamParts)), else joined and parsed here.
 pub fn upstream_uri(provider: &Provider, path_and_query: &str) -> Result<Uri, UpstreamError> {
+    if let Some(uri) = provider.upstream_parts.uri(path_and_query) {
+        return Ok(uri.clone());
+    }
     let url = format!("{}{}", provider.base_url, path_and_query);
     url.parse::<Uri>().map_err(|e| UpstreamError {
         kind: UpstreamErrorKind::Invalid,
@@ -126,13 +130,8 @@ pub fn upstream_uri(provider: &Provider, path_and_query: &str) -> Result<Uri, Up
 }
 
 fn inject_auth(provider: &Provider, headers: &mut http::HeaderMap) {
-    for (k, v) in &provider.headers {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::try_from(k.as_str()),
-            HeaderValue::from_str(v),
-        ) {
-            headers.insert(name, value);
-        }
+    for (name, value) in provider.upstream_parts.headers() {
+        headers.insert(name.clone(), value.clone());
     }
     let Some(key) = &provider.api_key else { return };
     let (name, value) = match provider.api {
@@ -228,7 +227,7 @@ impl tower::Service<Request<Body>> for Upstream {
                 start + t.first_byte,
                 t.idle,
                 start + t.total,
-                provider.name.clone(),
+                provider,
                 t.first_byte,
                 t.total,
             )

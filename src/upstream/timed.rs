@@ -2,12 +2,14 @@
 
 use super::error::{Phase, UpstreamError, UpstreamErrorKind};
 use crate::BoxError;
+use crate::catalog::Provider;
 use crate::overhead::WaitClock;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep, sleep_until};
@@ -30,7 +32,8 @@ pin_project! {
         first: bool,
         first_byte: Duration,
         total_limit: Duration,
-        provider: String,
+        // Named in errors only: shared, not copied per request.
+        provider: Arc<Provider>,
         wait: WaitClock,
     }
 }
@@ -41,7 +44,7 @@ impl<B> TimedBody<B> {
         first_byte_deadline: Instant,
         idle: Duration,
         total_deadline: Instant,
-        provider: String,
+        provider: Arc<Provider>,
         first_byte: Duration,
         total_limit: Duration,
     ) -> Self {
@@ -95,7 +98,7 @@ where
                 let e: BoxError = e.into();
                 Poll::Ready(Some(Err(Box::new(UpstreamError {
                     kind: UpstreamErrorKind::Broken,
-                    provider: this.provider.clone(),
+                    provider: this.provider.name.clone(),
                     detail: source_chain(&*e),
                 }))))
             }
@@ -122,7 +125,7 @@ where
                 };
                 Poll::Ready(Some(Err(Box::new(UpstreamError {
                     kind: UpstreamErrorKind::Timeout(phase, limit),
-                    provider: this.provider.clone(),
+                    provider: this.provider.name.clone(),
                     detail: String::new(),
                 }))))
             }
