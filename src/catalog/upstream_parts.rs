@@ -2,7 +2,7 @@
 //!
 //! Without it each upstream call formats `base_url + path` into a `String`, parses that into a
 //! [`Uri`] (copying the authority and the path again) and parses the provider's extra headers:
-//! four allocations and about 2,000 instructions per request for an OpenAI-style provider, more
+//! four allocations and about 1,300 instructions per request for an OpenAI-style provider, more
 //! with configured headers. A prepared [`Uri`] is cloned instead: two reference counts.
 //!
 //! ```
