@@ -12,7 +12,7 @@
 //! comparison: `Gateway::serve` now sets `TCP_NODELAY` itself and sends completions past the
 //! router).
 //!
-//! One run starts four processes of this same binary (`--role …`):
+//! One run starts five processes of this same binary (`--role …`):
 //!
 //! 1. `upstream`: a minimal hyper HTTP/1.1 server, the fake OpenAI-compatible upstream. It drains
 //!    the request body and answers a fixed `chat.completion` JSON, or (with
@@ -23,6 +23,10 @@
 //!    forwards request and response bytes unchanged through a pooled hyper-util client.
 //! 3. `gateway` twice: `switchyard::server::Gateway` (every layer on) from a generated config
 //!    with a catalogue of 10 models, and one with 10,000 models.
+//! 4. `minimal`: the least any OpenRouter-compatible gateway must do, written directly on hyper
+//!    and serde_json (read and validate the body, route on `model`, rewrite it, forward, meter
+//!    the usage; see `gateway/minimal.rs`): what a gateway hop costs done the plain way, beside
+//!    the proxy's limit of one hop.
 //!
 //! The load generator is this process: `concurrency` tokio tasks, each sending its next request
 //! as soon as the last one finished, through a pooled hyper-util client, recording latency, time
@@ -56,6 +60,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+
+#[path = "gateway/minimal.rs"]
+mod minimal;
 
 /// Content chunks of one fake SSE stream.
 const SSE_CONTENT_CHUNKS: usize = 32;
@@ -117,6 +124,9 @@ fn run_role(role: &str, arg: &str) -> ExitCode {
         match role {
             "upstream" => serve_upstream(listener).await,
             "proxy" => serve_proxy(listener, arg.parse().expect("upstream address")).await,
+            "minimal" => {
+                minimal::serve_minimal(listener, arg.parse().expect("upstream address")).await
+            }
             "gateway" => serve_gateway(listener, Path::new(arg)).await,
             other => panic!("unknown role {other}"),
         }
@@ -733,7 +743,7 @@ struct Cell {
     stats: Vec<Stats>,
 }
 
-const TARGET_NAMES: [&str; 4] = ["direct", "proxy", "gateway-10", "gateway-10k"];
+const TARGET_NAMES: [&str; 5] = ["direct", "proxy", "gateway-10", "gateway-10k", "minimal"];
 
 async fn orchestrate(quick: bool) {
     let (rounds, mut round, warmup) = if quick {
@@ -750,9 +760,10 @@ async fn orchestrate(quick: bool) {
     let filter = std::env::var("SWITCHYARD_BENCH_FILTER").unwrap_or_default();
     let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    eprintln!("starting the fake upstream, the bare proxy and two gateways …");
+    eprintln!("starting the fake upstream, the bare proxy, the minimal gateway and two gateways …");
     let upstream = Child::spawn("upstream", "upstream", "");
     let proxy = Child::spawn("proxy", "proxy", &upstream.addr.to_string());
+    let minimal = Child::spawn("minimal", "minimal", &upstream.addr.to_string());
     let mut gateways = Vec::new();
     for n in CATALOGUES {
         let path: PathBuf = dir.join(format!("catalogue-{n}.toml"));
@@ -775,6 +786,7 @@ async fn orchestrate(quick: bool) {
         uri_of(&proxy, "/v1/chat/completions"),
         uri_of(&gateways[0], "/api/v1/chat/completions"),
         uri_of(&gateways[1], "/api/v1/chat/completions"),
+        uri_of(&minimal, "/v1/chat/completions"),
     ];
     for uri in &target_uris[1..] {
         let load = Load {
@@ -813,7 +825,7 @@ async fn orchestrate(quick: bool) {
     }
 
     // The load matrix.
-    let servers = [&upstream, &proxy, &gateways[0], &gateways[1]];
+    let servers = [&upstream, &proxy, &gateways[0], &gateways[1], &minimal];
     for c in &procs {
         c.reset_peak();
     }
@@ -1026,6 +1038,30 @@ fn report(
             c10,
             c10k,
             ratio(c10k, c10)
+        );
+    }
+    println!(
+        "\n## The minimal gateway (`gateway/minimal.rs`: the least a gateway must do, on hyper and serde_json) against the proxy, and switchyard against it\n"
+    );
+    println!(
+        "| mode | conc | body | minimal RPS ÷ proxy | minimal +p50 ÷ proxy | minimal CPU ÷ proxy | gateway-10 RPS ÷ minimal | gateway-10 +p50 ÷ minimal | gateway-10 +p99 ÷ minimal | gateway-10 CPU ÷ minimal |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for c in cells {
+        let (d, p, g, f) = (&c.stats[0], &c.stats[1], &c.stats[2], &c.stats[4]);
+        let add = |s: &Stats, pct: f64| q(&s.latency, pct) - q(&d.latency, pct);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            if c.stream { "stream" } else { "json" },
+            c.concurrency,
+            size_label(c.size),
+            ratio(f.rps(), p.rps()),
+            ratio(add(f, 0.5), add(p, 0.5)),
+            ratio(f.cpu_per_request(), p.cpu_per_request()),
+            ratio(g.rps(), f.rps()),
+            ratio(add(g, 0.5), add(f, 0.5)),
+            ratio(add(g, 0.99), add(f, 0.99)),
+            ratio(g.cpu_per_request(), f.cpu_per_request()),
         );
     }
     println!("\n## Memory (RSS of each process)\n");
