@@ -2,6 +2,9 @@
 //! (parse → alias → auto → route → balance → fallback → meter → translate) over an in-process
 //! upstream answering a canned completion. Prints nanoseconds per request.
 //!
+//! The parse and fallback layers record into a metrics registry, as the gateway's do by
+//! default; `STACK_COST_METRICS=off` leaves it out (to measure what recording costs).
+//!
 //! ```text
 //! cargo run --release --example stack_cost -- [requests] [body bytes] [stream]
 //! ```
@@ -22,6 +25,7 @@ use switchyard::ext::ApiKind;
 use switchyard::fallback::FallbackLayer;
 use switchyard::ledger::MemorySink;
 use switchyard::meter::MeterLayer;
+use switchyard::metrics::Metrics;
 use switchyard::parse::ParseLayer;
 use switchyard::route::{RouteLayer, Sticky};
 use switchyard::translate::TranslateLayer;
@@ -72,6 +76,17 @@ async fn main() {
     let health = gw.health().clone();
     let sticky = Arc::new(Sticky::new());
     let chunks: Arc<[Bytes]> = sse().into();
+    let metrics = (std::env::var("STACK_COST_METRICS").as_deref() != Ok("off"))
+        .then(|| Arc::new(Metrics::new()));
+    let mut parse = ParseLayer::new(ApiKind::Chat);
+    let mut fallback = FallbackLayer::new()
+        .keepalive_after(Duration::from_secs(10))
+        .health(health.clone())
+        .sticky(sticky.clone());
+    if let Some(m) = &metrics {
+        parse = parse.metrics(m.clone());
+        fallback = fallback.metrics(m.clone());
+    }
     let upstream = tower::service_fn(move |_req: Request<Body>| {
         let chunks = chunks.clone();
         async move {
@@ -95,7 +110,7 @@ async fn main() {
         }
     });
     let mut stack = ServiceBuilder::new()
-        .layer(ParseLayer::new(ApiKind::Chat))
+        .layer(parse)
         .layer(AliasLayer::with_handle(
             catalog.clone(),
             gw.aliases().clone(),
@@ -104,15 +119,10 @@ async fn main() {
         .layer(
             RouteLayer::new(catalog.clone())
                 .health(health.clone())
-                .sticky(sticky.clone()),
-        )
-        .layer(BalanceLayer::new().health(health.clone()))
-        .layer(
-            FallbackLayer::new()
-                .keepalive_after(Duration::from_secs(10))
-                .health(health.clone())
                 .sticky(sticky),
         )
+        .layer(BalanceLayer::new().health(health.clone()))
+        .layer(fallback)
         .layer(
             MeterLayer::new()
                 .sink(Arc::new(MemorySink::new(100_000)))
@@ -150,6 +160,12 @@ async fn main() {
         cpu.as_secs_f64() * 1e6 / n as f64,
         bytes_out / n
     );
+    if let Some(m) = metrics {
+        // Proof the layers recorded: one histogram sample and one attempt per request.
+        let text = m.render();
+        assert!(text.contains(&format!("switchyard_overhead_seconds_count {n}\n")));
+        assert!(text.contains(&format!("provider=\"up\",outcome=\"success\"}} {n}\n")));
+    }
 }
 
 /// User + system CPU time of this process (Linux `/proc/self/stat`, 10 ms ticks).

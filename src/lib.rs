@@ -39,6 +39,7 @@ pub(crate) mod json_scan;
 pub mod keys;
 pub mod ledger;
 pub mod meter;
+pub mod metrics;
 pub mod overhead;
 pub mod parse;
 pub mod route;

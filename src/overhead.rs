@@ -14,6 +14,10 @@
 //!
 //! The time to read the client's request body counts as overhead: a bare proxy streams it.
 //!
+//! Given a [`Metrics`](crate::metrics::Metrics) registry, parse also records the same value in
+//! the `switchyard_overhead_seconds` histogram, so a scrape of `GET /metrics` shows the
+//! distribution (the tail, above all) that single headers cannot.
+//!
 //! ```
 //! use switchyard::ext::UpstreamWait;
 //! use std::time::{Duration, Instant};
@@ -52,8 +56,12 @@ pub fn overhead(start: Instant, wait: &UpstreamWait) -> Duration {
 
 /// Sets [`OVERHEAD_HEADER`] to `overhead` in whole microseconds.
 pub fn set_header(headers: &mut HeaderMap, overhead: Duration) {
-    let us = u64::try_from(overhead.as_micros()).unwrap_or(u64::MAX);
-    headers.insert(OVERHEAD_HEADER, HeaderValue::from(us));
+    headers.insert(OVERHEAD_HEADER, HeaderValue::from(whole_micros(overhead)));
+}
+
+/// `d` in whole microseconds (the header's unit and the histogram's), saturating.
+pub fn whole_micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Adds the intervals a body spends pending to an [`UpstreamWait`]: call [`WaitClock::pending`]

@@ -61,6 +61,9 @@ pub struct ServerConfig {
     /// How long Ctrl-C waits for in-flight requests before exiting.
     #[serde(default = "default_shutdown_ms")]
     pub shutdown_grace_ms: u64,
+    /// Record metrics and serve them at `GET /metrics` (default true).
+    #[serde(default = "yes")]
+    pub metrics: bool,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             max_body_bytes: default_body_limit(),
             keepalive_ms: default_keepalive_ms(),
             shutdown_grace_ms: default_shutdown_ms(),
+            metrics: true,
         }
     }
 }

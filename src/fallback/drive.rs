@@ -7,7 +7,7 @@ use crate::body::{self as b, Body, call_boxed};
 use crate::classify::{Class, classify_error, classify_status};
 use crate::error::GatewayError;
 use crate::ext::{Attempt, AttemptLog, Candidates, ChatRequest, GenerationId, Target};
-use crate::health::{Health, Outcome as HealthOutcome};
+use crate::health::Outcome as HealthOutcome;
 use crate::translate::UpstreamFailure;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -55,8 +55,8 @@ pub(super) fn drive<S>(
     extensions: Extensions,
     candidates: Candidates,
     chat: Arc<ChatRequest>,
-    health: Option<Arc<Health>>,
-    sticky: Option<Arc<crate::route::Sticky>>,
+    // The layer's settings whole: one refcount instead of one per shared registry.
+    config: Arc<super::FallbackLayer>,
 ) -> BoxFuture<'static, Outcome>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
@@ -78,7 +78,7 @@ where
             if skip_model.as_deref() == Some(target.model.slug.as_str()) {
                 continue;
             }
-            if let Some(h) = &health {
+            if let Some(h) = &config.health {
                 if h.cooling_down(target.key()) && candidates.targets.len() > 1 {
                     continue;
                 }
@@ -120,7 +120,10 @@ where
                 latency_ms: elapsed.as_millis() as u64,
                 error: attempt.as_ref().err().map(|f| f.error.message.clone()),
             });
-            if let Some(h) = &health {
+            if let Some(m) = &config.metrics {
+                m.record_attempt(&provider.slug, attempt.is_ok());
+            }
+            if let Some(h) = &config.health {
                 let retry_after = attempt
                     .as_ref()
                     .err()
@@ -137,7 +140,7 @@ where
             }
             match attempt {
                 Ok(resp) => {
-                    if let (Some(sticky), Some(session)) = (&sticky, &chat.session_id) {
+                    if let (Some(sticky), Some(session)) = (&config.sticky, &chat.session_id) {
                         if chat.provider.order.is_none() {
                             sticky.remember(session, &target.model.slug, target.key());
                         }

@@ -17,7 +17,9 @@
 //!    chunk (`finish_reason: "error"`, top-level `error`) and `data: [DONE]` — never a silently
 //!    truncated 200.
 //! 6. Every attempt is recorded in the [`AttemptLog`]; with `X-OpenRouter-Metadata: enabled` the
-//!    response (or the final stream chunk) carries `openrouter_metadata`.
+//!    response (or the final stream chunk) carries `openrouter_metadata`. With
+//!    [`FallbackLayer::metrics`], each attempt also counts in
+//!    `switchyard_upstream_attempts_total` by provider and outcome.
 //!
 //! ```no_run
 //! use switchyard::fallback::FallbackLayer;
@@ -34,6 +36,7 @@ use crate::BoxError;
 use crate::body::Body;
 use crate::ext::{AttemptLog, Candidates, ChatRequest};
 use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::route::Sticky;
 use drive::{Outcome, drive};
 use futures_util::future::{BoxFuture, Either, select};
@@ -50,6 +53,7 @@ pub struct FallbackLayer {
     keepalive_every: Duration,
     health: Option<Arc<Health>>,
     sticky: Option<Arc<Sticky>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for FallbackLayer {
@@ -59,6 +63,7 @@ impl Default for FallbackLayer {
             keepalive_every: Duration::from_secs(3),
             health: None,
             sticky: None,
+            metrics: None,
         }
     }
 }
@@ -91,6 +96,12 @@ impl FallbackLayer {
     /// Reports each attempt's outcome to a health registry (outage detection, 429 cool-downs).
     pub fn health(mut self, health: Arc<Health>) -> Self {
         self.health = Some(health);
+        self
+    }
+
+    /// Counts each attempt in a metrics registry by provider and outcome.
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 }
@@ -154,8 +165,7 @@ where
                 parts.extensions,
                 candidates,
                 chat,
-                config.health.clone(),
-                config.sticky.clone(),
+                Arc::clone(&config),
             );
             if !stream {
                 return Ok(run.await.into_response());

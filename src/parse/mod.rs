@@ -11,6 +11,8 @@
 //!    service, and add `X-Generation-Id` to the response.
 //! 5. Add `x-switchyard-overhead-us`: the time in the gateway minus the time waiting on
 //!    upstreams ([`crate::overhead`]).
+//! 6. With [`ParseLayer::metrics`], count every response it returns by status (its own errors
+//!    included) and put the overhead of those that carry the header in the histogram.
 //!
 //! ```
 //! use switchyard::parse::ParseLayer;
@@ -30,6 +32,7 @@ use crate::BoxError;
 use crate::body::{self, Body};
 use crate::error::{GatewayError, error_response};
 use crate::ext::{ApiKind, AttemptLog, ChatRequest, GenerationId, RequestStart, UpstreamWait};
+use crate::metrics::Metrics;
 use crate::overhead;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -51,6 +54,7 @@ pub struct ParseLayer {
     kind: ApiKind,
     max_body_bytes: usize,
     read_timeout: Duration,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl ParseLayer {
@@ -60,6 +64,7 @@ impl ParseLayer {
             kind,
             max_body_bytes: 32 * 1024 * 1024,
             read_timeout: Duration::from_secs(30),
+            metrics: None,
         }
     }
 
@@ -72,6 +77,13 @@ impl ParseLayer {
     /// Deadline for reading the whole body (slow clients get 408).
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.read_timeout = d;
+        self
+    }
+
+    /// Records each response in a metrics registry: its status
+    /// (`switchyard_requests_total`) and its overhead (`switchyard_overhead_seconds`).
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 }
@@ -115,17 +127,24 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
         Box::pin(async move {
+            // Every response leaves through here, so each is counted exactly once.
+            let counted = |resp: Response<Body>| -> Result<Response<Body>, Infallible> {
+                if let Some(m) = &config.metrics {
+                    m.record_request(config.kind, resp.status().as_u16());
+                }
+                Ok(resp)
+            };
             let start = Instant::now();
             let (mut parts, body) = req.into_parts();
             let bytes = match read_body(&parts.headers, body, &config).await {
                 Ok(b) => b,
-                Err(e) => return Ok(e.into_response()),
+                Err(e) => return counted(e.into_response()),
             };
             // The request keeps the buffer: OpenAI-style upstream bodies copy the client's
             // bytes of the fields no layer changed instead of serialising them again.
             let chat = match parse_request_bytes(config.kind, bytes, &parts.headers) {
                 Ok(c) => c,
-                Err(e) => return Ok(e.into_response()),
+                Err(e) => return counted(e.into_response()),
             };
             let id = GenerationId::new();
             parts.extensions.insert(Arc::new(chat));
@@ -148,14 +167,18 @@ where
             })
             .await;
             let mut resp = result.unwrap_or_else(|e| error_response(&e));
-            overhead::set_header(resp.headers_mut(), overhead::overhead(start, &wait));
+            let spent = overhead::overhead(start, &wait);
+            overhead::set_header(resp.headers_mut(), spent);
+            if let Some(m) = &config.metrics {
+                m.record_overhead(spent);
+            }
             // A stream's frames still pass through upstream's wait clocks: they need not
             // read the clock any more.
             wait.close();
             if let Ok(v) = HeaderValue::from_str(id.as_str()) {
                 resp.headers_mut().insert(GENERATION_ID_HEADER, v);
             }
-            Ok(resp)
+            counted(resp)
         })
     }
 }

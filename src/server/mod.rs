@@ -1,5 +1,5 @@
 //! The ready-to-run gateway: the layers stacked in their order, mounted under `/api/v1/` and
-//! `/v1/` with the catalogue endpoints, on axum.
+//! `/v1/` with the catalogue endpoints, on axum; `/healthz` and `/metrics` at the root.
 //!
 //! ```no_run
 //! use switchyard::server::Gateway;
@@ -14,6 +14,7 @@ mod catalog_api;
 mod direct;
 
 mod keys_api;
+mod metrics_api;
 mod repoll;
 
 pub use repoll::Repoll;
@@ -30,6 +31,7 @@ use crate::health::Health;
 use crate::keys::{AuthLayer, CreditLayer, KeyStore};
 use crate::ledger::{MemorySink, MeterSink};
 use crate::meter::MeterLayer;
+use crate::metrics::Metrics;
 use crate::parse::ParseLayer;
 use crate::route::RouteLayer;
 use crate::route::Sticky;
@@ -68,6 +70,7 @@ pub struct Gateway {
     aliases: AliasHandle,
     sticky: Arc<Sticky>,
     auto: AutoRouteLayer,
+    metrics: Arc<Metrics>,
 }
 
 impl Gateway {
@@ -152,6 +155,7 @@ impl Gateway {
             keys: None,
             aliases: AliasHandle::new(AliasTable::from_config(&config)),
             sticky: Arc::new(Sticky::new()),
+            metrics: Arc::new(Metrics::new()),
             config: Arc::new(config),
         }
     }
@@ -184,6 +188,12 @@ impl Gateway {
     /// The health registry.
     pub fn health(&self) -> &Arc<Health> {
         &self.health
+    }
+
+    /// The metrics `GET /metrics` renders; the completion stacks record into it unless
+    /// `[server] metrics = false`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The alias table's handle: [`AliasHandle::replace`] swaps it without a restart.
@@ -253,9 +263,18 @@ impl Gateway {
             }
         });
         let credits = self.keys.clone().map(CreditLayer::new);
+        let mut parse = ParseLayer::new(kind).max_body_bytes(server.max_body_bytes);
+        let mut fallback = FallbackLayer::new()
+            .keepalive_after(Duration::from_millis(server.keepalive_ms))
+            .health(self.health.clone())
+            .sticky(self.sticky.clone());
+        if server.metrics {
+            parse = parse.metrics(self.metrics.clone());
+            fallback = fallback.metrics(self.metrics.clone());
+        }
         let stack = ServiceBuilder::new()
             .option_layer(auth)
-            .layer(ParseLayer::new(kind).max_body_bytes(server.max_body_bytes))
+            .layer(parse)
             .layer(AliasLayer::with_handle(
                 self.catalog.clone(),
                 self.aliases.clone(),
@@ -268,12 +287,7 @@ impl Gateway {
             )
             .layer(BalanceLayer::new().health(self.health.clone()))
             .option_layer(credits)
-            .layer(
-                FallbackLayer::new()
-                    .keepalive_after(Duration::from_millis(server.keepalive_ms))
-                    .health(self.health.clone())
-                    .sticky(self.sticky.clone()),
-            )
+            .layer(fallback)
             .layer(
                 MeterLayer::new()
                     .sink(self.ledger.clone())
@@ -284,7 +298,8 @@ impl Gateway {
         BoxCloneSyncService::new(stack)
     }
 
-    /// The axum router with every endpoint, under `/api/v1/` and `/v1/`.
+    /// The axum router with every endpoint, under `/api/v1/` and `/v1/`, and `/healthz` and
+    /// `/metrics` (unless `[server] metrics = false`) at the root.
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route_service(
@@ -306,11 +321,17 @@ impl Gateway {
             .route("/keys", any(keys_api::manage))
             .route("/keys/{hash}", any(keys_api::manage))
             .with_state(self.clone());
-        Router::new()
+        let mut root = Router::new()
             .nest("/api/v1", api.clone())
             .nest("/v1", api)
-            .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-            .fallback(not_found)
+            .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }));
+        if self.config.server.metrics {
+            root = root.route(
+                "/metrics",
+                get(metrics_api::metrics).with_state(self.clone()),
+            );
+        }
+        root.fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
     }
 
