@@ -2,8 +2,8 @@
 //! counted as they happened; the management key when the gateway has keys; `[server] metrics`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+mod support;
+
 use std::net::SocketAddr;
 use switchyard::overhead::OVERHEAD_HEADER;
 use switchyard::test_util::{FaultTimeouts, fault_config, gateway_from, start_fake, start_gateway};
@@ -23,26 +23,17 @@ struct Answer {
 }
 
 async fn send(addr: SocketAddr, method: &str, path: &str, body: &str, key: Option<&str>) -> Answer {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
-    let mut req = http::Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"))
-        .header("content-type", "application/json");
-    if let Some(key) = key {
-        req = req.header("authorization", format!("Bearer {key}"));
-    }
-    let resp = client
-        .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let bearer = key.map(|k| format!("Bearer {k}"));
+    let auth: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("authorization", b.as_str()))
+        .collect();
+    let url = format!("http://{addr}{path}");
+    let (status, headers, text) = support::send(&url, method, body, &auth).await;
     Answer {
-        status,
+        status: status.as_u16(),
         headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
+        text,
     }
 }
 

@@ -4,6 +4,8 @@
 //! See `docs/reliability.md`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod support;
+
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http_body_util::{BodyExt, Full};
@@ -77,25 +79,9 @@ async fn post(
     body: &str,
     headers: &[(&str, &str)],
 ) -> (u16, http::HeaderMap, String) {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
-    let mut req = http::Request::post(format!("http://{addr}{path}"))
-        .header("content-type", "application/json");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = client
-        .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        headers,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
+    let url = format!("http://{addr}{path}");
+    let (status, headers, text) = support::send(&url, "POST", body, headers).await;
+    (status.as_u16(), headers, text)
 }
 
 fn assert_no_secret(text: &str, what: &str) {

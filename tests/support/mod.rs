@@ -122,18 +122,37 @@ pub async fn get_with(url: &str, auth: &str) -> (StatusCode, String) {
 
 /// Any method with a JSON body and an Authorization header.
 pub async fn request(url: &str, method: &str, body: &str, auth: &str) -> (StatusCode, String) {
+    let (status, _, text) = send(url, method, body, &[("authorization", auth)]).await;
+    (status, text)
+}
+
+/// Any method with a JSON body and extra headers: the status, the headers and the body text.
+pub async fn send(
+    url: &str,
+    method: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
     use http_body_util::{BodyExt, Full};
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
-    let req = axum::http::Request::builder()
+    let mut req = axum::http::Request::builder()
         .method(method)
         .uri(url)
-        .header("content-type", "application/json")
-        .header("authorization", auth)
-        .body(Full::new(Bytes::from(body.to_owned())))
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await
         .unwrap();
-    let resp = client.request(req).await.unwrap();
     let status = resp.status();
+    let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
