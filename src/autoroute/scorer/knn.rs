@@ -104,8 +104,12 @@ fn log_chars(prompt: &str) -> f32 {
 
 /// Integer dot product of a bank row and a fixed-point query, in eight i32 lanes that the
 /// compiler keeps in two SSE2 registers (about 30% faster here than a plain reduction, which
-/// it vectorises four lanes at a time).
+/// it vectorises four lanes at a time). The shipped embedder's 64 dimensions take
+/// [`dot_fixed`]; a dispatch over more sizes cost ≈ 6 instructions a row in the scan.
 fn dot(row: &[i16], q: &[i16]) -> i32 {
+    if let (Ok(r), Ok(q)) = (<&[i16; 64]>::try_from(row), <&[i16; 64]>::try_from(q)) {
+        return dot_fixed(r, q);
+    }
     let mut acc = [0i32; 8];
     let (rc, qc) = (row.chunks_exact(8), q.chunks_exact(8));
     let tail: i32 = rc
@@ -120,6 +124,20 @@ fn dot(row: &[i16], q: &[i16]) -> i32 {
         }
     }
     acc.iter().sum::<i32>() + tail
+}
+
+/// [`dot`] at a length known when compiling: the loops unroll and the per-chunk bounds checks
+/// and remainder go, ≈ 40 % fewer instructions per 64-dimension row than the general loop (a
+/// row is ≈ 55 instructions; the scan is most of a score).
+fn dot_fixed<const N: usize>(row: &[i16; N], q: &[i16; N]) -> i32 {
+    const { assert!(N % 8 == 0) };
+    let mut acc = [0i32; 8];
+    for c in 0..N / 8 {
+        for i in 0..8 {
+            acc[i] += i32::from(row[c * 8 + i]) * i32::from(q[c * 8 + i]);
+        }
+    }
+    acc.iter().sum::<i32>()
 }
 
 /// A unit vector in the query's fixed-point form.
@@ -528,9 +546,17 @@ mod tests {
 
     #[test]
     fn dot_handles_any_length() {
-        let a: Vec<i16> = (0..13).map(|i| i - 6).collect();
-        let want: i32 = a.iter().map(|&x| i32::from(x) * i32::from(x)).sum();
-        assert_eq!(dot(&a, &a), want);
+        // The general loop, the fixed length, and lengths just off it.
+        for n in [1, 13, 63, 64, 65, 256, 512] {
+            let a: Vec<i16> = (0..n).map(|i| (i % 255) as i16 - 127).collect();
+            let b: Vec<i16> = (0..n).map(|i| ((i * 37) % 256) as i16 - 128).collect();
+            let want: i32 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum();
+            assert_eq!(dot(&a, &b), want, "{n}");
+        }
     }
 
     #[test]
