@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, StreamBody};
 use std::path::Path;
 use std::sync::Arc;
 use switchyard::catalog::{Catalog, Config};
-use switchyard::ext::{ApiKind, GenerationId, Target};
+use switchyard::context::{ApiKind, GenerationId, Target};
 use switchyard::meter::MeterLayer;
 use switchyard::{Body, BoxError};
 use tower::{Layer, Service, ServiceExt};
@@ -38,7 +38,7 @@ fn frames() -> Vec<Bytes> {
 }
 
 fn request(target: &Target) -> Request<Body> {
-    let chat = switchyard::parse::parse_request(
+    let chat = switchyard::context::parse_request(
         ApiKind::Chat,
         br#"{"model":"acme/m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
         &http::HeaderMap::new(),

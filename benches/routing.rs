@@ -11,9 +11,9 @@ use std::sync::Arc;
 use switchyard::alias::{AliasLayer, AliasTable};
 use switchyard::balance::BalanceLayer;
 use switchyard::catalog::{Catalog, Config};
-use switchyard::ext::ApiKind;
+use switchyard::context::ApiKind;
 use switchyard::health::{Health, Outcome};
-use switchyard::parse::parse_request;
+use switchyard::context::parse_request;
 use switchyard::route::RouteLayer;
 
 /// `models` models with one endpoint each, plus `bench/target` with `endpoints` endpoints.

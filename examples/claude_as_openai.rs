@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use switchyard::catalog::{Catalog, Config};
-use switchyard::ext::{ApiKind, Target};
+use switchyard::context::{ApiKind, Target};
 use switchyard::parse::ParseLayer;
 use switchyard::translate::TranslateLayer;
 use switchyard::upstream::Upstream;

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use switchyard::catalog::{Catalog, Config};
-use switchyard::ext::ApiKind;
+use switchyard::context::ApiKind;
 use switchyard::fallback::FallbackLayer;
 use switchyard::parse::ParseLayer;
 use switchyard::route::RouteLayer;

@@ -21,7 +21,7 @@ use switchyard::alias::AliasLayer;
 use switchyard::autoroute::AutoRouteLayer;
 use switchyard::balance::BalanceLayer;
 use switchyard::body::{self, Body};
-use switchyard::ext::ApiKind;
+use switchyard::context::ApiKind;
 use switchyard::fallback::FallbackLayer;
 use switchyard::ledger::MemorySink;
 use switchyard::meter::MeterLayer;

@@ -151,7 +151,7 @@ impl Health {
         self.shard(key).get(key).map(f)
     }
 
-    /// Records an attempt's outcome for the endpoint `key` ([`Target::key`](crate::ext::Target::key)).
+    /// Records an attempt's outcome for the endpoint `key` ([`Target::key`](crate::context::Target::key)).
     pub fn record(&self, key: &str, outcome: Outcome) {
         let now = Instant::now();
         let window = self.rule.window;

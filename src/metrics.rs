@@ -21,7 +21,7 @@
 //! A layer given no [`Metrics`] records nothing and pays one `Option` check.
 //!
 //! ```
-//! use switchyard::ext::ApiKind;
+//! use switchyard::context::ApiKind;
 //! use switchyard::metrics::Metrics;
 //! use std::time::Duration;
 //! let m = Metrics::new();
@@ -42,7 +42,7 @@
 //! ));
 //! ```
 
-use crate::ext::ApiKind;
+use crate::context::ApiKind;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::RwLock;

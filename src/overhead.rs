@@ -1,11 +1,11 @@
 //! The gateway's own overhead per request: the time from the request's arrival
-//! ([`RequestStart`](crate::ext::RequestStart)) to the response headers, minus the time spent
+//! ([`RequestStart`](crate::context::RequestStart)) to the response headers, minus the time spent
 //! waiting on upstreams ([`UpstreamWait`]). The parse layer sends it in every completion response
 //! as [`OVERHEAD_HEADER`] (`x-switchyard-overhead-us`, whole microseconds).
 //!
-//! 1. Parse creates an [`UpstreamWait`], inserts it as a request extension and runs the inner
-//!    layers inside [`scope`], so the upstream service finds it even though the translate layer
-//!    builds a fresh upstream request (see [`current`]).
+//! 1. Parse creates the request's [`RequestContext`](crate::context::RequestContext), whose
+//!    [`UpstreamWait`] the layers inside carry to the upstream service in the request
+//!    extensions (translate copies the context onto the upstream request it builds).
 //! 2. Upstream adds the time until the response headers, and [`WaitClock`] adds every interval a
 //!    body spends pending on the upstream while it is read inside the scope (a non-streaming
 //!    body, or a stream until its first content event commits it).
@@ -19,7 +19,7 @@
 //! distribution (the tail, above all) that single headers cannot.
 //!
 //! ```
-//! use switchyard::ext::UpstreamWait;
+//! use switchyard::context::UpstreamWait;
 //! use std::time::{Duration, Instant};
 //! let start = Instant::now();
 //! let wait = UpstreamWait::default();
@@ -27,27 +27,12 @@
 //! assert_eq!(switchyard::overhead::overhead(start, &wait), Duration::ZERO);
 //! ```
 
-use crate::ext::UpstreamWait;
+use crate::context::UpstreamWait;
 use http::{HeaderMap, HeaderValue};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Response header carrying the gateway's overhead in microseconds.
 pub const OVERHEAD_HEADER: &str = "x-switchyard-overhead-us";
-
-tokio::task_local! {
-    static WAIT: UpstreamWait;
-}
-
-/// Runs `fut` with `wait` as the [`current`] upstream-wait accumulator.
-pub fn scope<F: Future>(wait: UpstreamWait, fut: F) -> impl Future<Output = F::Output> {
-    WAIT.scope(wait, fut)
-}
-
-/// The accumulator of the enclosing [`scope`], if any.
-pub fn current() -> Option<UpstreamWait> {
-    WAIT.try_with(Clone::clone).ok()
-}
 
 /// Time since `start` not spent waiting on upstreams.
 pub fn overhead(start: Instant, wait: &UpstreamWait) -> Duration {
@@ -99,17 +84,6 @@ impl WaitClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn scope_is_visible_inside_only() {
-        assert!(current().is_none());
-        let wait = UpstreamWait::default();
-        scope(wait.clone(), async {
-            current().expect("in scope").add(Duration::from_micros(7));
-        })
-        .await;
-        assert_eq!(wait.get(), Duration::from_micros(7));
-    }
 
     #[test]
     fn wait_clock_adds_pending_intervals_only() {

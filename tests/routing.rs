@@ -10,10 +10,10 @@ use switchyard::alias::{AliasHandle, AliasLayer, AliasTable, watch_file};
 use switchyard::balance::BalanceLayer;
 use switchyard::catalog::{Catalog, Config};
 use switchyard::error::GatewayError;
-use switchyard::ext::{ApiKind, Candidates, ChatRequest};
+use switchyard::context::{ApiKind, Candidates, ChatRequest};
 use switchyard::health::{Health, Outcome};
-use switchyard::parse::parse_request;
-use switchyard::route::{ChainHints, RouteLayer, Sticky};
+use switchyard::context::parse_request;
+use switchyard::route::{RouteLayer, Sticky};
 use tower::{ServiceBuilder, ServiceExt};
 
 const CONFIG: &str = r#"
@@ -185,11 +185,8 @@ fn keys(c: &Candidates) -> Vec<String> {
 fn route_with(layer: &RouteLayer, extra: Value) -> Result<Candidates, GatewayError> {
     let alias = AliasLayer::new(catalog(), AliasTable::from_config(&config()));
     let c = chat(extra);
-    let (c, hints) = match alias.resolve(&c)? {
-        Some((c, h)) => (c, Some(h)),
-        None => (c, None),
-    };
-    layer.plan(&c, hints.as_ref()).map(|p| p.candidates())
+    let c = alias.resolve(&c)?.unwrap_or(c);
+    layer.plan(&c).map(|p| p.candidates())
 }
 
 fn route(extra: Value) -> Result<Candidates, GatewayError> {
@@ -495,13 +492,13 @@ fn service_tiers_need_an_opt_in() {
 fn aliases_latest_and_variants() {
     let alias = AliasLayer::new(catalog(), AliasTable::from_config(&config()));
     let resolve = |extra: Value| alias.resolve(&chat(extra));
-    let (c, _) = resolve(json!({"model": "llama"})).unwrap().unwrap();
+    let c = resolve(json!({"model": "llama"})).unwrap().unwrap();
     assert_eq!(c.model.as_deref(), Some("meta/llama-70b"));
     assert_eq!(
         (c.hints.strategy, c.hints.requested.as_deref()),
         (Some("alias"), Some("llama"))
     );
-    let (c, _) = resolve(json!({"model": "~meta/llama-latest"}))
+    let c = resolve(json!({"model": "~meta/llama-latest"}))
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -516,16 +513,16 @@ fn aliases_latest_and_variants() {
             .is_none(),
         "no rewrite"
     );
-    let (c, _) = resolve(json!({"model": "llama:floor"})).unwrap().unwrap();
+    let c = resolve(json!({"model": "llama:floor"})).unwrap().unwrap();
     assert_eq!(
         (c.model.as_deref(), c.hints.sort.as_deref()),
         (Some("meta/llama-70b"), Some("price"))
     );
-    let (c, _) = resolve(json!({"model": "meta/llama-70b:exacto"}))
+    let c = resolve(json!({"model": "meta/llama-70b:exacto"}))
         .unwrap()
         .unwrap();
     assert_eq!(c.hints.sort.as_deref(), Some("exacto"));
-    let (c, _) = resolve(json!({"model": "meta/llama-80b:online"}))
+    let c = resolve(json!({"model": "meta/llama-80b:online"}))
         .unwrap()
         .unwrap();
     assert_eq!(c.body()["plugins"], json!([{"id": "web"}]));
@@ -535,7 +532,7 @@ fn aliases_latest_and_variants() {
             .unwrap()
             .is_none()
     );
-    let (c, _) = resolve(json!({"model": "~meta/llama-latest:thinking"}))
+    let c = resolve(json!({"model": "~meta/llama-latest:thinking"}))
         .unwrap()
         .unwrap();
     assert_eq!(c.model.as_deref(), Some("meta/llama-80b:thinking"));
@@ -547,7 +544,7 @@ fn aliases_latest_and_variants() {
             .unwrap()
             .is_none()
     );
-    let (c, _) = resolve(json!({"model": "meta/llama-70b:free"}))
+    let c = resolve(json!({"model": "meta/llama-70b:free"}))
         .unwrap()
         .unwrap();
     assert!(c.hints.free_only);
@@ -597,7 +594,6 @@ async fn alias_table_reloads_from_the_file() {
         a.resolve(&chat(json!({"model": "fast"})))
             .unwrap()
             .unwrap()
-            .0
             .model
             .unwrap()
     };
@@ -634,7 +630,7 @@ fn shares(health: Arc<Health>, n: usize) -> ([f64; 3], Vec<Vec<String>>) {
     let route = RouteLayer::new(catalog()).health(health.clone());
     let balance = BalanceLayer::from_seed(42).health(health);
     let c = chat(json!({"model": "bal/m"}));
-    let plan = route.plan(&c, None).unwrap();
+    let plan = route.plan(&c).unwrap();
     let mut counts = [0usize; 3];
     let mut orders = Vec::new();
     for _ in 0..n {
@@ -717,7 +713,7 @@ fn sticky_session_goes_first_unless_order_is_set_or_it_is_unhealthy() {
     let req = json!({"model": "bal/m", "session_id": "conv-1"});
     assert_eq!(tags(&route_with(&layer, req.clone()).unwrap())[0], "a");
     sticky.remember("conv-1", "bal/m", "bal/m@c");
-    let plan = layer.plan(&chat(req.clone()), None).unwrap();
+    let plan = layer.plan(&chat(req.clone())).unwrap();
     assert_eq!(tags(&plan.candidates()), ["c", "a", "b"]);
     // Balance keeps the pin and reorders only the rest.
     let mut p = plan;
@@ -760,20 +756,17 @@ async fn drive(extra: Value, seed: u64) -> (Result<(), BoxError>, Seen) {
         ))
         .layer(RouteLayer::new(catalog()).health(health.clone()))
         .layer(BalanceLayer::from_seed(seed).health(health))
-        .service(tower::service_fn(move |req: http::Request<()>| {
+        .service(tower::service_fn(move |req: http::Request<switchyard::Body>| {
             let s = s2.clone();
             async move {
                 let c = req.extensions().get::<Candidates>().cloned().unwrap();
                 let chat = req.extensions().get::<Arc<ChatRequest>>().cloned().unwrap();
-                assert!(
-                    req.extensions().get::<ChainHints>().is_some()
-                        || chat.hints.requested.is_none()
-                );
+                assert!(!chat.hints.per_model.is_empty() || chat.hints.requested.is_none());
                 *s.lock().unwrap() = Some((c, chat));
                 Ok::<_, BoxError>(())
             }
         }));
-    let mut req = http::Request::new(());
+    let mut req = http::Request::new(switchyard::body::empty());
     req.extensions_mut().insert(Arc::new(chat(extra)));
     (svc.oneshot(req).await, seen)
 }
@@ -824,7 +817,7 @@ async fn the_layers_through_tower() {
 #[tokio::test]
 async fn retry_after_through_fallback_skips_the_endpoint_until_it_expires() {
     use switchyard::body::{self, Body};
-    use switchyard::ext::Target;
+    use switchyard::context::Target;
     use switchyard::fallback::FallbackLayer;
     let health = Arc::new(Health::new());
     let tried: Arc<Mutex<Vec<String>>> = Arc::default();

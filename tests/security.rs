@@ -377,7 +377,7 @@ async fn slowloris_clients_are_cut_off() {
 
 #[tokio::test]
 async fn a_slow_request_body_gets_408() {
-    use switchyard::ext::ApiKind;
+    use switchyard::context::ApiKind;
     use switchyard::parse::ParseLayer;
     use tower::{Layer, ServiceExt};
     logs();

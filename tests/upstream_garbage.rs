@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use switchyard::BoxError;
 use switchyard::body::{self, Body};
-use switchyard::ext::ApiKind;
+use switchyard::context::ApiKind;
 use tower::ServiceExt;
 
 const CONFIG: &str = r#"

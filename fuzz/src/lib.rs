@@ -3,7 +3,7 @@
 
 use http::HeaderMap;
 use std::path::Path;
-use switchyard::ext::ApiKind;
+use switchyard::context::ApiKind;
 use switchyard::sse::{Decoder, Event};
 
 /// Request parsing: any bytes give a typed request or an error naming the cause; an accepted
@@ -24,10 +24,10 @@ pub fn parse_request(data: &[u8]) {
             http::HeaderValue::from_static("enabled"),
         );
     }
-    match switchyard::parse::parse_request(kind, body, &headers) {
+    match switchyard::context::parse_request(kind, body, &headers) {
         Ok(req) => {
             let again = serde_json::to_vec(&req.body).expect("a parsed body serialises");
-            let req2 = switchyard::parse::parse_request(kind, &again, &headers)
+            let req2 = switchyard::context::parse_request(kind, &again, &headers)
                 .expect("a re-serialised accepted body is accepted");
             assert_eq!(req.model, req2.model);
             assert_eq!(req.models, req2.models);

@@ -20,15 +20,28 @@
 //! 5. When anything changed, the request's `Arc<ChatRequest>` is replaced by a rewritten copy:
 //!    `model`/`models` (and the body's) hold the concrete slugs, `hints.requested` what the
 //!    client wrote, `hints.strategy` how the primary model was resolved, `hints.sort` /
-//!    `hints.free_only` its variant; a [`ChainHints`] extension carries every entry's own hints.
+//!    `hints.free_only` its variant, `hints.per_model` every entry's own hints; the body is
+//!    replaced by the rewritten request ([`ChatBody`](crate::context::ChatBody)), so a handler
+//!    behind this layer reads the resolved `model`.
+//!
+//! # Contract
+//!
+//! | | |
+//! |---|---|
+//! | reads | [`ChatRequest`] if present, else the body (parsed here: 400/413 naming the cause) |
+//! | writes | a rewritten `Arc<ChatRequest>` and body, when a name resolved to another |
+//! | inner service | any service; it gets the body with the resolved names |
+//!
+//! [`AliasLayer::table_only`] needs no catalogue: names in the table become their targets, and
+//! every other name passes unchanged (there is no catalogue to check variants against).
 //!
 //! The table is swappable at run time through an [`AliasHandle`] (see [`watch_file`]).
 //!
 //! ```
 //! use switchyard::alias::{AliasLayer, AliasTable};
 //! use switchyard::catalog::{Catalog, Config};
-//! use switchyard::ext::ApiKind;
-//! use switchyard::parse::parse_request;
+//! use switchyard::context::ApiKind;
+//! use switchyard::context::parse_request;
 //! use std::{path::Path, sync::Arc};
 //!
 //! let config = Config::parse(Path::new("c.toml"), r#"
@@ -56,7 +69,7 @@
 //! let alias = AliasLayer::new(catalog, AliasTable::from_config(&config));
 //! let body = br#"{"model":"~acme/tiny-latest:nitro","models":["tiny"],"messages":[{"role":"user","content":"hi"}]}"#;
 //! let chat = parse_request(ApiKind::Chat, body, &Default::default()).unwrap();
-//! let (chat, _) = alias.resolve(&chat).unwrap().expect("rewritten");
+//! let chat = alias.resolve(&chat).unwrap().expect("rewritten");
 //! assert_eq!(chat.model.as_deref(), Some("acme/tiny-2"));
 //! assert_eq!(chat.hints.sort.as_deref(), Some("throughput"));
 //! assert_eq!(chat.hints.strategy, Some("latest"));
@@ -73,10 +86,9 @@ pub use table::{AliasHandle, AliasTable, watch_file};
 
 use crate::BoxError;
 use crate::catalog::Catalog;
+use crate::context::{ChatRequest, FromChat, ModelHints, chat_of, set_chat};
 use crate::error::GatewayError;
-use crate::ext::ChatRequest;
-use crate::route::future::ResponseFuture;
-use crate::route::{ChainHints, ModelHints};
+use crate::future::ResponseFuture;
 use http::Request;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -87,7 +99,8 @@ use tower::{Layer, Service};
 /// Applies [`Alias`] over a catalogue snapshot and a swappable alias table.
 #[derive(Debug, Clone)]
 pub struct AliasLayer {
-    catalog: Arc<Catalog>,
+    /// `None` for a table-only layer.
+    catalog: Option<Arc<Catalog>>,
     latest: Arc<HashMap<String, String>>,
     handle: AliasHandle,
 }
@@ -102,8 +115,18 @@ impl AliasLayer {
     pub fn with_handle(catalog: Arc<Catalog>, handle: AliasHandle) -> Self {
         AliasLayer {
             latest: Arc::new(resolve::latest_index(&catalog)),
-            catalog,
+            catalog: Some(catalog),
             handle,
+        }
+    }
+
+    /// Resolves with `table` alone, no catalogue: an aliased name becomes its target, any
+    /// other name is kept.
+    pub fn table_only(table: AliasTable) -> Self {
+        AliasLayer {
+            latest: Arc::default(),
+            catalog: None,
+            handle: AliasHandle::new(table),
         }
     }
 
@@ -114,18 +137,18 @@ impl AliasLayer {
 
     /// Steps 1–5 of the [module docs](self): the rewritten request and per-model hints, or
     /// `None` when nothing needed rewriting.
-    pub fn resolve(
-        &self,
-        chat: &ChatRequest,
-    ) -> Result<Option<(ChatRequest, ChainHints)>, GatewayError> {
+    pub fn resolve(&self, chat: &ChatRequest) -> Result<Option<ChatRequest>, GatewayError> {
+        let Some(catalog) = &self.catalog else {
+            return Ok(self.resolve_by_table(chat));
+        };
         // Most requests name catalogue slugs only, which resolve to themselves (step 1): answer
         // that without taking the table or building a resolution per name.
-        let exact = |name: &str| self.catalog.model(name).is_some();
+        let exact = |name: &str| catalog.model(name).is_some();
         if chat.model.as_deref().is_none_or(exact) && chat.models.iter().all(|m| exact(m)) {
             return Ok(None);
         }
         let table = self.handle.current();
-        let one = |name: &str| resolve::resolve(name, &self.catalog, &self.latest, &table);
+        let one = |name: &str| resolve::resolve(name, catalog, &self.latest, &table);
         let model = chat.model.as_deref().map(one).transpose()?;
         let models = chat
             .models
@@ -152,13 +175,11 @@ impl AliasLayer {
             out.hints.free_only |= p.hints.free_only;
         }
         let web = model.iter().chain(&models).any(|r| r.web);
-        let hints = ChainHints(
-            model
-                .iter()
-                .chain(&models)
-                .map(|r| (r.slug.clone(), r.hints.clone()))
-                .collect(),
-        );
+        out.hints.per_model = model
+            .iter()
+            .chain(&models)
+            .map(|r| (r.slug.clone(), r.hints.clone()))
+            .collect();
         out.model = model.map(|r| r.slug);
         out.models = models.into_iter().map(|r| r.slug).collect();
         if let Some(m) = &out.model {
@@ -172,7 +193,35 @@ impl AliasLayer {
         if web {
             add_web_plugin(&mut out);
         }
-        Ok(Some((out, hints)))
+        Ok(Some(out))
+    }
+
+    /// [`Self::resolve`] without a catalogue: table lookups only.
+    fn resolve_by_table(&self, chat: &ChatRequest) -> Option<ChatRequest> {
+        let table = self.handle.current();
+        let aliased = |n: &String| table.get(n).map(str::to_owned);
+        let model = chat.model.as_ref().and_then(aliased);
+        let models: Vec<Option<String>> = chat.models.iter().map(aliased).collect();
+        if model.is_none() && models.iter().all(Option::is_none) {
+            return None;
+        }
+        let mut out = chat.clone();
+        out.hints.requested = chat.model.clone().or_else(|| chat.models.first().cloned());
+        out.hints.strategy = Some("alias");
+        if let Some(m) = model {
+            out.set_field("model", Value::from(m.as_str()));
+            out.model = Some(m);
+        }
+        if models.iter().any(Option::is_some) {
+            out.models = models
+                .into_iter()
+                .zip(&chat.models)
+                .map(|(a, m)| a.unwrap_or_else(|| m.clone()))
+                .collect();
+            let list = json!(out.models);
+            out.set_field("models", list);
+        }
+        Some(out)
     }
 }
 
@@ -215,27 +264,41 @@ pub struct Alias<S> {
 
 impl<S, B> Service<Request<B>> for Alias<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + FromChat + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if let Some(chat) = req.extensions().get::<Arc<ChatRequest>>() {
-            match self.layer.resolve(chat) {
-                Ok(None) => {}
-                Ok(Some((chat, hints))) => {
-                    req.extensions_mut().insert(Arc::new(chat));
-                    req.extensions_mut().insert(hints);
+        let Some(chat) = req.extensions().get::<Arc<ChatRequest>>() else {
+            // No parse layer in front: the body is read here, then resolved the same way.
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let layer = Arc::clone(&self.layer);
+            return ResponseFuture::read(Box::pin(async move {
+                let (mut req, chat) = chat_of(req, crate::context::DEFAULT_MAX_BODY_BYTES).await?;
+                if let Some(chat) = layer.resolve(&chat)? {
+                    set_chat(&mut req, Arc::new(chat));
                 }
-                Err(e) => return ResponseFuture::refused(e),
-            }
+                std::future::poll_fn(|cx| inner.poll_ready(cx))
+                    .await
+                    .map_err(Into::into)?;
+                inner.call(req).await.map_err(Into::into)
+            }));
+        };
+        match self.layer.resolve(chat) {
+            Ok(None) => {}
+            Ok(Some(chat)) => set_chat(&mut req, Arc::new(chat)),
+            Err(e) => return ResponseFuture::refused(e),
         }
         ResponseFuture::called(self.inner.call(req))
     }

@@ -3,7 +3,7 @@
 use super::table::AliasTable;
 use crate::catalog::Catalog;
 use crate::error::GatewayError;
-use crate::route::ModelHints;
+use crate::context::ModelHints;
 use serde_json::json;
 use std::collections::HashMap;
 

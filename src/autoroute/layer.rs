@@ -22,7 +22,7 @@ use crate::BoxError;
 use crate::body::call_boxed;
 use crate::catalog::Catalog;
 use crate::error::GatewayError;
-use crate::ext::{AutoDecision, ChatRequest};
+use crate::context::{AutoDecision, ChatRequest, FromChat, chat_of, set_chat};
 use futures_util::future::{BoxFuture, FutureExt};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
@@ -349,10 +349,12 @@ pub struct AutoRoute<S> {
 
 impl<S, B> Service<Request<B>> for AutoRoute<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>> + Clone + Send + 'static,
     S::Response: Send + 'static,
     S::Error: Into<BoxError> + 'static,
     S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + FromChat + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -364,11 +366,24 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let Some(chat) = req.extensions().get::<Arc<ChatRequest>>() else {
-            return call_boxed(&mut self.inner, req);
+            // No parse layer in front: the body is read here, then decided the same way.
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let layer = Arc::clone(&self.layer);
+            return Box::pin(async move {
+                let (mut req, chat) = chat_of(req, crate::context::DEFAULT_MAX_BODY_BYTES).await?;
+                if let Some(rewritten) = layer.decide(&chat)? {
+                    set_chat(&mut req, Arc::new(rewritten));
+                }
+                std::future::poll_fn(|cx| inner.poll_ready(cx))
+                    .await
+                    .map_err(Into::into)?;
+                inner.call(req).await.map_err(Into::into)
+            });
         };
         match self.layer.decide(chat) {
             Ok(Some(rewritten)) => {
-                req.extensions_mut().insert(Arc::new(rewritten));
+                set_chat(&mut req, Arc::new(rewritten));
                 call_boxed(&mut self.inner, req)
             }
             Ok(None) => call_boxed(&mut self.inner, req),

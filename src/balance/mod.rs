@@ -26,14 +26,17 @@
 //! let layer = BalanceLayer::new().health(health.clone());
 //! // Deterministic, and weighted by 1/price instead of 1/price².
 //! let custom = BalanceLayer::from_seed(7).health(health).weigh(
-//!     |t: &switchyard::ext::Target, chat: &switchyard::ext::ChatRequest| {
+//!     |t: &switchyard::context::Target, chat: &switchyard::context::ChatRequest| {
 //!         1.0 / switchyard::route::expected_cost(t.endpoint(), chat).as_f64().max(1e-12)
 //!     },
 //! );
 //! # let _ = (layer, custom);
 //! ```
 
-use crate::ext::{Candidates, ChatRequest, Target};
+use crate::BoxError;
+use crate::error::MissingInput;
+use crate::future::ResponseFuture;
+use crate::context::{Candidates, ChatRequest, Target};
 use crate::health::Health;
 use crate::route::{Plan, expected_cost};
 use http::Request;
@@ -239,29 +242,42 @@ pub struct Balance<S> {
 impl<S, B> Service<Request<B>> for Balance<S>
 where
     S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, S::Response>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> S::Future {
-        // The plan is taken whether or not there is a request to weigh it by.
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let plan = req.extensions_mut().remove::<Plan>();
         let ext = req.extensions();
-        if let (Some(chat), Some(mut plan)) = (ext.get::<Arc<ChatRequest>>(), plan) {
-            self.layer.reorder(&mut plan, chat);
-            // The route layer left no candidates for a plan still to be balanced: build them
-            // once, from the reordered plan.
-            if ext.get::<Candidates>().is_none() {
-                let candidates: Candidates = plan.candidates();
-                req.extensions_mut().insert(candidates);
+        match (plan, ext.get::<Arc<ChatRequest>>()) {
+            (Some(mut plan), Some(chat)) => {
+                self.layer.reorder(&mut plan, chat);
+                req.extensions_mut().insert(plan.candidates());
+            }
+            // The route layer's order is final (`provider.order` or a sort was given).
+            (None, _) if ext.get::<Candidates>().is_some() => {}
+            (None, _) => {
+                return ResponseFuture::refused(MissingInput::new(
+                    "balance",
+                    "Plan",
+                    "set by the route layer",
+                ));
+            }
+            (Some(_), None) => {
+                return ResponseFuture::refused(MissingInput::new(
+                    "balance",
+                    "ChatRequest",
+                    "set by the parse layer",
+                ));
             }
         }
-        self.inner.call(req)
+        ResponseFuture::called(self.inner.call(req))
     }
 }
 
@@ -270,7 +286,7 @@ where
 mod tests {
     use super::*;
     use crate::catalog::{Catalog, Config};
-    use crate::ext::ApiKind;
+    use crate::context::ApiKind;
     use std::path::Path;
 
     /// `x/m` on providers priced 0 (two free ones), 1 and 2 per million tokens.
@@ -294,7 +310,7 @@ mod tests {
             })
             .collect();
         let body = br#"{"model":"x/one","messages":[{"role":"user","content":"hi"}]}"#;
-        let chat = crate::parse::parse_request(ApiKind::Chat, body, &Default::default()).unwrap();
+        let chat = crate::context::parse_request(ApiKind::Chat, body, &Default::default()).unwrap();
         (targets, chat)
     }
 

@@ -25,6 +25,7 @@
 //! assert_eq!(model.endpoints[0].upstream_model, "tiny-1");
 //! ```
 
+mod builder;
 mod config;
 mod model;
 mod openrouter_json;
@@ -38,6 +39,7 @@ pub use config::{
     KeyConfig, LedgerConfig, ModelConfig, OverrideConfig, PricingConfig, ProviderConfig,
     ServerConfig, TimeoutsConfig,
 };
+pub use builder::{CatalogBuilder, EndpointSpec, ProviderSpec};
 pub use model::{Endpoint, Model};
 pub(crate) use pricing::de_per_million_opt;
 pub use pricing::{PriceOverride, PriceSet, Pricing, Usd};

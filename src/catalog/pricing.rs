@@ -220,6 +220,15 @@ pub struct Pricing {
 }
 
 impl Pricing {
+    /// Token prices in USD per million prompt and completion tokens, nothing else charged.
+    pub fn per_million(prompt: f64, completion: f64) -> Pricing {
+        Pricing {
+            prompt: Usd::from_per_million(prompt),
+            completion: Usd::from_per_million(completion),
+            ..Pricing::default()
+        }
+    }
+
     /// True when every token and request price is zero (a `:free` endpoint).
     pub fn is_free(&self) -> bool {
         self.prompt.is_zero() && self.completion.is_zero() && self.request.is_zero()

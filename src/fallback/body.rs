@@ -1,6 +1,6 @@
 //! Stream bodies of the fallback layer: the committed-stream guard and the keep-alive body.
 
-use super::drive::Outcome;
+use super::outcome::Outcome;
 use super::metadata::MetadataSource;
 use crate::BoxError;
 use crate::body::{self as b, Body, DONE_EVENT, sse_event};

@@ -1,47 +1,26 @@
 //! The attempt loop.
 
-use super::body::{StreamGuard, is_content_event, is_done_event};
+use super::body::{ChunkStamp, StreamGuard, is_content_event, is_done_event};
 use super::metadata;
+use super::outcome::{Failure, Outcome};
 use crate::BoxError;
 use crate::body::{self as b, Body, call_boxed};
 use crate::classify::{Class, classify_error, classify_status};
 use crate::error::GatewayError;
-use crate::ext::{Attempt, AttemptLog, Candidates, ChatRequest, GenerationId, Target};
+use crate::context::{
+    ApiKind, Attempt, Candidates, ChatBody, ChatRequest, FromChat, GenerationId, RequestContext,
+    Target,
+};
 use crate::health::Outcome as HealthOutcome;
 use crate::translate::UpstreamFailure;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{Extensions, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 use tower::{Service, ServiceExt};
-
-/// How a request ended.
-pub(super) enum Outcome {
-    /// A candidate succeeded; its (possibly already-started) response.
-    Committed(Response<Body>),
-    /// Every allowed candidate failed; the error to return.
-    Failed(Failure),
-}
-
-/// The error of the last attempt, with the chain of earlier ones.
-pub(super) struct Failure {
-    pub(super) error: GatewayError,
-    pub(super) retry_after: Option<HeaderValue>,
-    pub(super) stamp: super::body::ChunkStamp,
-}
-
-impl Failure {
-    pub(super) fn into_response(self) -> Response<Body> {
-        let mut resp = self.error.into_response();
-        if let Some(v) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        resp
-    }
-}
 
 /// Why one attempt did not commit.
 struct AttemptFailure {
@@ -50,24 +29,28 @@ struct AttemptFailure {
     retry_after: Option<HeaderValue>,
 }
 
-pub(super) fn drive<S>(
+pub(super) fn drive<S, B>(
     mut inner: S,
-    extensions: Extensions,
+    parts: http::request::Parts,
     candidates: Candidates,
     chat: Arc<ChatRequest>,
     // The layer's settings whole: one refcount instead of one per shared registry.
     config: Arc<super::FallbackLayer>,
 ) -> BoxFuture<'static, Outcome>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
     S::Future: Send + 'static,
+    B: FromChat + Send + 'static,
 {
+    let extensions = parts.extensions;
     Box::pin(async move {
-        let log = extensions.get::<AttemptLog>().cloned().unwrap_or_default();
-        let id = extensions
-            .get::<GenerationId>()
+        // The fallback layer inserts a context when the request came without one.
+        let ctx = extensions
+            .get::<RequestContext>()
             .cloned()
             .unwrap_or_default();
+        let id = ctx.id().clone();
         let limit = candidates.limit.unwrap_or(usize::MAX);
         let mut skip_model: Option<String> = None;
         let mut last: Option<AttemptFailure> = None;
@@ -83,7 +66,14 @@ where
                     continue;
                 }
             }
-            let mut req = Request::new(b::empty());
+            let body = B::from_chat(ChatBody::for_target(Arc::clone(&chat), target.clone()));
+            let mut req = Request::new(body);
+            *req.method_mut() = http::Method::POST;
+            *req.uri_mut() = http::Uri::from_static(api_path(chat.kind));
+            req.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             // The last candidate takes the extensions instead of a copy (a map of boxed
             // clones): a model with one endpoint never copies them.
             *req.extensions_mut() = if index + 1 == tried {
@@ -94,7 +84,8 @@ where
             req.extensions_mut().insert(target.clone());
             let start = Instant::now();
             // Each attempt's future owns what it needs: the one inner service serves them all.
-            let result = match inner.ready().await {
+            let ready: Result<&mut S, BoxError> = inner.ready().await.map_err(Into::into);
+            let result = match ready {
                 Ok(svc) => call_boxed(svc, req).await,
                 Err(e) => Err(e),
             };
@@ -112,7 +103,7 @@ where
                 Ok(_) => 200,
                 Err(f) => f.error.status.as_u16(),
             };
-            log.push(Attempt {
+            ctx.record_attempt(Attempt {
                 provider: provider.name.clone(),
                 provider_slug: provider.slug.clone(),
                 model: target.model.slug.clone(),
@@ -145,7 +136,7 @@ where
                             sticky.remember(session, &target.model.slug, target.key());
                         }
                     }
-                    let resp = finish_success(resp, &chat, &log, &candidates, target, &id).await;
+                    let resp = finish_success(resp, &chat, &ctx, &candidates, target, &id).await;
                     return Outcome::Committed(resp);
                 }
                 Err(f) => {
@@ -172,7 +163,7 @@ where
                     "Every provider of this model is rate limited right now; retry shortly",
                 );
                 e.availability = Some(json!({"code": "capacity_exhausted", "retryable": true}));
-                let stamp = super::body::ChunkStamp {
+                let stamp = ChunkStamp {
                     id: id.as_str().to_owned(),
                     model: chat.model.clone().unwrap_or_default(),
                     provider: String::new(),
@@ -212,7 +203,7 @@ fn failure(
     Failure {
         error,
         retry_after: f.retry_after,
-        stamp: super::body::ChunkStamp {
+        stamp: ChunkStamp {
             id: id.as_str().to_owned(),
             model: target.model.slug.clone(),
             provider: target.endpoint().provider.name.clone(),
@@ -231,11 +222,8 @@ async fn commit_or_fail(
         let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
         let error = match resp.extensions().get::<UpstreamFailure>() {
             Some(UpstreamFailure(e)) => e.clone(),
-            None => GatewayError::new(
-                status,
-                crate::classify::error_type_from_message(status.as_u16(), ""),
-                format!("upstream answered HTTP {}", status.as_u16()),
-            ),
+            // Not from the translate layer: the upstream's own error body says why.
+            None => error_of_body(resp).await,
         };
         let class = classify_status(status.as_u16(), Some(error.error_type));
         return Err(AttemptFailure {
@@ -247,7 +235,7 @@ async fn commit_or_fail(
     if !chat.stream {
         return Ok(resp);
     }
-    let (parts, mut body) = resp.into_parts();
+    let (parts, mut body) = crate::sse::ensure_event_frames(resp).into_parts();
     let mut prefix: Vec<Bytes> = Vec::new();
     loop {
         match body.frame().await {
@@ -290,7 +278,7 @@ async fn commit_or_fail(
 async fn finish_success(
     resp: Response<Body>,
     chat: &ChatRequest,
-    log: &AttemptLog,
+    ctx: &RequestContext,
     candidates: &Candidates,
     target: &Target,
     id: &GenerationId,
@@ -302,7 +290,7 @@ async fn finish_success(
             .strategy
             .or(candidates.strategy)
             .unwrap_or("direct"),
-        log: log.clone(),
+        ctx: ctx.clone(),
         candidates: candidates.clone(),
         selected: target.key().to_owned(),
         auto: chat.hints.auto.clone(),
@@ -314,7 +302,7 @@ async fn finish_success(
         };
     }
     // Only a stream needs the stamp (for an error event after its start).
-    let stamp = super::body::ChunkStamp {
+    let stamp = ChunkStamp {
         id: id.as_str().to_owned(),
         model: target.model.slug.clone(),
         provider: target.endpoint().provider.name.clone(),
@@ -354,4 +342,38 @@ impl http_body::Body for PrefixedBody {
         }
         this.rest.poll_frame(cx)
     }
+}
+
+/// The relative path of an attempt: what an OpenAI-compatible base URL is joined with.
+fn api_path(kind: ApiKind) -> &'static str {
+    match kind {
+        ApiKind::Chat => "/chat/completions",
+        ApiKind::Completions => "/completions",
+    }
+}
+
+/// The error an upstream's (small) error body states: OpenAI's `error.message` when it has
+/// one, else the body's first bytes.
+async fn error_of_body(resp: Response<Body>) -> GatewayError {
+    let status = resp.status();
+    let bytes = crate::body::read_limited(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned());
+    let message = match message.trim() {
+        "" => format!("upstream answered HTTP {}", status.as_u16()),
+        m => format!("upstream answered HTTP {}: {m}", status.as_u16()),
+    };
+    GatewayError::new(
+        status,
+        crate::classify::error_type_from_message(status.as_u16(), &message),
+        message,
+    )
 }

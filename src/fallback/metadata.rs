@@ -3,7 +3,7 @@
 
 use crate::body::{self as b, Body};
 use crate::deferred_json::DeferredJson;
-use crate::ext::{AttemptLog, Candidates};
+use crate::context::{Candidates, RequestContext};
 use bytes::Bytes;
 use http::Response;
 use serde_json::{Value, json};
@@ -13,15 +13,15 @@ use serde_json::{Value, json};
 pub(crate) struct MetadataSource {
     pub(crate) chat_requested: Option<String>,
     pub(crate) strategy: &'static str,
-    pub(crate) log: AttemptLog,
+    pub(crate) ctx: RequestContext,
     pub(crate) candidates: Candidates,
     pub(crate) selected: String,
-    pub(crate) auto: Option<crate::ext::AutoDecision>,
+    pub(crate) auto: Option<crate::context::AutoDecision>,
 }
 
 impl MetadataSource {
     fn to_json(&self) -> Value {
-        let attempts = self.log.snapshot();
+        let attempts = self.ctx.attempts();
         let strategy = if attempts.len() > 1 && self.strategy == "direct" {
             "fallback"
         } else {
@@ -65,7 +65,7 @@ pub(crate) async fn attach_to_json(resp: Response<Body>, meta: MetadataSource) -
             return Response::from_parts(parts, body);
         }
     }
-    let bytes = match crate::translate::read_limited(body, 256 * 1024 * 1024).await {
+    let bytes = match crate::body::read_limited(body, crate::body::MAX_RESPONSE_BYTES).await {
         Ok(b) => b,
         Err(e) => return crate::error::error_response(&e),
     };

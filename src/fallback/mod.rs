@@ -1,7 +1,18 @@
 //! Fallback: runs the candidate order until one attempt succeeds, invisibly to the client.
 //!
-//! 1. Take the [`Candidates`] (from the route layer) and try them in order, each attempt a fresh
-//!    request carrying its [`Target`](crate::ext::Target).
+//! # Contract
+//!
+//! | | |
+//! |---|---|
+//! | reads (required) | [`Candidates`]: from the route layer, or fixed with [`FallbackLayer::candidates`]; missing → [`MissingInput`] |
+//! | reads (optional) | [`ChatRequest`] (else parsed from the body: 400/413 on a bad one), [`RequestContext`] (else one is made) |
+//! | writes | per attempt: [`Target`](crate::context::Target), a [`ChatBody`] body with `model` set to the endpoint's upstream id, and the URI `/chat/completions` (or `/completions`), relative to the provider's base URL; each attempt in [`RequestContext::record_attempt`] |
+//! | inner service | gets one request per attempt; answers any OpenAI-compatible response (a stream in any chunking) |
+//!
+//! # Algorithm
+//!
+//! 1. Take the [`Candidates`] and try them in order, each attempt a fresh request carrying its
+//!    [`Target`](crate::context::Target) and the real request body.
 //! 2. Classify each outcome with [`crate::classify`]: connect errors, timeouts, 408, 429, 5xx, 529
 //!    and provider errors inside a 200 move to the next candidate; context-length and moderation
 //!    errors skip the rest of that model's endpoints (the next model of a `models` list); other
@@ -16,29 +27,52 @@
 //! 5. After the commit, an upstream failure ends the stream with the content so far, one error
 //!    chunk (`finish_reason: "error"`, top-level `error`) and `data: [DONE]` — never a silently
 //!    truncated 200.
-//! 6. Every attempt is recorded in the [`AttemptLog`]; with `X-OpenRouter-Metadata: enabled` the
-//!    response (or the final stream chunk) carries `openrouter_metadata`. With
+//! 6. Every attempt is recorded in the [`RequestContext`]; with `X-OpenRouter-Metadata: enabled`
+//!    the response (or the final stream chunk) carries `openrouter_metadata`. With
 //!    [`FallbackLayer::metrics`], each attempt also counts in
 //!    `switchyard_upstream_attempts_total` by provider and outcome.
 //!
-//! ```no_run
-//! use switchyard::fallback::FallbackLayer;
-//! use std::time::Duration;
-//! let layer = FallbackLayer::new().keepalive_after(Duration::from_millis(500));
-//! # let _ = layer;
+//! # Alone
+//!
+//! Over two OpenAI-compatible base URLs, with no catalogue file and no other layer
+//! ([`over_base_urls`]; [`over_services`] takes your own services instead):
+//!
+//! ```
+//! # use switchyard::test_util::{start_fake};
+//! use http_body_util::BodyExt;
+//! use tower::ServiceExt;
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), switchyard::BoxError> {
+//! # let (addr, _) = start_fake().await;
+//! // The first upstream answers 503; the second serves.
+//! let primary = format!("http://{addr}/status-503/v1");
+//! let backup = format!("http://{addr}/ok/v1");
+//! let fallback = switchyard::fallback::over_base_urls(&[&primary, &backup])?;
+//! let req = http::Request::post("/v1/chat/completions").body(switchyard::body::full(
+//!     r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
+//! ))?;
+//! let resp = fallback.oneshot(req).await?;
+//! assert_eq!(resp.status(), 200);
+//! let body = resp.into_body().collect().await?.to_bytes();
+//! assert!(std::str::from_utf8(&body)?.contains("choices"));
+//! # Ok(()) }
 //! ```
 
+mod alone;
 mod body;
 mod drive;
 mod metadata;
+mod outcome;
+
+pub use alone::{ByProvider, over_base_urls, over_services};
 
 use crate::BoxError;
 use crate::body::Body;
-use crate::ext::{AttemptLog, Candidates, ChatRequest};
+use crate::context::{Candidates, FromChat, RequestContext, chat_of};
+use crate::error::MissingInput;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::route::Sticky;
-use drive::{Outcome, drive};
+use drive::drive;
 use futures_util::future::{BoxFuture, Either, select};
 use http::{Request, Response};
 use std::sync::Arc;
@@ -54,6 +88,8 @@ pub struct FallbackLayer {
     health: Option<Arc<Health>>,
     sticky: Option<Arc<Sticky>>,
     metrics: Option<Arc<Metrics>>,
+    fixed: Option<Candidates>,
+    max_body_bytes: usize,
 }
 
 impl Default for FallbackLayer {
@@ -64,6 +100,8 @@ impl Default for FallbackLayer {
             health: None,
             sticky: None,
             metrics: None,
+            fixed: None,
+            max_body_bytes: crate::context::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -104,6 +142,18 @@ impl FallbackLayer {
         self.metrics = Some(metrics);
         self
     }
+
+    /// Tries these candidates for requests that carry none (no route layer in front).
+    pub fn candidates(mut self, candidates: Candidates) -> Self {
+        self.fixed = Some(candidates);
+        self
+    }
+
+    /// The body limit when this layer reads the body itself (no parse layer in front).
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
 }
 
 impl<S> Layer<S> for FallbackLayer {
@@ -124,10 +174,13 @@ pub struct Fallback<S> {
     config: Arc<FallbackLayer>,
 }
 
-impl<S> Service<Request<Body>> for Fallback<S>
+impl<S, B> Service<Request<B>> for Fallback<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
     S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + FromChat + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = BoxError;
@@ -138,31 +191,31 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         let inner = self.inner.clone();
         let config = Arc::clone(&self.config);
         Box::pin(async move {
+            let (req, chat) = chat_of(req, config.max_body_bytes).await?;
             let (mut parts, _) = req.into_parts();
             // Taken out, not copied: every attempt clones the extensions, and the layers inside
             // need only their own Target.
-            crate::route::candidates_in(&mut parts.extensions);
-            let candidates = parts
-                .extensions
-                .remove::<Candidates>()
-                .ok_or("fallback: the request has no Candidates (is the route layer missing?)")?;
-            parts.extensions.remove::<crate::route::ChainHints>();
-            let chat = parts
-                .extensions
-                .get::<Arc<ChatRequest>>()
-                .cloned()
-                .ok_or("fallback: the request has no parsed ChatRequest")?;
-            if parts.extensions.get::<AttemptLog>().is_none() {
-                parts.extensions.insert(AttemptLog::default());
+            let candidates = match parts.extensions.remove::<Candidates>() {
+                Some(c) => c,
+                None => config.fixed.clone().ok_or_else(|| {
+                    MissingInput::new(
+                        "fallback",
+                        "Candidates",
+                        "set by the route layer, or given with FallbackLayer::candidates",
+                    )
+                })?,
+            };
+            if parts.extensions.get::<RequestContext>().is_none() {
+                parts.extensions.insert(RequestContext::new());
             }
             let stream = chat.stream;
             let run = drive(
                 inner,
-                parts.extensions,
+                parts,
                 candidates,
                 chat,
                 Arc::clone(&config),
@@ -178,14 +231,5 @@ where
                 }
             }
         })
-    }
-}
-
-impl Outcome {
-    fn into_response(self) -> Response<Body> {
-        match self {
-            Outcome::Committed(resp) => resp,
-            Outcome::Failed(failure) => failure.into_response(),
-        }
     }
 }

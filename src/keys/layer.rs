@@ -14,18 +14,26 @@
 //!    context left after the prompt.
 //! 2. Reserve it atomically against the key's remaining limit (limit − spend in the period −
 //!    other holds); when it does not fit: 402 naming what is left and what was needed.
-//! 3. Insert the [`CreditHold`]; the meter settles it to the actual cost when the response ends,
-//!    and a failed or cancelled request releases it.
+//! 3. Put the hold on the request's [`RequestContext`]; the meter settles it to the actual cost
+//!    when the response ends, and a failed or cancelled request releases it.
+//!
+//! # Contracts
+//!
+//! | layer | reads | writes | when an input is missing |
+//! |---|---|---|---|
+//! | [`AuthLayer`] | `Authorization` | [`CallerKey`] | 401 (or passes keyless requests when [`optional`](AuthLayer::optional)) |
+//! | [`CreditLayer`] | [`CallerKey`], [`ChatRequest`], [`Candidates`], [`RequestContext`] (all required) | a credit hold on the context | money fails closed: no key → 401 (unless [`allow_anonymous`](CreditLayer::allow_anonymous)); no request, candidates or context → [`MissingInput`] |
 
 use super::{AuthError, KeyStore, ReserveError};
 use crate::BoxError;
 use crate::body::{Body, call_boxed};
 use crate::catalog::Usd;
 use crate::error::GatewayError;
-use crate::ext::{CallerKey, Candidates, ChatRequest, CreditHold};
+use crate::context::{CallerKey, Candidates, ChatRequest, CreditSettle, RequestContext};
+use crate::error::MissingInput;
 use futures_util::future::{BoxFuture, FutureExt};
 use http::{Request, Response, StatusCode};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
@@ -141,12 +149,29 @@ where
 #[derive(Debug, Clone)]
 pub struct CreditLayer {
     store: KeyStore,
+    allow_anonymous: bool,
 }
 
 impl CreditLayer {
-    /// Holds credits in `store`.
+    /// Holds credits in `store`; a request without a [`CallerKey`] is refused (401).
     pub fn new(store: KeyStore) -> Self {
-        CreditLayer { store }
+        CreditLayer {
+            store,
+            allow_anonymous: false,
+        }
+    }
+
+    /// Lets requests without a [`CallerKey`] through unchecked: for a gateway whose keys are
+    /// optional ([`AuthLayer::optional`]), where keyless callers have no limit to enforce.
+    pub fn allow_anonymous(mut self) -> Self {
+        self.allow_anonymous = true;
+        self
+    }
+}
+
+impl CreditSettle for super::Reservation {
+    fn settle(self: Box<Self>, actual: Usd) {
+        super::Reservation::settle(*self, actual);
     }
 }
 
@@ -156,6 +181,7 @@ impl<S> Layer<S> for CreditLayer {
         Credit {
             inner,
             store: self.store.clone(),
+            allow_anonymous: self.allow_anonymous,
         }
     }
 }
@@ -165,6 +191,7 @@ impl<S> Layer<S> for CreditLayer {
 pub struct Credit<S> {
     inner: S,
     store: KeyStore,
+    allow_anonymous: bool,
 }
 
 /// The worst-case cost of a request over the candidates that may be tried.
@@ -209,24 +236,37 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let (Some(key), Some(chat)) = (
-            req.extensions().get::<CallerKey>().cloned(),
-            req.extensions().get::<Arc<ChatRequest>>().cloned(),
-        ) else {
-            return call_boxed(&mut self.inner, req);
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let refuse = |e: BoxError| std::future::ready(Err(e)).boxed();
+        let ext = req.extensions();
+        let Some(key) = ext.get::<CallerKey>() else {
+            if self.allow_anonymous {
+                return call_boxed(&mut self.inner, req);
+            }
+            let e = GatewayError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication",
+                "credits: the request carries no gateway key, so its spending cannot be checked",
+            );
+            return refuse(e.into());
         };
-        let Some(candidates) = crate::route::candidates_in(req.extensions_mut()) else {
-            return call_boxed(&mut self.inner, req);
+        let missing = |input| MissingInput::new("credits", input, "set by the parse and route layers");
+        let Some(chat) = ext.get::<Arc<ChatRequest>>() else {
+            return refuse(missing("ChatRequest").into());
         };
-        let needed = worst_case(&chat, candidates);
+        let Some(candidates) = ext.get::<Candidates>() else {
+            return refuse(missing("Candidates").into());
+        };
+        let Some(ctx) = ext.get::<RequestContext>() else {
+            return refuse(missing("RequestContext").into());
+        };
+        let needed = worst_case(chat, candidates);
         match self.store.reserve(&key.hash, needed) {
             Ok(reservation) => {
-                req.extensions_mut()
-                    .insert(CreditHold(Arc::new(Mutex::new(Some(reservation)))));
+                ctx.hold_credit(reservation);
                 call_boxed(&mut self.inner, req)
             }
-            Err(e) => std::future::ready(Err(Box::new(GatewayError::from(e)) as BoxError)).boxed(),
+            Err(e) => refuse(Box::new(GatewayError::from(e))),
         }
     }
 }

@@ -25,7 +25,7 @@ mod sqlite;
 
 pub use jsonl::JsonlSink;
 pub use memory::MemorySink;
-pub use record::{Attempt, GenerationRecord, generation_id, now_ms};
+pub use record::{AttemptRecord, GenerationRecord, generation_id, now_ms};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;
 #[cfg(feature = "sqlite")]

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// One upstream attempt of a generation (fallbacks included): `provider_responses` in
 /// `/generation`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attempt {
+pub struct AttemptRecord {
     /// Provider slug.
     pub provider: String,
     /// Upstream model id.
@@ -83,7 +83,7 @@ pub struct GenerationRecord {
     /// The token counts were estimated, not reported by the upstream.
     pub usage_estimated: bool,
     /// Upstream attempts in order, the serving one last.
-    pub attempts: Vec<Attempt>,
+    pub attempts: Vec<AttemptRecord>,
     /// The router slug the client asked for (e.g. `openrouter/auto`).
     pub router: Option<String>,
     /// The request's `session_id`.
@@ -200,7 +200,7 @@ mod tests {
             total_cost: 140_000_000,
             latency_ms: 320,
             generation_time_ms: 1_200,
-            attempts: vec![Attempt {
+            attempts: vec![AttemptRecord {
                 provider: "openai".into(),
                 model: "gpt-4o".into(),
                 status: 200,

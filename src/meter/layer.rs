@@ -1,18 +1,16 @@
 //! The meter service: prices every served attempt and records its generation.
 
-use super::cost::{Cost, price};
+use super::Prices;
+use super::accounting::{Accounting, OnRecord, Shared};
 use super::report::UsageReport;
 use super::stream::MeterStream;
 use super::usage::Usage;
 use crate::BoxError;
 use crate::body::{self as b, Body, call_boxed};
-use crate::catalog::Pricing;
+use crate::context::{CallerKey, ChatRequest, FromChat, RequestContext, Target, chat_of};
 use crate::deferred_json::{DeferredJson, FirstChoice};
-use crate::ext::{
-    AttemptLog, CallerKey, ChatRequest, CreditHold, GenerationId, RequestStart, Target,
-};
-use crate::keys::period::utc_hhmm;
-use crate::ledger::{Attempt as LedgerAttempt, GenerationRecord, MeterSink, now_ms};
+use crate::error::{GatewayError, MissingInput};
+use crate::ledger::{AttemptRecord, GenerationRecord, MeterSink, now_ms};
 use futures_util::future::BoxFuture;
 use http::{Request, Response, header};
 use serde_json::Value;
@@ -26,13 +24,6 @@ use tower::{Layer, Service};
 pub struct MeterLayer {
     /// One `Arc` for both: every request's [`Accounting`] holds it, one count to bump.
     shared: Arc<Shared>,
-}
-
-/// Where the meter reports, shared by every request's [`Accounting`].
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Shared {
-    pub(crate) sink: Option<Arc<dyn MeterSink>>,
-    pub(crate) health: Option<Arc<crate::health::Health>>,
 }
 
 impl MeterLayer {
@@ -50,6 +41,19 @@ impl MeterLayer {
     /// Reports time-to-first-token and tokens per second of every stream to `health`.
     pub fn health(mut self, health: Arc<crate::health::Health>) -> Self {
         Arc::make_mut(&mut self.shared).health = Some(health);
+        self
+    }
+
+    /// Calls `f` with every generation record, as it is finished (before any sink stores it).
+    pub fn on_record(mut self, f: impl Fn(&GenerationRecord) + Send + Sync + 'static) -> Self {
+        Arc::make_mut(&mut self.shared).on_record = Some(OnRecord(Arc::new(f)));
+        self
+    }
+
+    /// Prices requests that carry no [`Target`] (no fallback layer in front): the meter used
+    /// alone over your own upstream. Without these, such a request is refused.
+    pub fn prices(mut self, prices: Prices) -> Self {
+        Arc::make_mut(&mut self.shared).prices = Some(prices);
         self
     }
 }
@@ -71,138 +75,101 @@ pub struct Meter<S> {
     config: MeterLayer,
 }
 
-/// Everything needed to finish the accounting of one attempt when its response ends.
-#[derive(Debug, Clone)]
-pub(crate) struct Accounting {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) record: GenerationRecord,
-    /// The serving endpoint (its prices, its health key): shared with the catalog, not copied.
-    /// `None` only where there is none (unit tests): default prices, no health report.
-    pub(crate) target: Option<Target>,
-    pub(crate) prompt_chars: u64,
-    pub(crate) hold: Option<CreditHold>,
-    pub(crate) started: Instant,
-    pub(crate) attempt_started: Instant,
-    pub(crate) first_content: Option<Instant>,
-}
-
-impl Accounting {
-    /// Prices `usage`, settles credits, records the generation; returns the cost. Call once: the
-    /// record is moved into the sink. The reasons are taken owned: they move into the record
-    /// (`native` defaults to `finish_reason`).
-    pub(crate) fn finish(
-        &mut self,
-        usage: &Usage,
-        finish_reason: Option<String>,
-        native: Option<String>,
-        cancelled: bool,
-    ) -> Cost {
-        let hhmm = utc_hhmm(now_ms());
-        let cost = match &self.target {
-            Some(t) => price(usage, &t.endpoint().pricing, finish_reason.as_deref(), hhmm),
-            None => price(usage, &Pricing::default(), finish_reason.as_deref(), hhmm),
-        };
-        let r = &mut self.record;
-        r.native_finish_reason = native.or_else(|| finish_reason.clone());
-        r.finish_reason = finish_reason;
-        let finish_reason = r.finish_reason.as_deref();
-        r.cancelled = cancelled;
-        r.tokens_prompt = usage.prompt_tokens;
-        r.tokens_completion = usage.completion_tokens;
-        r.native_tokens_cached = usage.cached_tokens;
-        r.native_tokens_cache_write = usage.cache_write_tokens;
-        r.native_tokens_reasoning = usage.reasoning_tokens;
-        r.num_media_prompt = usage.images;
-        r.num_search_results = usage.web_search_requests;
-        r.total_cost = cost.total.picodollars();
-        r.upstream_inference_cost = Some(cost.upstream_inference_cost.picodollars());
-        r.usage_estimated = usage.estimated;
-        r.generation_time_ms =
-            (self.started.elapsed().as_millis() as u64).saturating_sub(r.latency_ms);
-        if let Some(h) = self.hold.take() {
-            h.settle(cost.total);
-        }
-        if let (Some(health), Some(first), Some(target)) =
-            (&self.shared.health, self.first_content, &self.target)
-        {
-            if !cancelled && finish_reason != Some("error") {
-                let ttft = first.duration_since(self.attempt_started);
-                health.record_stream(
-                    target.key(),
-                    ttft,
-                    usage.completion_tokens,
-                    self.attempt_started.elapsed(),
-                );
-            }
-        }
-        if let Some(sink) = &self.shared.sink {
-            // Finished once per attempt (the stream and the JSON paths guard it): the record
-            // moves into the ledger rather than being copied.
-            sink.record(std::mem::take(&mut self.record));
-        }
-        cost
-    }
-}
-
-impl<S> Service<Request<Body>> for Meter<S>
+impl<S, B> Service<Request<B>> for Meter<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Error: Into<BoxError> + 'static,
     S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + FromChat + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = BoxError;
     type Future = BoxFuture<'static, Result<Response<Body>, BoxError>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let accounting = accounting_for(&req, &self.config);
-        let fut = call_boxed(&mut self.inner, req);
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if req.extensions().get::<Arc<ChatRequest>>().is_some() {
+            // Behind a parse layer: accounted at once, the inner service called as it is.
+            let accounting = match accounting_for(&req, &self.config) {
+                Ok(acc) => acc,
+                Err(e) => return Box::pin(std::future::ready(Err(e))),
+            };
+            let fut = call_boxed(&mut self.inner, req);
+            return Box::pin(async move { metered(fut.await?, accounting).await });
+        }
+        // Alone: the request is read here first.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
         Box::pin(async move {
-            let resp = fut.await?;
-            let Some(mut acc) = accounting else {
-                return Ok(resp);
+            let (req, _) = chat_of(req, crate::context::DEFAULT_MAX_BODY_BYTES).await?;
+            let accounting = accounting_for(&req, &config)?;
+            let fut = match std::future::poll_fn(|cx| inner.poll_ready(cx)).await {
+                Ok(()) => call_boxed(&mut inner, req),
+                Err(e) => return Err(e.into()),
             };
-            if !resp.status().is_success() {
-                return Ok(resp);
-            }
-            acc.record.latency_ms = acc.started.elapsed().as_millis() as u64;
-            // The request's `stream`, as the record took it.
-            if acc.record.streamed {
-                let (parts, body) = resp.into_parts();
-                return Ok(Response::from_parts(
-                    parts,
-                    b::boxed_as_is(MeterStream::new(body, acc)),
-                ));
-            }
-            let (mut parts, body) = resp.into_parts();
-            // The translator's body, when it answered: read (spliced bytes through a small
-            // probe, else the parsed value), `usage` set in place, serialised once.
-            if let Some(json) = parts.extensions.get::<DeferredJson>() {
-                let facts = json
-                    .read_spliced_usage(Facts::noted)
-                    .or_else(|| json.read_spliced(Facts::probe))
-                    .or_else(|| json.edit(|v| Facts::of(v)));
-                if let Some(facts) = facts {
-                    json.set_raw("usage", facts.settle(&mut acc).to_json());
-                    return Ok(Response::from_parts(parts, body));
-                }
-            }
-            let bytes = crate::translate::read_limited(body, 256 * 1024 * 1024).await?;
-            let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
-                return Ok(Response::from_parts(parts, b::full(bytes)));
-            };
-            let report = Facts::of(&v).settle(&mut acc);
-            v["usage"] = serde_json::to_value(report)?;
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Ok(Response::from_parts(
-                parts,
-                b::full(serde_json::to_vec(&v)?),
-            ))
+            metered(fut.await?, accounting).await
         })
     }
+}
+
+/// Prices a response: usage into the JSON, or a usage chunk into the stream.
+async fn metered(resp: Response<Body>, mut acc: Accounting) -> Result<Response<Body>, BoxError> {
+    if !resp.status().is_success() {
+        // Nothing was served: the hold is released when the context goes.
+        return Ok(resp);
+    }
+    acc.record.latency_ms = acc.started.elapsed().as_millis() as u64;
+    // The request's `stream`, as the record took it.
+    if acc.record.streamed {
+        let (parts, body) = crate::sse::ensure_event_frames(resp).into_parts();
+        return Ok(Response::from_parts(
+            parts,
+            b::boxed_as_is(MeterStream::new(body, acc)),
+        ));
+    }
+    let (mut parts, body) = resp.into_parts();
+    // The translator's body, when it answered: read (spliced bytes through a small
+    // probe, else the parsed value), `usage` set in place, serialised once.
+    if let Some(json) = parts.extensions.get::<DeferredJson>() {
+        let facts = json
+            .read_spliced_usage(Facts::noted)
+            .or_else(|| json.read_spliced(Facts::probe))
+            .or_else(|| json.edit(|v| Facts::of(v)));
+        if let Some(facts) = facts {
+            json.set_raw("usage", facts.settle(&mut acc).to_json());
+            return Ok(Response::from_parts(parts, body));
+        }
+    }
+    let bytes = crate::body::read_limited(body, crate::body::MAX_RESPONSE_BYTES).await?;
+    let mut v = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v) if v.is_object() => v,
+        // A 200 that is not a completion cannot be priced, and is not passed on as if it were
+        // one that cost nothing.
+        _ => {
+            return Err(GatewayError::new(
+                http::StatusCode::BAD_GATEWAY,
+                "provider_unavailable",
+                "meter: the upstream answered 200 with a body that is not a JSON completion",
+            )
+            .with_metadata(
+                "raw",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned(),
+            )
+            .into());
+        }
+    };
+    let report = Facts::of(&v).settle(&mut acc);
+    v["usage"] = serde_json::to_value(report)?;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Ok(Response::from_parts(
+        parts,
+        b::full(serde_json::to_vec(&v)?),
+    ))
 }
 
 /// What pricing a non-streaming completion reads of it.
@@ -374,33 +341,66 @@ fn text_chars(choice: &Value) -> u64 {
     n as u64
 }
 
-fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting> {
-    let target = req.extensions().get::<Target>()?;
-    let chat = req.extensions().get::<Arc<ChatRequest>>()?;
-    let id = req.extensions().get::<GenerationId>();
-    let endpoint = target.endpoint();
-    let attempts = attempts(req.extensions().get::<AttemptLog>(), || LedgerAttempt {
-        provider: endpoint.provider.slug.clone(),
-        model: target.model.slug.clone(),
+fn accounting_for<B>(req: &Request<B>, config: &MeterLayer) -> Result<Accounting, BoxError> {
+    let ext = req.extensions();
+    let chat = ext.get::<Arc<ChatRequest>>().ok_or_else(|| {
+        MissingInput::new("meter", "ChatRequest", "set by the parse layer, or read from the body")
+    })?;
+    let target = ext.get::<Target>();
+    let ctx = ext.get::<RequestContext>();
+    let requested = chat.model.as_deref().unwrap_or_default();
+    // Money fails closed: a request the meter cannot price is not sent.
+    let given = match (target, &config.shared.prices) {
+        (Some(_), _) => None,
+        (None, Some(prices)) => Some(prices.for_model(requested).ok_or_else(|| {
+            GatewayError::bad_request(format!(
+                "meter: no price is set for model `{requested}`, so it is not served"
+            ))
+        })?),
+        (None, None) => {
+            return Err(MissingInput::new(
+                "meter",
+                "Target",
+                "set by the fallback layer per attempt; alone, give MeterLayer::prices",
+            )
+            .into());
+        }
+    };
+    let (model, provider_name, provider_slug, upstream_model) = match target {
+        Some(t) => {
+            let e = t.endpoint();
+            (
+                t.model.slug.clone(),
+                e.provider.name.clone(),
+                e.provider.slug.clone(),
+                e.upstream_model.clone(),
+            )
+        }
+        None => (
+            requested.to_owned(),
+            String::new(),
+            String::new(),
+            requested.to_owned(),
+        ),
+    };
+    let attempts = attempts(ctx, || AttemptRecord {
+        provider: provider_slug.clone(),
+        model: model.clone(),
         status: 200,
         latency_ms: 0,
     });
-    let key = req.extensions().get::<CallerKey>();
-    let started = req
-        .extensions()
-        .get::<RequestStart>()
-        .map_or_else(Instant::now, |s| s.0);
+    let key = ext.get::<CallerKey>();
+    let started = ctx.map_or_else(Instant::now, RequestContext::start);
     let record = GenerationRecord {
-        // No id yet is the default's: a fresh one.
-        id: match id {
-            Some(id) => id.as_str().to_owned(),
-            None => GenerationId::default().as_str().to_owned(),
+        id: match ctx {
+            Some(c) => c.id().as_str().to_owned(),
+            None => crate::context::GenerationId::new().as_str().to_owned(),
         },
         created_at: now_ms(),
-        model: target.model.slug.clone(),
-        provider_name: endpoint.provider.name.clone(),
-        provider_slug: endpoint.provider.slug.clone(),
-        upstream_model: endpoint.upstream_model.clone(),
+        model,
+        provider_name,
+        provider_slug,
+        upstream_model,
         api_key_hash: key.map(|k| k.hash.clone()),
         label: key.map(|k| k.name.clone()),
         streamed: chat.stream,
@@ -421,12 +421,13 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
         scorer: chat.hints.auto.as_ref().map(|a| a.scorer.clone()),
         ..GenerationRecord::default()
     };
-    Some(Accounting {
+    Ok(Accounting {
         shared: config.shared.clone(),
         record,
-        target: Some(target.clone()),
+        target: target.cloned(),
+        given,
         prompt_chars: chat.prompt_chars as u64,
-        hold: req.extensions().get::<CreditHold>().cloned(),
+        ctx: ctx.cloned(),
         started,
         attempt_started: Instant::now(),
         first_content: None,
@@ -436,19 +437,20 @@ fn accounting_for(req: &Request<Body>, config: &MeterLayer) -> Option<Accounting
 /// The ledger's attempts: the logged ones, then `serving`, in one allocation. Only the fields
 /// the ledger keeps are copied out of the log (not a snapshot of whole entries).
 fn attempts(
-    log: Option<&AttemptLog>,
-    serving: impl FnOnce() -> LedgerAttempt,
-) -> Vec<LedgerAttempt> {
-    // A poisoned log reads as empty, as `AttemptLog::snapshot` has it.
-    let logged = log.and_then(|l| l.0.lock().ok());
-    let logged = logged.as_deref().map_or(&[][..], Vec::as_slice);
-    let mut out = Vec::with_capacity(logged.len() + 1);
-    out.extend(logged.iter().map(|a| LedgerAttempt {
-        provider: a.provider_slug.clone(),
-        model: a.model.clone(),
-        status: a.status,
-        latency_ms: a.latency_ms,
-    }));
+    ctx: Option<&RequestContext>,
+    serving: impl FnOnce() -> AttemptRecord,
+) -> Vec<AttemptRecord> {
+    let copy = |logged: &[crate::context::Attempt]| {
+        let mut out = Vec::with_capacity(logged.len() + 1);
+        out.extend(logged.iter().map(|a| AttemptRecord {
+            provider: a.provider_slug.clone(),
+            model: a.model.clone(),
+            status: a.status,
+            latency_ms: a.latency_ms,
+        }));
+        out
+    };
+    let mut out = ctx.map_or_else(Vec::new, |c| c.with_attempts(copy));
     out.push(serving());
     out
 }

@@ -36,10 +36,13 @@
 //! assert_eq!(cost.total.to_string(), "0.0035");
 //! ```
 
+mod accounting;
 pub mod cost;
 mod layer;
+mod prices;
 pub mod report;
 mod stream;
 pub mod usage;
 
 pub use layer::{Meter, MeterLayer};
+pub use prices::Prices;

@@ -1,7 +1,7 @@
 //! Metering a stream as it passes: never buffered, usage read from the events, exactly one
 //! usage chunk (with `cost`) emitted last before `[DONE]`.
 
-use super::layer::Accounting;
+use super::accounting::Accounting;
 use super::report::UsageReport;
 use super::usage::Usage;
 use crate::BoxError;
@@ -315,8 +315,9 @@ mod tests {
             shared: Default::default(),
             record: Default::default(),
             target: None,
+            given: None,
             prompt_chars: 0,
-            hold: None,
+            ctx: None,
             started: std::time::Instant::now(),
             attempt_started: std::time::Instant::now(),
             first_content: None,

@@ -7,8 +7,9 @@
 //! 2. Parse JSON; malformed JSON is a 400 naming the line and column.
 //! 3. Validate the fields routing relies on (`model`, `models`, `provider`, `messages` or
 //!    `prompt`), each error naming the field.
-//! 4. Insert [`ChatRequest`], [`GenerationId`], [`RequestStart`] and [`AttemptLog`], call the inner
-//!    service, and add `X-Generation-Id` to the response.
+//! 4. Insert the [`ChatRequest`] and a new [`RequestContext`] (the generation id, the arrival
+//!    time), pass the body on as a [`ChatBody`], call the inner service, and add
+//!    `X-Generation-Id` to the response.
 //! 5. Add `x-switchyard-overhead-us`: the time in the gateway minus the time waiting on
 //!    upstreams ([`crate::overhead`]).
 //! 6. With [`ParseLayer::metrics`], count every response it returns by status (its own errors
@@ -16,22 +17,16 @@
 //!
 //! ```
 //! use switchyard::parse::ParseLayer;
-//! use switchyard::ext::ApiKind;
+//! use switchyard::context::ApiKind;
 //! let layer = ParseLayer::new(ApiKind::Chat).max_body_bytes(1 << 20);
 //! # let _ = layer;
 //! ```
 
-mod messages;
-mod request;
-mod verbatim;
-
-pub use request::{parse_request, parse_request_bytes};
-pub use verbatim::Verbatim;
 
 use crate::BoxError;
 use crate::body::{self, Body};
 use crate::error::{GatewayError, error_response};
-use crate::ext::{ApiKind, AttemptLog, ChatRequest, GenerationId, RequestStart, UpstreamWait};
+use crate::context::{ApiKind, ChatBody, ChatRequest, GenerationId, RequestContext};
 use crate::metrics::Metrics;
 use crate::overhead;
 use bytes::Bytes;
@@ -142,32 +137,28 @@ where
             };
             // The request keeps the buffer: OpenAI-style upstream bodies copy the client's
             // bytes of the fields no layer changed instead of serialising them again.
-            let chat = match parse_request_bytes(config.kind, bytes, &parts.headers) {
-                Ok(c) => c,
+            let chat = match ChatRequest::from_json_with_headers(config.kind, bytes, &parts.headers)
+            {
+                Ok(c) => Arc::new(c),
                 Err(e) => return counted(e.into_response()),
             };
             let id = GenerationId::new();
-            parts.extensions.insert(Arc::new(chat));
-            parts.extensions.insert(id.clone());
-            parts.extensions.insert(RequestStart(start));
-            parts.extensions.insert(AttemptLog::default());
-            // Overhead (src/overhead.rs): upstream adds its waits to this while the inner
-            // layers run inside the scope.
-            let wait = UpstreamWait::default();
-            parts.extensions.insert(wait.clone());
-            let req = Request::from_parts(parts, body::empty());
-            let result: Result<Response<Body>, BoxError> = overhead::scope(wait.clone(), async {
+            // The overhead clock (src/overhead.rs): upstream adds its waits to the context's.
+            let ctx = RequestContext::with_id(id.clone(), start);
+            parts.extensions.insert(Arc::clone(&chat));
+            parts.extensions.insert(ctx.clone());
+            let req = Request::from_parts(parts, body::boxed(ChatBody::new(chat)));
+            let result: Result<Response<Body>, BoxError> =
                 match std::future::poll_fn(|cx| inner.poll_ready(cx))
                     .await
                     .map_err(Into::into)
                 {
                     Ok(()) => crate::body::call_boxed(&mut inner, req).await,
                     Err(e) => Err(e),
-                }
-            })
-            .await;
+                };
+            let wait = ctx.upstream_wait();
             let mut resp = result.unwrap_or_else(|e| error_response(&e));
-            let spent = overhead::overhead(start, &wait);
+            let spent = overhead::overhead(start, wait);
             overhead::set_header(resp.headers_mut(), spent);
             if let Some(m) = &config.metrics {
                 m.record_overhead(spent);
@@ -234,7 +225,4 @@ where
     }
 }
 
-/// Reads the parsed request back from extensions (for layers and handlers).
-pub fn chat_request<B>(req: &Request<B>) -> Option<&Arc<ChatRequest>> {
-    req.extensions().get::<Arc<ChatRequest>>()
-}
+

@@ -1,10 +1,10 @@
 //! Hard filters (SPEC 3.3) and the 404 that names, per excluded endpoint, what excluded it.
 
-use super::ModelHints;
+use crate::context::ModelHints;
 use super::sort::{discounted, prices};
 use crate::catalog::{Endpoint, Model, Usd};
 use crate::error::GatewayError;
-use crate::ext::{ChatRequest, MaxPrice, Target};
+use crate::context::{ChatRequest, MaxPrice, Target};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -329,10 +329,10 @@ pub(crate) fn no_endpoints(chat: &ChatRequest, excluded: &[Exclusion]) -> Gatewa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ext::ApiKind;
+    use crate::context::ApiKind;
 
     fn used(body: &str) -> Vec<&'static str> {
-        let chat = crate::parse::parse_request(ApiKind::Chat, body.as_bytes(), &Default::default())
+        let chat = crate::context::parse_request(ApiKind::Chat, body.as_bytes(), &Default::default())
             .expect("parse");
         Used::of(&chat).iter().collect()
     }
@@ -357,7 +357,7 @@ mod tests {
             used(&format!(r#"{{{m},"max_tokens":5,"temperature":0.5}}"#)),
             ["max_tokens", "temperature"]
         );
-        let chat = crate::parse::parse_request(
+        let chat = crate::context::parse_request(
             ApiKind::Chat,
             format!(r#"{{{m},"max_completion_tokens":5,"tools":[]}}"#).as_bytes(),
             &Default::default(),
@@ -370,7 +370,7 @@ mod tests {
         for p in ["structured_outputs", "seed", "unknown"] {
             assert!(!u.contains(p), "{p}");
         }
-        let chat = crate::parse::parse_request(
+        let chat = crate::context::parse_request(
             ApiKind::Chat,
             format!(r#"{{{m},"max_tokens":5}}"#).as_bytes(),
             &Default::default(),

@@ -1,12 +1,12 @@
 //! [`RouteLayer`] and the [`Route`] service.
 
-use super::future::ResponseFuture;
 use super::router::Router;
-use super::{ChainHints, Plan, Sticky};
+use super::{Plan, Sticky};
 use crate::BoxError;
 use crate::catalog::Catalog;
+use crate::context::{ChatRequest, FromChat, chat_of};
 use crate::error::GatewayError;
-use crate::ext::ChatRequest;
+use crate::future::ResponseFuture;
 use crate::health::Health;
 use http::Request;
 use std::sync::Arc;
@@ -44,17 +44,13 @@ impl RouteLayer {
     }
 
     /// Steps 1–6 of the [module docs](crate::route) for one request.
-    pub fn plan(
-        &self,
-        chat: &ChatRequest,
-        hints: Option<&ChainHints>,
-    ) -> Result<Plan, GatewayError> {
+    pub fn plan(&self, chat: &ChatRequest) -> Result<Plan, GatewayError> {
         Router {
             catalog: &self.catalog,
             health: self.health.as_ref(),
             sticky: self.sticky.as_deref(),
         }
-        .plan(chat, hints)
+        .plan(chat)
     }
 }
 
@@ -78,12 +74,15 @@ pub struct Route<S> {
 
 impl<S, B> Service<Request<B>> for Route<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + FromChat + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -91,23 +90,37 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         // The request is read in place (no refcount taken): the plan owns what it keeps.
-        let ext = req.extensions();
-        let Some(chat) = ext.get::<Arc<ChatRequest>>() else {
-            return ResponseFuture::refused(
-                "route: no parsed ChatRequest (is the parse layer missing?)",
-            );
+        let Some(chat) = req.extensions().get::<Arc<ChatRequest>>() else {
+            // No parse layer in front: the body is read here, then routed the same way.
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let layer = Arc::clone(&self.layer);
+            return ResponseFuture::read(Box::pin(async move {
+                let (mut req, chat) = chat_of(req, crate::context::DEFAULT_MAX_BODY_BYTES).await?;
+                layer.insert_plan(&mut req, &chat)?;
+                std::future::poll_fn(|cx| inner.poll_ready(cx))
+                    .await
+                    .map_err(Into::into)?;
+                inner.call(req).await.map_err(Into::into)
+            }));
         };
-        match self.layer.plan(chat, ext.get::<ChainHints>()) {
-            Ok(plan) => {
-                // A plan the balance layer may reorder is materialised after it (see
-                // `candidates_in`); any other is final now.
-                if !plan.balanced() {
-                    req.extensions_mut().insert(plan.candidates());
-                }
-                req.extensions_mut().insert(plan);
-                ResponseFuture::called(self.inner.call(req))
-            }
+        let chat = Arc::clone(chat);
+        match self.layer.insert_plan(&mut req, &chat) {
+            Ok(()) => ResponseFuture::called(self.inner.call(req)),
             Err(e) => ResponseFuture::refused(e),
         }
+    }
+}
+
+impl RouteLayer {
+    /// Plans `chat` and leaves the result on `req`: the [`Candidates`](crate::context::Candidates)
+    /// always, and the [`Plan`] too when the balance layer may still reorder it.
+    fn insert_plan<B>(&self, req: &mut Request<B>, chat: &ChatRequest) -> Result<(), GatewayError> {
+        let plan = self.plan(chat)?;
+        req.extensions_mut().insert(plan.candidates());
+        if plan.balanced() {
+            req.extensions_mut().insert(plan);
+        }
+        Ok(())
     }
 }

@@ -30,8 +30,8 @@
 //!
 //! ```
 //! use switchyard::catalog::{Catalog, Config};
-//! use switchyard::ext::{ApiKind, Candidates};
-//! use switchyard::parse::parse_request;
+//! use switchyard::context::{ApiKind, Candidates};
+//! use switchyard::context::parse_request;
 //! use switchyard::route::RouteLayer;
 //! use std::{path::Path, sync::Arc};
 //!
@@ -58,13 +58,12 @@
 //! let body = br#"{"model":"acme/tiny","messages":[{"role":"user","content":"hi"}],
 //!                 "provider":{"order":["a"],"allow_fallbacks":false}}"#;
 //! let chat = parse_request(ApiKind::Chat, body, &Default::default()).unwrap();
-//! let c: Candidates = route.plan(&chat, None).unwrap().candidates();
+//! let c: Candidates = route.plan(&chat).unwrap().candidates();
 //! assert_eq!(c.targets[0].endpoint().tag, "a");
 //! assert_eq!(c.limit, Some(1));
 //! ```
 
 mod filter;
-pub mod future;
 mod layer;
 mod plan;
 mod router;
@@ -72,40 +71,15 @@ mod sort;
 mod sticky;
 
 pub use layer::{Route, RouteLayer};
-pub use plan::{Plan, candidates_in};
+pub use plan::Plan;
 pub(crate) use sort::unstable;
 pub use sort::{DEFAULT_COMPLETION_TOKENS, expected_cost};
 pub use sticky::Sticky;
 
 use crate::catalog::Catalog;
 use crate::error::GatewayError;
-use crate::ext::{Candidates, ChatRequest};
+use crate::context::{Candidates, ChatRequest};
 use router::Router;
-
-/// Routing hints of one model of the chain, from its own variant suffix.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ModelHints {
-    /// `throughput` (`:nitro`), `price` (`:floor`), `exacto`.
-    pub sort: Option<String>,
-    /// `:free` on a model without a separate `…:free` entry: only zero-priced endpoints.
-    pub free_only: bool,
-}
-
-impl ModelHints {
-    /// The service tier the variant opts into: `:nitro` → priority, `:floor` → flex.
-    pub fn tier(&self) -> Option<&'static str> {
-        match self.sort.as_deref() {
-            Some("throughput") => Some("priority"),
-            Some("price") => Some("flex"),
-            _ => None,
-        }
-    }
-}
-
-/// Request extension set by the alias layer: hints per resolved model slug, so each entry of
-/// `models[]` keeps its own suffix. Without it, `ChatRequest::hints` applies to every model.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChainHints(pub Vec<(String, ModelHints)>);
 
 /// Computes the candidates for a request with no health, sticky or per-model hints.
 pub fn candidates(catalog: &Catalog, chat: &ChatRequest) -> Result<Candidates, GatewayError> {
@@ -114,5 +88,5 @@ pub fn candidates(catalog: &Catalog, chat: &ChatRequest) -> Result<Candidates, G
         health: None,
         sticky: None,
     };
-    router.plan(chat, None).map(|p| p.candidates())
+    router.plan(chat).map(|p| p.candidates())
 }

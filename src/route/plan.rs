@@ -2,7 +2,7 @@
 //! and the rules that turn them into [`Candidates`].
 
 use super::sort::{Soft, SortKey};
-use crate::ext::{Candidates, Target};
+use crate::context::{Candidates, Target};
 use crate::health::Health;
 use std::sync::Arc;
 
@@ -56,19 +56,6 @@ pub struct Plan {
     pub(crate) health: Option<Arc<Health>>,
 }
 
-/// The request's candidates: the [`Candidates`] already in `ext`, or else built — once — from
-/// the route layer's [`Plan`], which they then replace.
-///
-/// The route layer leaves only a `Plan` when the balance layer may still reorder it, so the
-/// candidate list is not built twice on the default path; whichever layer needs the list first
-/// (balance, credits, fallback) materialises it here.
-pub fn candidates_in(ext: &mut http::Extensions) -> Option<&Candidates> {
-    if ext.get::<Candidates>().is_none() {
-        let plan = ext.remove::<Plan>()?;
-        ext.insert(plan.candidates());
-    }
-    ext.get::<Candidates>()
-}
 
 impl Plan {
     /// True when the default policy (no `order`, no sort) applies to some group: the balance

@@ -3,10 +3,11 @@
 use super::filter::{self, Exclusion, Filters};
 use super::plan::{Group, Keep, Plan};
 use super::sort::{self, Soft, SortKey};
-use super::{ChainHints, ModelHints, Sticky};
+use super::Sticky;
+use crate::context::ModelHints;
 use crate::catalog::Catalog;
 use crate::error::GatewayError;
-use crate::ext::{ChatRequest, SortPref, Target};
+use crate::context::{ChatRequest, SortPref, Target};
 use crate::health::Health;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -19,13 +20,9 @@ pub(super) struct Router<'a> {
 }
 
 impl Router<'_> {
-    pub(super) fn plan(
-        &self,
-        chat: &ChatRequest,
-        hints: Option<&ChainHints>,
-    ) -> Result<Plan, GatewayError> {
+    pub(super) fn plan(&self, chat: &ChatRequest) -> Result<Plan, GatewayError> {
         let prefs = &chat.provider;
-        let (mut groups, mut excluded) = self.admit(chat, hints)?;
+        let (mut groups, mut excluded) = self.admit(chat)?;
         if groups.iter().all(|g| g.rest.is_empty()) {
             return Err(filter::no_endpoints(chat, &excluded));
         }
@@ -77,7 +74,6 @@ impl Router<'_> {
     fn admit(
         &self,
         chat: &ChatRequest,
-        hints: Option<&ChainHints>,
     ) -> Result<(Vec<Group>, Vec<Exclusion>), GatewayError> {
         let filters = Filters::new(chat);
         let request_wide = ModelHints {
@@ -100,8 +96,11 @@ impl Router<'_> {
                     Some(json!({"code": "model_not_found", "requested_models": [slug]}));
                 e
             })?;
-            let mh = hints
-                .and_then(|h| h.0.iter().find(|(s, _)| s == slug))
+            let mh = chat
+                .hints
+                .per_model
+                .iter()
+                .find(|(s, _)| s == slug)
                 .map_or(&request_wide, |(_, h)| h);
             let mut group = Vec::with_capacity(model.endpoints.len());
             for (i, e) in model.endpoints.iter().enumerate() {

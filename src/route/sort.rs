@@ -7,7 +7,7 @@
 //! [`DEFAULT_COMPLETION_TOKENS`] when it sets none.
 
 use crate::catalog::{Endpoint, Pricing, Usd};
-use crate::ext::{ChatRequest, Target};
+use crate::context::{ChatRequest, Target};
 use crate::health::{Health, Metric};
 use serde_json::Value;
 use std::borrow::Cow;

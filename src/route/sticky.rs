@@ -4,7 +4,7 @@
 //! 1. After a successful request, the caller (the fallback layer) calls
 //!    [`Sticky::remember`] with the session key (`ChatRequest::session_id`: body `session_id`,
 //!    `x-session-id`, or `prompt_cache_key`), the model slug and the serving
-//!    [`Target::key`](crate::ext::Target::key).
+//!    [`Target::key`](crate::context::Target::key).
 //! 2. A later request with the same session and model puts that endpoint first, when it still
 //!    qualifies and is neither unstable nor cooling down; the rest follow in default order.
 //! 3. Ignored when `provider.order` or a sort is set.

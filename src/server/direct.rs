@@ -9,7 +9,7 @@
 //! the answers are the same either way.
 
 use super::CompletionService;
-use crate::ext::ApiKind;
+use crate::context::ApiKind;
 use axum::Router;
 use futures_util::future::{Either, FutureExt};
 use http::{HeaderValue, Method, Request, Response, header};

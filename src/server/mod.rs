@@ -25,7 +25,7 @@ use crate::balance::BalanceLayer;
 use crate::body::Body;
 use crate::catalog::{Catalog, Config, ConfigError};
 use crate::error::GatewayError;
-use crate::ext::ApiKind;
+use crate::context::ApiKind;
 use crate::fallback::FallbackLayer;
 use crate::health::Health;
 use crate::keys::{AuthLayer, CreditLayer, KeyStore};
@@ -239,7 +239,7 @@ impl Gateway {
 
     /// [`Gateway::completion_service`] over another upstream service than the HTTP client: an
     /// in-process model server, a custom client, a test double. It receives each attempt's
-    /// request as translate built it (the provider's wire format, the [`crate::ext::Target`]
+    /// request as translate built it (the provider's wire format, the [`crate::context::Target`]
     /// extension naming the endpoint).
     pub fn completion_service_over<U>(&self, kind: ApiKind, upstream: U) -> CompletionService
     where
@@ -262,7 +262,14 @@ impl Gateway {
                 layer.optional()
             }
         });
-        let credits = self.keys.clone().map(CreditLayer::new);
+        let credits = self.keys.clone().map(|store| {
+            let layer = CreditLayer::new(store);
+            if self.auth_required() {
+                layer
+            } else {
+                layer.allow_anonymous()
+            }
+        });
         let mut parse = ParseLayer::new(kind).max_body_bytes(server.max_body_bytes);
         let mut fallback = FallbackLayer::new()
             .keepalive_after(Duration::from_millis(server.keepalive_ms))

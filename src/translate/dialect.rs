@@ -7,7 +7,7 @@ use super::{anthropic, gemini};
 use crate::BoxError;
 use crate::catalog::{Api, Endpoint, Model};
 use crate::error::GatewayError;
-use crate::ext::{ApiKind, ChatRequest};
+use crate::context::{ApiKind, ChatRequest};
 use crate::sse::Event;
 use http::StatusCode;
 use serde_json::{Map, Value, json};

@@ -41,12 +41,12 @@ use crate::body::{self, Body};
 use crate::catalog::Api;
 use crate::deferred_json::DeferredJson;
 use crate::error::GatewayError;
-use crate::ext::{ApiKind, ChatRequest, GenerationId, Target};
+use crate::body::{MAX_RESPONSE_BYTES as MAX_RESPONSE_BODY, read_limited};
+use crate::context::{ApiKind, ChatRequest, GenerationId, RequestContext, Target};
+use crate::error::MissingInput;
 use crate::upstream::{UpstreamError as TransportError, UpstreamErrorKind};
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
 use normalize::{Name, Stamp, stamp};
 use pieces::Pieces;
 use serde_json::Value;
@@ -57,8 +57,6 @@ use tower::{Layer, Service};
 
 /// Largest upstream error body read (the rest is cut).
 const MAX_ERROR_BODY: usize = 1024 * 1024;
-/// Largest non-streaming upstream response accepted.
-const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 /// The error an upstream answered with, as a response extension for the fallback layer.
 #[derive(Debug, Clone)]
@@ -129,22 +127,22 @@ where
 {
     /// Builds the upstream request for the attempt in `req` and sends it.
     fn send(&mut self, req: &Request<Body>) -> Result<Sent, BoxError> {
-        let chat = req.extensions().get::<Arc<ChatRequest>>().cloned().ok_or(
-            "translate: the request has no parsed ChatRequest (is the parse layer missing?)",
-        )?;
-        let target = req
+        let chat = req
             .extensions()
-            .get::<Target>()
+            .get::<Arc<ChatRequest>>()
             .cloned()
-            .ok_or("translate: the request has no Target (is the fallback layer missing?)")?;
-        let id = req
-            .extensions()
-            .get::<GenerationId>()
-            .cloned()
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                MissingInput::new("translate", "ChatRequest", "set by the parse layer")
+            })?;
+        let target = req.extensions().get::<Target>().cloned().ok_or_else(|| {
+            MissingInput::new("translate", "Target", "set by the fallback layer per attempt")
+        })?;
+        let ctx = req.extensions().get::<RequestContext>();
+        // Without a context (translate used alone) the response still gets an id of its own.
+        let id = ctx.map_or_else(GenerationId::new, |c| c.id().clone());
         let mut upstream_req = build_request(&chat, &target)?;
-        if let Some(wait) = req.extensions().get::<crate::ext::UpstreamWait>() {
-            upstream_req.extensions_mut().insert(wait.clone());
+        if let Some(ctx) = ctx {
+            upstream_req.extensions_mut().insert(ctx.clone());
         }
         let sent = crate::body::call_boxed(&mut self.inner, upstream_req);
         Ok((sent, chat, target, id))
@@ -201,6 +199,7 @@ async fn respond(
             TranslatedStream::new(body, mapper, stamp).redacting(provider.clone()),
         );
         let mut resp = Response::new(body);
+        resp.extensions_mut().insert(crate::sse::OneEventPerFrame);
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream"),
@@ -408,92 +407,4 @@ fn failure_response(err: GatewayError, retry_after: Option<HeaderValue>) -> Resp
     }
     resp.extensions_mut().insert(UpstreamFailure(err));
     resp
-}
-
-/// Reads a whole body, up to `max` bytes.
-///
-/// Awaited in place (no boxed future), and a body of one data frame (the usual upstream answer)
-/// is returned as that frame, without the buffer list `collect` builds: two allocations fewer
-/// per response.
-pub(crate) async fn read_limited(body: Body, max: usize) -> Result<Bytes, BoxError> {
-    let mut body = std::pin::pin!(Limited::new(body, max));
-    let mut first: Option<Bytes> = None;
-    // Only when a second data frame comes: the frames so far, joined.
-    let mut joined: Option<Vec<u8>> = None;
-    while let Some(frame) = body.frame().await {
-        // Trailers carry no body bytes.
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        match (&first, &mut joined) {
-            (None, _) => first = Some(data),
-            (Some(f), None) => {
-                let mut all = Vec::with_capacity(f.len() + data.len());
-                all.extend_from_slice(f);
-                all.extend_from_slice(&data);
-                joined = Some(all);
-            }
-            (Some(_), Some(all)) => all.extend_from_slice(&data),
-        }
-    }
-    Ok(match joined {
-        Some(all) => Bytes::from(all),
-        None => first.unwrap_or_default(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http_body::Frame;
-    use http_body_util::StreamBody;
-
-    fn frames(parts: Vec<Frame<Bytes>>) -> Body {
-        let items: Vec<Result<Frame<Bytes>, BoxError>> = parts.into_iter().map(Ok).collect();
-        body::boxed(StreamBody::new(futures_util::stream::iter(items)))
-    }
-
-    fn data(s: &'static str) -> Frame<Bytes> {
-        Frame::data(Bytes::from_static(s.as_bytes()))
-    }
-
-    #[tokio::test]
-    async fn one_frame_comes_back_as_it_came() {
-        let frame = Bytes::from_static(b"{\"a\":1}");
-        let got = read_limited(frames(vec![Frame::data(frame.clone())]), 100)
-            .await
-            .expect("read");
-        assert_eq!(got, frame);
-        assert_eq!(got.as_ptr(), frame.as_ptr(), "not copied");
-    }
-
-    #[tokio::test]
-    async fn frames_are_joined_in_order_and_trailers_skipped() {
-        let mut trailers = http::HeaderMap::new();
-        trailers.insert("x-t", HeaderValue::from_static("1"));
-        let body = frames(vec![
-            data(""),
-            data("ab"),
-            Frame::trailers(trailers),
-            data(""),
-            data("cd"),
-            data("e"),
-        ]);
-        assert_eq!(read_limited(body, 100).await.expect("read"), "abcde");
-        assert_eq!(read_limited(frames(vec![]), 100).await.expect("read"), "");
-    }
-
-    #[tokio::test]
-    async fn more_than_the_limit_is_a_length_limit_error() {
-        let err = read_limited(frames(vec![data("abc"), data("def")]), 5)
-            .await
-            .expect_err("over the limit");
-        assert!(err.is::<http_body_util::LengthLimitError>(), "{err}");
-        assert_eq!(
-            read_limited(frames(vec![data("abc"), data("de")]), 5)
-                .await
-                .expect("at the limit"),
-            "abcde"
-        );
-    }
 }

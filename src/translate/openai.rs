@@ -7,7 +7,7 @@ use crate::BoxError;
 use crate::catalog::Endpoint;
 use crate::classify::error_type_from_message;
 use crate::error::GatewayError;
-use crate::ext::{ApiKind, ChatRequest};
+use crate::context::{ApiKind, ChatRequest};
 use crate::sse::Event;
 use crate::upstream::{UpstreamError, UpstreamErrorKind};
 use bytes::Bytes;
@@ -390,7 +390,7 @@ mod tests {
 
     fn body(json: &str, stream: bool) -> Value {
         let mut chat =
-            crate::parse::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
+            crate::context::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
                 .expect("parse");
         chat.stream = stream;
         let e = endpoint(
@@ -407,7 +407,7 @@ mod tests {
             r#"[ {"role" : "user", "content" : "caf\u00e9 \/ a question long enough to copy"} ]"#;
         let json = format!(r#"{{"model":"a/m","messages":{messages},"temperature":0.5}}"#);
         let mut chat =
-            crate::parse::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
+            crate::context::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
                 .expect("parse");
         let e = endpoint("acme", "supported_parameters = [\"temperature\"]\n");
         let bytes = request_body(&chat, &e).expect("bytes").to_vec();
@@ -437,7 +437,7 @@ mod tests {
         let messages = r#"[ {"role":"user" , "content":"hi"} ]"#;
         let json = format!(r#"{{"model":"a/m","messages":{messages}}}"#);
         let chat =
-            crate::parse::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
+            crate::context::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
                 .expect("parse");
         assert!(chat.messages_deferred);
         let e = endpoint("acme", "");
@@ -459,7 +459,7 @@ mod tests {
             r#"{{"model":"a/m","messages":[{{"role":"user","content":"{content}"}}],"temperature":1}}"#
         );
         let chat =
-            crate::parse::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
+            crate::context::parse_request(ApiKind::Chat, json.as_bytes(), &http::HeaderMap::new())
                 .expect("parse");
         let e = endpoint("acme", "supported_parameters = [\"temperature\"]\n");
         let body = request_body(&chat, &e).expect("body").into_body();

@@ -30,7 +30,7 @@ mod tests {
     use super::*;
     use crate::catalog::Api;
     use crate::deferred_json::DeferredJson;
-    use crate::ext::ApiKind;
+    use crate::context::ApiKind;
     use crate::translate::normalize::stamp;
     use crate::translate::splice::tests::{finish, string};
     use http_body_util::BodyExt;

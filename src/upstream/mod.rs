@@ -1,5 +1,5 @@
 //! Upstream: the innermost service. Sends a request to the provider of the attempt's
-//! [`Target`](crate::ext::Target) over one pooled hyper-util client (HTTPS by rustls, HTTP/1.1
+//! [`Target`](crate::context::Target) over one pooled hyper-util client (HTTPS by rustls, HTTP/1.1
 //! and HTTP/2 by ALPN), with the provider's key injected and its timeouts enforced.
 //!
 //! The request it receives carries only a path (`/chat/completions`, `/messages`, …), the body
@@ -14,16 +14,16 @@
 //! 4. Wrap the body so that the first chunk arrives within `first_byte`, each next one within
 //!    `idle`, and the whole exchange within `total`.
 
-mod error;
 mod timed;
 
-pub use error::{Phase, UpstreamError, UpstreamErrorKind};
+pub use crate::error::{Phase, UpstreamError, UpstreamErrorKind};
 pub(crate) use timed::source_chain;
 
 use crate::BoxError;
 use crate::body::{self, Body};
 use crate::catalog::{Api, Provider};
-use crate::ext::{Target, UpstreamWait};
+use crate::context::{RequestContext, Target};
+use crate::error::MissingInput;
 use futures_util::future::BoxFuture;
 use http::{Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
@@ -165,10 +165,11 @@ impl tower::Service<Request<Body>> for Upstream {
         let target = match req.extensions().get::<Target>() {
             Some(t) => t.clone(),
             None => {
-                return Box::pin(std::future::ready(Err(
-                    "upstream: the request has no Target extension (is the fallback layer missing?)"
-                        .into(),
-                )));
+                return Box::pin(std::future::ready(Err(Box::new(MissingInput::new(
+                    "upstream",
+                    "Target",
+                    "set by the fallback layer for each attempt, or inserted by your own layer",
+                )) as BoxError)));
             }
         };
         let provider = target.endpoint().provider.clone();
@@ -184,9 +185,8 @@ impl tower::Service<Request<Body>> for Upstream {
         // Overhead (src/overhead.rs): the time spent waiting on the upstream.
         let wait = parts
             .extensions
-            .get::<UpstreamWait>()
-            .cloned()
-            .or_else(crate::overhead::current);
+            .get::<RequestContext>()
+            .map(|c| c.upstream_wait().clone());
         let start = Instant::now();
         let sent = self.with_client(t.connect, |client| {
             client.request(Request::from_parts(parts, body))

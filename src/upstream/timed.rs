@@ -1,6 +1,6 @@
 //! A response body with first-byte, idle and total deadlines.
 
-use super::error::{Phase, UpstreamError, UpstreamErrorKind};
+use crate::error::{Phase, UpstreamError, UpstreamErrorKind};
 use crate::BoxError;
 use crate::catalog::Provider;
 use crate::overhead::WaitClock;

@@ -1,7 +1,10 @@
-//! The response future of the layers that can refuse a request before calling inner
-//! ([`Route`](super::Route), [`Alias`](crate::alias::Alias)).
+//! The response future of the layers that decide before calling inner
+//! ([`Route`](crate::route::Route), [`Alias`](crate::alias::Alias)): the inner service's own
+//! future, an immediate refusal, or — when the layer had to read the request body itself
+//! first (no parse layer in front) — a boxed future doing both.
 
 use crate::BoxError;
+use futures_util::future::BoxFuture;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,23 +12,22 @@ use std::task::{Context, Poll};
 
 pin_project! {
     /// Either the inner service's future or an immediate error.
-    #[derive(Debug)]
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, T> {
         #[pin]
-        kind: Kind<F>,
+        kind: Kind<F, T>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    #[derive(Debug)]
-    enum Kind<F> {
+    enum Kind<F, T> {
         Called { #[pin] future: F },
         Refused { error: Option<BoxError> },
+        Read { future: BoxFuture<'static, Result<T, BoxError>> },
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F, T> ResponseFuture<F, T> {
     pub(crate) fn called(future: F) -> Self {
         ResponseFuture {
             kind: Kind::Called { future },
@@ -39,9 +41,15 @@ impl<F> ResponseFuture<F> {
             },
         }
     }
+
+    pub(crate) fn read(future: BoxFuture<'static, Result<T, BoxError>>) -> Self {
+        ResponseFuture {
+            kind: Kind::Read { future },
+        }
+    }
 }
 
-impl<F, T, E> Future for ResponseFuture<F>
+impl<F, T, E> Future for ResponseFuture<F, T>
 where
     F: Future<Output = Result<T, E>>,
     E: Into<BoxError>,
@@ -54,6 +62,13 @@ where
             KindProj::Refused { error } => Poll::Ready(Err(error
                 .take()
                 .unwrap_or_else(|| "polled after completion".into()))),
+            KindProj::Read { future } => future.as_mut().poll(cx),
         }
+    }
+}
+
+impl<F, T> std::fmt::Debug for ResponseFuture<F, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseFuture")
     }
 }

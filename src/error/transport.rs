@@ -1,6 +1,6 @@
-//! Transport failures talking to an upstream.
+//! Transport failures talking to an upstream (the upstream service's errors).
 
-use crate::error::GatewayError;
+use super::GatewayError;
 use http::StatusCode;
 use std::fmt;
 use std::time::Duration;

@@ -4,6 +4,10 @@
 //! (`data: …\n\n` or a `: comment\n\n`). The translate layer establishes this from the upstream's
 //! arbitrary chunking, so the layers outside it never re-frame.
 
+mod read;
+
+pub use read::{MAX_RESPONSE_BYTES, read_limited};
+
 use crate::BoxError;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;

@@ -3,12 +3,12 @@
 //! An OpenAI-style upstream gets the client's body with a few fields rewritten. Serialising the
 //! parsed [`Value`] of `messages` again means escaping every byte of the conversation once more;
 //! copying the client's bytes of that field is a `memcpy`. So parsing records where each large
-//! top-level value sits in the body, and [`ChatRequest`](crate::ext::ChatRequest) forgets a
+//! top-level value sits in the body, and [`ChatRequest`](crate::context::ChatRequest) forgets a
 //! field's bytes as soon as a layer writes that field.
 //!
 //! ```
-//! use switchyard::ext::ApiKind;
-//! use switchyard::parse::parse_request;
+//! use switchyard::context::ApiKind;
+//! use switchyard::context::parse_request;
 //! let body = br#"{"model":"a/b","messages":[{"role":"user","content":"a question long enough to be worth copying"}]}"#;
 //! let mut chat = parse_request(ApiKind::Chat, body, &Default::default()).unwrap();
 //! assert!(chat.verbatim_field("messages").is_some());

@@ -31,6 +31,10 @@
 //! }
 //! ```
 
+mod frames;
+
+pub use frames::{OneEventPerFrame, ensure_event_frames};
+
 /// One decoded event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Event {

@@ -1,7 +1,7 @@
 //! Field validation of a chat or completions body.
 
 use crate::error::GatewayError;
-use crate::ext::{ApiKind, ChatRequest, ProviderPrefs, RoutingHints};
+use super::{ApiKind, ChatRequest, ProviderPrefs, RoutingHints};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
@@ -19,7 +19,7 @@ pub fn parse_request(
 
 /// [`parse_request`] over an owned buffer, which the request keeps for
 /// [`ChatRequest::verbatim_field`].
-pub fn parse_request_bytes(
+pub(crate) fn parse_request_bytes(
     kind: ApiKind,
     bytes: Bytes,
     headers: &HeaderMap,
@@ -44,6 +44,7 @@ pub fn parse_request_bytes(
             "Request body must be a JSON object",
         ));
     }
+    let source = bytes.clone();
     let parsed = super::verbatim::parse_object(bytes).map_err(malformed)?;
     let (body, verbatim) = (parsed.fields, parsed.verbatim);
     let model = match body.get("model") {
@@ -166,6 +167,7 @@ pub fn parse_request_bytes(
         hints: RoutingHints::default(),
         messages_deferred: parsed.messages.is_some(),
         full: Default::default(),
+        source: Some(source),
     })
 }
 
@@ -193,7 +195,7 @@ fn check_reasoning(body: &Map<String, Value>) -> Result<(), GatewayError> {
 }
 
 /// Characters of text in a content value (string, parts, or prompt array).
-pub(super) fn text_len(v: &Value) -> usize {
+pub(crate) fn text_len(v: &Value) -> usize {
     match v {
         Value::String(s) => s.len(),
         Value::Array(parts) => parts

@@ -1,12 +1,12 @@
 //! `messages` checked on the client's bytes, and parsed into a `Value` only when a layer asks.
 //!
 //! An OpenAI-style upstream gets the client's own bytes of `messages`
-//! ([`ChatRequest::verbatim_field`](crate::ext::ChatRequest::verbatim_field)), so on the common
+//! ([`ChatRequest::verbatim_field`](crate::context::ChatRequest::verbatim_field)), so on the common
 //! path nothing reads the conversation as a tree: parsing only has to promise that it is valid,
 //! that every message has a `role`, and how many characters of text it holds. Building the
 //! `Value` anyway cost about 10,000 instructions for a 1 KB request and a copy of every byte of a
 //! large one. [`check`] does the same work in one validating pass ([`crate::json_scan`]) that
-//! copies nothing; [`ChatRequest::body`](crate::ext::ChatRequest::body) parses the field the
+//! copies nothing; [`ChatRequest::body`](crate::context::ChatRequest::body) parses the field the
 //! first time a layer (the Auto Router, the Anthropic and Gemini translators) or a user asks.
 //!
 //! The check accepts a value only when serde_json is sure to parse it the same way without an
@@ -16,8 +16,8 @@
 //! eager `Value` path, which words the error exactly as before.
 //!
 //! ```
-//! use switchyard::ext::ApiKind;
-//! use switchyard::parse::parse_request;
+//! use switchyard::context::ApiKind;
+//! use switchyard::context::parse_request;
 //! let body = br#"{"model":"a/b","messages":[{"role":"user","content":"hello"}]}"#;
 //! let chat = parse_request(ApiKind::Chat, body, &Default::default()).unwrap();
 //! assert_eq!(chat.prompt_chars, 5);
@@ -135,7 +135,7 @@ mod tests {
 
     /// The `Value` path's count, for comparison.
     fn value_chars(messages: &Value) -> usize {
-        let text = crate::parse::request::text_len;
+        let text = crate::context::parse_body::text_len;
         messages
             .as_array()
             .map(|a| a.iter().map(|m| m.get("content").map_or(0, text)).sum())

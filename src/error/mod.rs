@@ -13,6 +13,12 @@
 //! assert_eq!(resp.status(), 400);
 //! ```
 
+mod missing;
+mod transport;
+
+pub use missing::MissingInput;
+pub use transport::{Phase, UpstreamError, UpstreamErrorKind};
+
 use crate::BoxError;
 use crate::body::{self, Body};
 use http::{HeaderValue, Response, StatusCode};
@@ -96,7 +102,10 @@ impl GatewayError {
         if let Some(e) = err.downcast_ref::<GatewayError>() {
             return e.clone();
         }
-        if let Some(e) = err.downcast_ref::<crate::upstream::UpstreamError>() {
+        if let Some(e) = err.downcast_ref::<UpstreamError>() {
+            return e.to_gateway_error();
+        }
+        if let Some(e) = err.downcast_ref::<MissingInput>() {
             return e.to_gateway_error();
         }
         if let Some(e) = err.downcast_ref::<crate::catalog::ConfigError>() {

@@ -1,0 +1,121 @@
+//! One attempt's accounting, finished when its response ends: price, settle, record.
+
+use super::cost::{Cost, price};
+use super::usage::Usage;
+use crate::catalog::Pricing;
+use crate::context::{RequestContext, Target};
+use crate::ledger::{GenerationRecord, MeterSink};
+use crate::keys::period::utc_hhmm;
+use crate::ledger::now_ms;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where the meter reports, shared by every request's [`Accounting`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shared {
+    pub(crate) sink: Option<Arc<dyn MeterSink>>,
+    pub(crate) health: Option<Arc<crate::health::Health>>,
+    pub(crate) on_record: Option<OnRecord>,
+    pub(crate) prices: Option<crate::meter::Prices>,
+}
+
+/// A callback given every generation record.
+#[derive(Clone)]
+pub(crate) struct OnRecord(pub(crate) Arc<dyn Fn(&GenerationRecord) + Send + Sync>);
+
+impl std::ops::Deref for OnRecord {
+    type Target = dyn Fn(&GenerationRecord) + Send + Sync;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl std::fmt::Debug for OnRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnRecord(..)")
+    }
+}
+
+/// Everything needed to finish the accounting of one attempt when its response ends.
+#[derive(Debug, Clone)]
+pub(crate) struct Accounting {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) record: GenerationRecord,
+    /// The serving endpoint (its prices, its health key): shared with the catalog, not copied.
+    /// `None` when the meter runs without one (alone, prices given in code).
+    pub(crate) target: Option<Target>,
+    /// The prices when there is no target.
+    pub(crate) given: Option<Arc<Pricing>>,
+    pub(crate) prompt_chars: u64,
+    /// The request's context, whose credit hold is settled with the cost.
+    pub(crate) ctx: Option<RequestContext>,
+    pub(crate) started: Instant,
+    pub(crate) attempt_started: Instant,
+    pub(crate) first_content: Option<Instant>,
+}
+
+impl Accounting {
+    /// Prices `usage`, settles credits, records the generation; returns the cost. Call once: the
+    /// record is moved into the sink. The reasons are taken owned: they move into the record
+    /// (`native` defaults to `finish_reason`).
+    pub(crate) fn finish(
+        &mut self,
+        usage: &Usage,
+        finish_reason: Option<String>,
+        native: Option<String>,
+        cancelled: bool,
+    ) -> Cost {
+        let hhmm = utc_hhmm(now_ms());
+        let pricing = match (&self.target, &self.given) {
+            (Some(t), _) => &t.endpoint().pricing,
+            (None, Some(p)) => p,
+            // Unreachable by construction (the layer refuses a request it cannot price); a
+            // zero price would bill nothing, so this is only for tests built by hand.
+            (None, None) => &Pricing::default(),
+        };
+        let cost = price(usage, pricing, finish_reason.as_deref(), hhmm);
+        let r = &mut self.record;
+        r.native_finish_reason = native.or_else(|| finish_reason.clone());
+        r.finish_reason = finish_reason;
+        let finish_reason = r.finish_reason.as_deref();
+        r.cancelled = cancelled;
+        r.tokens_prompt = usage.prompt_tokens;
+        r.tokens_completion = usage.completion_tokens;
+        r.native_tokens_cached = usage.cached_tokens;
+        r.native_tokens_cache_write = usage.cache_write_tokens;
+        r.native_tokens_reasoning = usage.reasoning_tokens;
+        r.num_media_prompt = usage.images;
+        r.num_search_results = usage.web_search_requests;
+        r.total_cost = cost.total.picodollars();
+        r.upstream_inference_cost = Some(cost.upstream_inference_cost.picodollars());
+        r.usage_estimated = usage.estimated;
+        r.generation_time_ms =
+            (self.started.elapsed().as_millis() as u64).saturating_sub(r.latency_ms);
+        if let Some(ctx) = self.ctx.take() {
+            ctx.settle_credit(cost.total);
+        }
+        if let (Some(health), Some(first), Some(target)) =
+            (&self.shared.health, self.first_content, &self.target)
+        {
+            if !cancelled && finish_reason != Some("error") {
+                let ttft = first.duration_since(self.attempt_started);
+                health.record_stream(
+                    target.key(),
+                    ttft,
+                    usage.completion_tokens,
+                    self.attempt_started.elapsed(),
+                );
+            }
+        }
+        if let Some(f) = &self.shared.on_record {
+            f(&self.record);
+        }
+        if let Some(sink) = &self.shared.sink {
+            // Finished once per attempt (the stream and the JSON paths guard it): the record
+            // moves into the ledger rather than being copied.
+            sink.record(std::mem::take(&mut self.record));
+        }
+        cost
+    }
+}
+
