@@ -12,8 +12,8 @@ use switchyard::alias::{AliasLayer, AliasTable};
 use switchyard::balance::BalanceLayer;
 use switchyard::catalog::{Catalog, Config};
 use switchyard::context::ApiKind;
-use switchyard::health::{Health, Outcome};
 use switchyard::context::parse_request;
+use switchyard::health::{Health, Outcome};
 use switchyard::route::RouteLayer;
 
 /// `models` models with one endpoint each, plus `bench/target` with `endpoints` endpoints.
@@ -75,8 +75,8 @@ fn bench(c: &mut Criterion) {
             let id = BenchmarkId::new(format!("{models}_models"), endpoints);
             group.bench_with_input(id, &chat, |b, chat| {
                 b.iter(|| {
-                    let (chat, hints) = alias.resolve(black_box(chat)).unwrap().unwrap();
-                    let mut plan = route.plan(&chat, Some(&hints)).unwrap();
+                    let chat = alias.resolve(black_box(chat)).unwrap().unwrap();
+                    let mut plan = route.plan(&chat).unwrap();
                     balance.reorder(&mut plan, &chat);
                     black_box(plan.candidates())
                 });

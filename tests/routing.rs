@@ -9,10 +9,10 @@ use switchyard::BoxError;
 use switchyard::alias::{AliasHandle, AliasLayer, AliasTable, watch_file};
 use switchyard::balance::BalanceLayer;
 use switchyard::catalog::{Catalog, Config};
-use switchyard::error::GatewayError;
-use switchyard::context::{ApiKind, Candidates, ChatRequest};
-use switchyard::health::{Health, Outcome};
 use switchyard::context::parse_request;
+use switchyard::context::{ApiKind, Candidates, ChatRequest};
+use switchyard::error::GatewayError;
+use switchyard::health::{Health, Outcome};
 use switchyard::route::{RouteLayer, Sticky};
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -756,16 +756,18 @@ async fn drive(extra: Value, seed: u64) -> (Result<(), BoxError>, Seen) {
         ))
         .layer(RouteLayer::new(catalog()).health(health.clone()))
         .layer(BalanceLayer::from_seed(seed).health(health))
-        .service(tower::service_fn(move |req: http::Request<switchyard::Body>| {
-            let s = s2.clone();
-            async move {
-                let c = req.extensions().get::<Candidates>().cloned().unwrap();
-                let chat = req.extensions().get::<Arc<ChatRequest>>().cloned().unwrap();
-                assert!(!chat.hints.per_model.is_empty() || chat.hints.requested.is_none());
-                *s.lock().unwrap() = Some((c, chat));
-                Ok::<_, BoxError>(())
-            }
-        }));
+        .service(tower::service_fn(
+            move |req: http::Request<switchyard::Body>| {
+                let s = s2.clone();
+                async move {
+                    let c = req.extensions().get::<Candidates>().cloned().unwrap();
+                    let chat = req.extensions().get::<Arc<ChatRequest>>().cloned().unwrap();
+                    assert!(!chat.hints.per_model.is_empty() || chat.hints.requested.is_none());
+                    *s.lock().unwrap() = Some((c, chat));
+                    Ok::<_, BoxError>(())
+                }
+            },
+        ));
     let mut req = http::Request::new(switchyard::body::empty());
     req.extensions_mut().insert(Arc::new(chat(extra)));
     (svc.oneshot(req).await, seen)

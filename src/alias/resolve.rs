@@ -2,8 +2,8 @@
 
 use super::table::AliasTable;
 use crate::catalog::Catalog;
-use crate::error::GatewayError;
 use crate::context::ModelHints;
+use crate::error::GatewayError;
 use serde_json::json;
 use std::collections::HashMap;
 

@@ -34,9 +34,9 @@
 //! ```
 
 use crate::BoxError;
+use crate::context::{Candidates, ChatRequest, Target};
 use crate::error::MissingInput;
 use crate::future::ResponseFuture;
-use crate::context::{Candidates, ChatRequest, Target};
 use crate::health::Health;
 use crate::route::{Plan, expected_cost};
 use http::Request;

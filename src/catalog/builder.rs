@@ -176,10 +176,14 @@ impl CatalogBuilder {
         let invalid = |e: serde_json::Error| ConfigError::new(origin, e.to_string());
         let mut config = Config::default();
         for p in self.providers {
-            config.providers.push(serde_json::from_value(p).map_err(invalid)?);
+            config
+                .providers
+                .push(serde_json::from_value(p).map_err(invalid)?);
         }
         for m in self.models {
-            config.models.push(serde_json::from_value(m).map_err(invalid)?);
+            config
+                .models
+                .push(serde_json::from_value(m).map_err(invalid)?);
         }
         config.catalog.include_default = Some(false);
         config.source = Some(origin.to_path_buf());

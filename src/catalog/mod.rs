@@ -34,12 +34,12 @@ mod provider;
 mod sections;
 mod upstream_parts;
 
+pub use builder::{CatalogBuilder, EndpointSpec, ProviderSpec};
 pub use config::{
     AuthConfig, AutoConfig, AutoModelConfig, CatalogConfig, Config, ConfigError, EndpointConfig,
     KeyConfig, LedgerConfig, ModelConfig, OverrideConfig, PricingConfig, ProviderConfig,
     ServerConfig, TimeoutsConfig,
 };
-pub use builder::{CatalogBuilder, EndpointSpec, ProviderSpec};
 pub use model::{Endpoint, Model};
 pub(crate) use pricing::de_per_million_opt;
 pub use pricing::{PriceOverride, PriceSet, Pricing, Usd};

@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 /// use http_body_util::BodyExt;
 /// use switchyard::context::{ApiKind, ChatBody, ChatRequest};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let chat = ChatRequest::from_json(ApiKind::Chat, r#"{"model":"a/b","prompt":"hi"}"#.into()).unwrap();
+/// let chat = ChatRequest::from_json(ApiKind::Chat, r#"{"model":"a/b","messages":[{"role":"user","content":"hi"}]}"#.into()).unwrap();
 /// let body = ChatBody::for_model(chat.into(), "b-upstream-id");
 /// let bytes = body.collect().await.unwrap().to_bytes();
 /// assert!(std::str::from_utf8(&bytes).unwrap().contains(r#""model":"b-upstream-id""#));
@@ -86,7 +86,9 @@ impl http_body::Body for ChatBody {
         let Some(json) = self.json.take() else {
             return Poll::Ready(None);
         };
-        Poll::Ready(Some(Ok(Frame::data(ChatBody { json: Some(json) }.render()))))
+        Poll::Ready(Some(Ok(Frame::data(
+            ChatBody { json: Some(json) }.render(),
+        ))))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -204,4 +204,3 @@ impl ChatRequest {
         self.fields.get(name).is_some_and(|v| !v.is_null())
     }
 }
-

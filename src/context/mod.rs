@@ -32,17 +32,16 @@ mod verbatim;
 
 pub use body::{ChatBody, DEFAULT_MAX_BODY_BYTES, FromChat, api_of_path, chat_of, set_chat};
 pub use chat::{ApiKind, ChatRequest};
+pub use parse_body::parse_request;
 pub use prefs::{AutoDecision, MaxPrice, ModelHints, ProviderPrefs, RoutingHints, SortPref};
 pub use request::{Attempt, CallerKey, CreditSettle, GenerationId, RequestContext, UpstreamWait};
 pub use target::{Candidates, Target};
-pub use parse_body::parse_request;
 pub use verbatim::Verbatim;
-
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::request::itoa;
+    use super::*;
     use serde_json::Value;
 
     fn deferred() -> ChatRequest {

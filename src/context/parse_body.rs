@@ -1,7 +1,7 @@
 //! Field validation of a chat or completions body.
 
-use crate::error::GatewayError;
 use super::{ApiKind, ChatRequest, ProviderPrefs, RoutingHints};
+use crate::error::GatewayError;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};

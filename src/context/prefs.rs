@@ -1,8 +1,8 @@
 //! What the client asked of routing: the `provider` object, and the hints aliases and variant
 //! suffixes add.
 
-use crate::catalog::de_per_million_opt;
 use crate::catalog::Usd;
+use crate::catalog::de_per_million_opt;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -143,4 +143,3 @@ pub struct MaxPrice {
     /// Per-image ceiling in USD.
     pub image: Option<Value>,
 }
-

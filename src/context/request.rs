@@ -107,7 +107,12 @@ impl RequestContext {
     /// Puts a credit hold on the request, for the meter to settle with the actual cost. A hold
     /// already there is released first.
     pub fn hold_credit(&self, hold: impl CreditSettle + 'static) {
-        let old = self.0.hold.lock().ok().and_then(|mut g| g.replace(Box::new(hold)));
+        let old = self
+            .0
+            .hold
+            .lock()
+            .ok()
+            .and_then(|mut g| g.replace(Box::new(hold)));
         drop(old);
     }
 
@@ -262,7 +267,13 @@ pub struct Attempt {
 
 impl Attempt {
     /// A finished attempt: provider display name and slug, model slug, status, milliseconds.
-    pub fn new(provider: &str, provider_slug: &str, model: &str, status: u16, latency_ms: u64) -> Attempt {
+    pub fn new(
+        provider: &str,
+        provider_slug: &str,
+        model: &str,
+        status: u16,
+        latency_ms: u64,
+    ) -> Attempt {
         Attempt {
             provider: provider.to_owned(),
             provider_slug: provider_slug.to_owned(),
@@ -282,7 +293,6 @@ pub struct CallerKey {
     /// Its name.
     pub name: String,
 }
-
 
 impl CallerKey {
     /// A key by its SHA-256 hex and its name.

@@ -21,7 +21,9 @@ const MODEL: &str = "fallback/upstreams";
 /// through the crate's pooled HTTPS client. Each attempt sends the client's body to
 /// `{base_url}/chat/completions` with `model` as the client sent it.
 pub fn over_base_urls(base_urls: &[&str]) -> Result<Fallback<Upstream>, ConfigError> {
-    let names: Vec<String> = (1..=base_urls.len()).map(|i| format!("upstream-{i}")).collect();
+    let names: Vec<String> = (1..=base_urls.len())
+        .map(|i| format!("upstream-{i}"))
+        .collect();
     let mut builder = Catalog::builder();
     for (name, url) in names.iter().zip(base_urls) {
         builder = builder.provider(ProviderSpec::openai(name, url));
@@ -40,7 +42,10 @@ pub fn over_services<S>(services: Vec<(&str, S)>) -> Result<Fallback<ByProvider<
     let mut builder = Catalog::builder();
     for name in &names {
         // Never dialled: `ByProvider` hands each attempt to the named service.
-        builder = builder.provider(ProviderSpec::openai(name, &format!("http://{name}.invalid")));
+        builder = builder.provider(ProviderSpec::openai(
+            name,
+            &format!("http://{name}.invalid"),
+        ));
     }
     let candidates = only_model(builder, &names)?;
     let by_provider = ByProvider::new(
@@ -49,7 +54,9 @@ pub fn over_services<S>(services: Vec<(&str, S)>) -> Result<Fallback<ByProvider<
             .map(|(n, s)| (n.to_owned(), s))
             .collect(),
     );
-    Ok(FallbackLayer::new().candidates(candidates).layer(by_provider))
+    Ok(FallbackLayer::new()
+        .candidates(candidates)
+        .layer(by_provider))
 }
 
 /// Every endpoint of the one model served by `providers`, in order.
@@ -61,9 +68,10 @@ fn only_model(
     let catalog = builder
         .model(MODEL, providers.iter().map(|p| EndpointSpec::new(p, "")))
         .build()?;
-    let model = catalog.model(MODEL).cloned().ok_or_else(|| {
-        ConfigError::new(std::path::Path::new("<fallback>"), "no upstream given")
-    })?;
+    let model = catalog
+        .model(MODEL)
+        .cloned()
+        .ok_or_else(|| ConfigError::new(std::path::Path::new("<fallback>"), "no upstream given"))?;
     Ok(Candidates::new(Target::all_of(&model).collect()))
 }
 

@@ -1,7 +1,7 @@
 //! Stream bodies of the fallback layer: the committed-stream guard and the keep-alive body.
 
-use super::outcome::Outcome;
 use super::metadata::MetadataSource;
+use super::outcome::Outcome;
 use crate::BoxError;
 use crate::body::{self as b, Body, DONE_EVENT, sse_event};
 use crate::error::GatewayError;

@@ -6,11 +6,11 @@ use super::outcome::{Failure, Outcome};
 use crate::BoxError;
 use crate::body::{self as b, Body, call_boxed};
 use crate::classify::{Class, classify_error, classify_status};
-use crate::error::GatewayError;
 use crate::context::{
     ApiKind, Attempt, Candidates, ChatBody, ChatRequest, FromChat, GenerationId, RequestContext,
     Target,
 };
+use crate::error::GatewayError;
 use crate::health::Outcome as HealthOutcome;
 use crate::translate::UpstreamFailure;
 use bytes::Bytes;

@@ -2,8 +2,8 @@
 //! `X-OpenRouter-Metadata: enabled`.
 
 use crate::body::{self as b, Body};
-use crate::deferred_json::DeferredJson;
 use crate::context::{Candidates, RequestContext};
+use crate::deferred_json::DeferredJson;
 use bytes::Bytes;
 use http::Response;
 use serde_json::{Value, json};

@@ -213,13 +213,7 @@ where
                 parts.extensions.insert(RequestContext::new());
             }
             let stream = chat.stream;
-            let run = drive(
-                inner,
-                parts,
-                candidates,
-                chat,
-                Arc::clone(&config),
-            );
+            let run = drive(inner, parts, candidates, chat, Arc::clone(&config));
             if !stream {
                 return Ok(run.await.into_response());
             }

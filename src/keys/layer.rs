@@ -28,8 +28,8 @@ use super::{AuthError, KeyStore, ReserveError};
 use crate::BoxError;
 use crate::body::{Body, call_boxed};
 use crate::catalog::Usd;
-use crate::error::GatewayError;
 use crate::context::{CallerKey, Candidates, ChatRequest, CreditSettle, RequestContext};
+use crate::error::GatewayError;
 use crate::error::MissingInput;
 use futures_util::future::{BoxFuture, FutureExt};
 use http::{Request, Response, StatusCode};
@@ -250,7 +250,8 @@ where
             );
             return refuse(e.into());
         };
-        let missing = |input| MissingInput::new("credits", input, "set by the parse and route layers");
+        let missing =
+            |input| MissingInput::new("credits", input, "set by the parse and route layers");
         let Some(chat) = ext.get::<Arc<ChatRequest>>() else {
             return refuse(missing("ChatRequest").into());
         };

@@ -4,9 +4,9 @@ use super::cost::{Cost, price};
 use super::usage::Usage;
 use crate::catalog::Pricing;
 use crate::context::{RequestContext, Target};
-use crate::ledger::{GenerationRecord, MeterSink};
 use crate::keys::period::utc_hhmm;
 use crate::ledger::now_ms;
+use crate::ledger::{GenerationRecord, MeterSink};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -118,4 +118,3 @@ impl Accounting {
         cost
     }
 }
-

@@ -344,7 +344,11 @@ fn text_chars(choice: &Value) -> u64 {
 fn accounting_for<B>(req: &Request<B>, config: &MeterLayer) -> Result<Accounting, BoxError> {
     let ext = req.extensions();
     let chat = ext.get::<Arc<ChatRequest>>().ok_or_else(|| {
-        MissingInput::new("meter", "ChatRequest", "set by the parse layer, or read from the body")
+        MissingInput::new(
+            "meter",
+            "ChatRequest",
+            "set by the parse layer, or read from the body",
+        )
     })?;
     let target = ext.get::<Target>();
     let ctx = ext.get::<RequestContext>();

@@ -22,11 +22,10 @@
 //! # let _ = layer;
 //! ```
 
-
 use crate::BoxError;
 use crate::body::{self, Body};
-use crate::error::{GatewayError, error_response};
 use crate::context::{ApiKind, ChatBody, ChatRequest, GenerationId, RequestContext};
+use crate::error::{GatewayError, error_response};
 use crate::metrics::Metrics;
 use crate::overhead;
 use bytes::Bytes;
@@ -224,5 +223,3 @@ where
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }
-
-

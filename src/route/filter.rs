@@ -1,10 +1,10 @@
 //! Hard filters (SPEC 3.3) and the 404 that names, per excluded endpoint, what excluded it.
 
-use crate::context::ModelHints;
 use super::sort::{discounted, prices};
 use crate::catalog::{Endpoint, Model, Usd};
-use crate::error::GatewayError;
+use crate::context::ModelHints;
 use crate::context::{ChatRequest, MaxPrice, Target};
+use crate::error::GatewayError;
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -332,8 +332,9 @@ mod tests {
     use crate::context::ApiKind;
 
     fn used(body: &str) -> Vec<&'static str> {
-        let chat = crate::context::parse_request(ApiKind::Chat, body.as_bytes(), &Default::default())
-            .expect("parse");
+        let chat =
+            crate::context::parse_request(ApiKind::Chat, body.as_bytes(), &Default::default())
+                .expect("parse");
         Used::of(&chat).iter().collect()
     }
 

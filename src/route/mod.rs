@@ -77,8 +77,8 @@ pub use sort::{DEFAULT_COMPLETION_TOKENS, expected_cost};
 pub use sticky::Sticky;
 
 use crate::catalog::Catalog;
-use crate::error::GatewayError;
 use crate::context::{Candidates, ChatRequest};
+use crate::error::GatewayError;
 use router::Router;
 
 /// Computes the candidates for a request with no health, sticky or per-model hints.

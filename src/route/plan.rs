@@ -56,7 +56,6 @@ pub struct Plan {
     pub(crate) health: Option<Arc<Health>>,
 }
 
-
 impl Plan {
     /// True when the default policy (no `order`, no sort) applies to some group: the balance
     /// layer may reorder its non-pinned endpoints.

@@ -1,13 +1,13 @@
 //! The routing decision itself: steps 1–8 of the [module docs](super).
 
+use super::Sticky;
 use super::filter::{self, Exclusion, Filters};
 use super::plan::{Group, Keep, Plan};
 use super::sort::{self, Soft, SortKey};
-use super::Sticky;
-use crate::context::ModelHints;
 use crate::catalog::Catalog;
-use crate::error::GatewayError;
+use crate::context::ModelHints;
 use crate::context::{ChatRequest, SortPref, Target};
+use crate::error::GatewayError;
 use crate::health::Health;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -71,10 +71,7 @@ impl Router<'_> {
     /// Steps 1–3: per model of the chain, a group of the endpoints passing the hard filters
     /// (after the default parameter preferences) with its sort key; plus why the others were
     /// excluded.
-    fn admit(
-        &self,
-        chat: &ChatRequest,
-    ) -> Result<(Vec<Group>, Vec<Exclusion>), GatewayError> {
+    fn admit(&self, chat: &ChatRequest) -> Result<(Vec<Group>, Vec<Exclusion>), GatewayError> {
         let filters = Filters::new(chat);
         let request_wide = ModelHints {
             sort: chat.hints.sort.clone(),

@@ -85,7 +85,9 @@ impl http_body::Body for Reframed {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else { continue };
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
                     this.decoder.feed(&data, &mut this.events);
                     if this.decoder.overflowed() {
                         return Poll::Ready(Some(Err(format!(
@@ -124,9 +126,9 @@ mod tests {
         .into_iter()
         .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
         .collect();
-        let body = crate::body::boxed(http_body_util::StreamBody::new(
-            futures_util::stream::iter(chunks),
-        ));
+        let body = crate::body::boxed(http_body_util::StreamBody::new(futures_util::stream::iter(
+            chunks,
+        )));
         let resp = ensure_event_frames(Response::new(body));
         assert!(resp.extensions().get::<OneEventPerFrame>().is_some());
         let mut body = resp.into_body();

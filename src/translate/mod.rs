@@ -38,11 +38,11 @@ pub use normalize::{chunk_has_content, normalize_finish_reason};
 
 use crate::BoxError;
 use crate::body::{self, Body};
+use crate::body::{MAX_RESPONSE_BYTES as MAX_RESPONSE_BODY, read_limited};
 use crate::catalog::Api;
+use crate::context::{ApiKind, ChatRequest, GenerationId, RequestContext, Target};
 use crate::deferred_json::DeferredJson;
 use crate::error::GatewayError;
-use crate::body::{MAX_RESPONSE_BYTES as MAX_RESPONSE_BODY, read_limited};
-use crate::context::{ApiKind, ChatRequest, GenerationId, RequestContext, Target};
 use crate::error::MissingInput;
 use crate::upstream::{UpstreamError as TransportError, UpstreamErrorKind};
 use futures_util::future::BoxFuture;
@@ -135,7 +135,11 @@ where
                 MissingInput::new("translate", "ChatRequest", "set by the parse layer")
             })?;
         let target = req.extensions().get::<Target>().cloned().ok_or_else(|| {
-            MissingInput::new("translate", "Target", "set by the fallback layer per attempt")
+            MissingInput::new(
+                "translate",
+                "Target",
+                "set by the fallback layer per attempt",
+            )
         })?;
         let ctx = req.extensions().get::<RequestContext>();
         // Without a context (translate used alone) the response still gets an id of its own.

@@ -29,8 +29,8 @@ pub(super) fn splice_response(bytes: &[u8], stamp: &Stamp, object: &str) -> Opti
 mod tests {
     use super::*;
     use crate::catalog::Api;
-    use crate::deferred_json::DeferredJson;
     use crate::context::ApiKind;
+    use crate::deferred_json::DeferredJson;
     use crate::translate::normalize::stamp;
     use crate::translate::splice::tests::{finish, string};
     use http_body_util::BodyExt;

@@ -1,8 +1,8 @@
 //! A response body with first-byte, idle and total deadlines.
 
-use crate::error::{Phase, UpstreamError, UpstreamErrorKind};
 use crate::BoxError;
 use crate::catalog::Provider;
+use crate::error::{Phase, UpstreamError, UpstreamErrorKind};
 use crate::overhead::WaitClock;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
