@@ -8,7 +8,7 @@
 //! | layer | does |
 //! |---|---|
 //! | [`keys::AuthLayer`] | gateway keys (401/403) |
-//! | [`parse::ParseLayer`] | body limit, JSON → [`ext::ChatRequest`], error envelope |
+//! | [`parse::ParseLayer`] | body limit, JSON → [`context::ChatRequest`], error envelope |
 //! | [`alias::AliasLayer`] | aliases, `~author/family-latest`, `:nitro`/`:floor`/`:free` |
 //! | [`route::RouteLayer`] | model + `models` + `provider` preferences → candidates |
 //! | [`balance::BalanceLayer`] | default order: 1/price² first pick among stable endpoints |
@@ -17,6 +17,11 @@
 //! | [`meter::MeterLayer`] | usage → cost inline, one usage chunk, ledger, credits settled |
 //! | [`translate::TranslateLayer`] | OpenAI / Anthropic / Gemini wire formats |
 //! | [`upstream::Upstream`] | pooled HTTPS client (rustls), provider keys, timeouts |
+//!
+//! What layers hand each other is [`context`] (each piece with public constructors); a layer
+//! missing an input returns [`error::MissingInput`]. Every layer also works alone: see
+//! [`fallback::over_base_urls`], [`meter::Prices`], [`alias::AliasLayer::table_only`] and
+//! [`catalog::Catalog::builder`].
 //!
 //! Money is integer fixed-point ([`catalog::Usd`], picodollars) until it is written into JSON.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -41,6 +46,8 @@ pub mod keys;
 pub mod ledger;
 pub mod meter;
 pub mod metrics;
+#[doc = include_str!("../docs/ordering.md")]
+pub mod ordering {}
 pub mod overhead;
 pub mod parse;
 pub mod route;

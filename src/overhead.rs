@@ -1,5 +1,5 @@
 //! The gateway's own overhead per request: the time from the request's arrival
-//! ([`RequestStart`](crate::context::RequestStart)) to the response headers, minus the time spent
+//! ([`RequestContext::start`](crate::context::RequestContext::start)) to the response headers, minus the time spent
 //! waiting on upstreams ([`UpstreamWait`]). The parse layer sends it in every completion response
 //! as [`OVERHEAD_HEADER`] (`x-switchyard-overhead-us`, whole microseconds).
 //!

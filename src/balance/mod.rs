@@ -17,6 +17,14 @@
 //! from a base seed and an atomic counter, so [`BalanceLayer::from_seed`] gives a reproducible
 //! sequence.
 //!
+//! # Contract
+//!
+//! | | |
+//! |---|---|
+//! | reads | [`Plan`] and `Arc<ChatRequest>` (required together); without a plan, `Candidates` the route layer left final (its order was asked for) pass as they are; neither → [`MissingInput`] |
+//! | writes | [`Candidates`], rebuilt from the reordered plan |
+//! | inner service | any |
+//!
 //! ```
 //! use switchyard::balance::BalanceLayer;
 //! use switchyard::health::Health;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 /// Parses and validates a request body. Every error names the field or the byte position.
 ///
-/// Copies `bytes` once; the parse layer hands its buffer over with [`parse_request_bytes`].
+/// Copies `bytes` once; the parse layer hands its buffer over with `parse_request_bytes`.
 pub fn parse_request(
     kind: ApiKind,
     bytes: &[u8],

@@ -5,8 +5,8 @@
 //! | | |
 //! |---|---|
 //! | reads (required) | [`Candidates`]: from the route layer, or fixed with [`FallbackLayer::candidates`]; missing → [`MissingInput`] |
-//! | reads (optional) | [`ChatRequest`] (else parsed from the body: 400/413 on a bad one), [`RequestContext`] (else one is made) |
-//! | writes | per attempt: [`Target`](crate::context::Target), a [`ChatBody`] body with `model` set to the endpoint's upstream id, and the URI `/chat/completions` (or `/completions`), relative to the provider's base URL; each attempt in [`RequestContext::record_attempt`] |
+//! | reads (optional) | [`ChatRequest`](crate::context::ChatRequest) (else parsed from the body: 400/413 on a bad one), [`RequestContext`] (else one is made) |
+//! | writes | per attempt: [`Target`](crate::context::Target), a [`ChatBody`](crate::context::ChatBody) body with `model` set to the endpoint's upstream id, and the URI `/chat/completions` (or `/completions`), relative to the provider's base URL; each attempt in [`RequestContext::record_attempt`] |
 //! | inner service | gets one request per attempt; answers any OpenAI-compatible response (a stream in any chunking) |
 //!
 //! # Algorithm

@@ -15,6 +15,14 @@
 //! 6. With [`ParseLayer::metrics`], count every response it returns by status (its own errors
 //!    included) and put the overhead of those that carry the header in the histogram.
 //!
+//! # Contract
+//!
+//! | | |
+//! |---|---|
+//! | reads | the body (any `http_body::Body`), `x-session-id`, `X-OpenRouter-Metadata` |
+//! | writes | `Arc<ChatRequest>`, a new [`RequestContext`]; the body passed on is the same request ([`ChatBody`]) |
+//! | inner service | returns `Response<Body>`; any error it returns becomes the error envelope here |
+//!
 //! ```
 //! use switchyard::parse::ParseLayer;
 //! use switchyard::context::ApiKind;

@@ -28,6 +28,14 @@
 //! 8. `allow_fallbacks: false`: keep only the `order` matches, else only the first endpoint of
 //!    each model (with `only`, the whole allow-list); [`Candidates::limit`] says so.
 //!
+//! # Contract
+//!
+//! | | |
+//! |---|---|
+//! | reads | `Arc<ChatRequest>` if present, else the body (parsed here: 400/413 naming the cause) |
+//! | writes | [`Candidates`](crate::context::Candidates) always; [`Plan`] too when the balance layer may reorder it |
+//! | inner service | any; a request no endpoint can serve is a 400/404 naming each endpoint's constraint |
+//!
 //! ```
 //! use switchyard::catalog::{Catalog, Config};
 //! use switchyard::context::{ApiKind, Candidates};

@@ -14,6 +14,15 @@
 //!    `native_finish_reason`; an error object inside a 200 becomes an error response.
 //! 4. Streams become one normalised chunk event per frame, ending with `data: [DONE]`; a stream
 //!    that breaks off, stalls or carries an error event ends in an error for the outer layers.
+//!
+//! # Contract
+//!
+//! | | |
+//! |---|---|
+//! | reads (required) | `Arc<ChatRequest>`, [`Target`]; missing → [`MissingInput`] |
+//! | reads (optional) | [`RequestContext`] (the id stamped on responses; copied onto the upstream request) |
+//! | writes | the upstream request: a path relative to the provider's base URL, the body in its wire format, the [`Target`]; responses in OpenAI's shape, streams marked [`OneEventPerFrame`](crate::sse::OneEventPerFrame) |
+//! | inner service | sends to the provider ([`Upstream`](crate::upstream::Upstream), or your own client) |
 
 pub mod anthropic;
 mod common;

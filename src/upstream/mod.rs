@@ -13,6 +13,14 @@
 //! 3. Wait for the response headers within `first_byte`, connect errors classified apart.
 //! 4. Wrap the body so that the first chunk arrives within `first_byte`, each next one within
 //!    `idle`, and the whole exchange within `total`.
+//!
+//! # Contract
+//!
+//! | | |
+//! |---|---|
+//! | reads (required) | [`Target`](crate::context::Target) (the provider: base URL, key, timeouts); missing → [`MissingInput`] |
+//! | reads (optional) | [`RequestContext`](crate::context::RequestContext): its upstream wait gets the time spent waiting |
+//! | writes | the absolute URI, the provider's key and headers; the client's `Host` is dropped |
 
 mod timed;
 
