@@ -320,3 +320,87 @@ async fn d_route_balance_fallback_from_a_catalogue_built_in_code_over_own_client
         .expect_err("refused");
     assert!(err.to_string().contains("acme/none"), "{err}");
 }
+
+/// An in-house model of the app's own: answers every chat in OpenAI's shape, with usage.
+async fn in_house(body: String) -> axum::Json<Value> {
+    let v: Value = serde_json::from_str(&body).unwrap_or_default();
+    axum::Json(json!({
+        "id": "chatcmpl-own", "object": "chat.completion", "model": v["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "mine"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
+    }))
+}
+
+#[tokio::test]
+async fn e_an_existing_axum_app_gets_the_gateway_and_one_handler_metered_and_aliased() {
+    let (addr, _fake) = start_fake().await;
+    let catalog = Catalog::builder()
+        .provider(ProviderSpec::openai("up", &format!("http://{addr}/ok/v1")))
+        .model(
+            "acme/chat",
+            [EndpointSpec::new("up", "chat-up").price(1.0, 1.0)],
+        )
+        .build()
+        .expect("catalogue");
+    let gateway = switchyard::server::Gateway::new(Default::default(), catalog);
+    let records: Arc<Mutex<Vec<GenerationRecord>>> = Arc::default();
+    let seen = Arc::clone(&records);
+    let table = AliasTable::new([("house".to_owned(), "own/model-v2".to_owned())].into());
+    let own_chat = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|e: BoxError| async move {
+            switchyard::error::error_response(&e)
+        }))
+        .layer(AliasLayer::table_only(table))
+        .layer(
+            MeterLayer::new()
+                .prices(Prices::fixed(Pricing::per_million(1.0, 2.0)))
+                .on_record(move |r| seen.lock().expect("lock").push(r.clone())),
+        )
+        .map_response(|r: axum::response::Response| r.map(switchyard::body::boxed))
+        .service(axum::routing::post(in_house));
+    let app = axum::Router::new()
+        .route("/status", axum::routing::get(|| async { "app ok" }))
+        .route_service("/my/chat", own_chat)
+        .merge(gateway.router());
+
+    let send = |path: &str, body: Option<Value>| {
+        let req = match body {
+            Some(b) => Request::post(path)
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(b.to_string())),
+            None => Request::get(path).body(axum::body::Body::empty()),
+        }
+        .expect("request");
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.expect("infallible");
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        }
+    };
+    // The app's own route.
+    assert_eq!(
+        send("/status", None).await,
+        (StatusCode::OK, "app ok".into())
+    );
+    // Its own handler, aliased and metered: 10 × 1 + 20 × 2 per million.
+    let msg = json!([{"role": "user", "content": "hi"}]);
+    let (status, body) = send("/my/chat", Some(json!({"model": "house", "messages": msg}))).await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["model"], "own/model-v2");
+    assert_eq!(v["usage"]["cost"], 0.00005, "{v}");
+    assert_eq!(records.lock().expect("lock")[0].total_cost, 50_000_000);
+    // And switchyard's endpoints, merged in.
+    let (status, body) = send("/api/v1/models", None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("acme/chat"), "{body}");
+    let (status, body) = send(
+        "/v1/chat/completions",
+        Some(json!({"model": "acme/chat", "messages": msg})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(switchyard::test_util::OK_TEXT), "{body}");
+}
