@@ -86,7 +86,7 @@ pub use table::{AliasHandle, AliasTable, watch_file};
 
 use crate::BoxError;
 use crate::catalog::Catalog;
-use crate::context::{ChatRequest, FromChat, ModelHints, chat_of, set_chat};
+use crate::context::{ChatRequest, FromChat, ModelHints, parse_then_call, set_chat};
 use crate::error::GatewayError;
 use crate::future::ResponseFuture;
 use http::Request;
@@ -282,17 +282,13 @@ where
         let Some(chat) = req.extensions().get::<Arc<ChatRequest>>() else {
             // No parse layer in front: the body is read here, then resolved the same way.
             let clone = self.inner.clone();
-            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let inner = std::mem::replace(&mut self.inner, clone);
             let layer = Arc::clone(&self.layer);
-            return ResponseFuture::read(Box::pin(async move {
-                let (mut req, chat) = chat_of(req, crate::context::DEFAULT_MAX_BODY_BYTES).await?;
-                if let Some(chat) = layer.resolve(&chat)? {
-                    set_chat(&mut req, Arc::new(chat));
+            return ResponseFuture::read(parse_then_call(req, inner, move |req, chat| {
+                if let Some(chat) = layer.resolve(chat)? {
+                    set_chat(req, Arc::new(chat));
                 }
-                std::future::poll_fn(|cx| inner.poll_ready(cx))
-                    .await
-                    .map_err(Into::into)?;
-                inner.call(req).await.map_err(Into::into)
+                Ok(())
             }));
         };
         match self.layer.resolve(chat) {

@@ -21,7 +21,7 @@ use super::select::{AutoOptions, AutoRouter, NoCandidate, Sticky, glob_match};
 use crate::BoxError;
 use crate::body::call_boxed;
 use crate::catalog::Catalog;
-use crate::context::{AutoDecision, ChatRequest, FromChat, chat_of, set_chat};
+use crate::context::{AutoDecision, ChatRequest, FromChat, parse_then_call, set_chat};
 use crate::error::GatewayError;
 use futures_util::future::{BoxFuture, FutureExt};
 use http::{Request, StatusCode};
@@ -368,17 +368,13 @@ where
         let Some(chat) = req.extensions().get::<Arc<ChatRequest>>() else {
             // No parse layer in front: the body is read here, then decided the same way.
             let clone = self.inner.clone();
-            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let inner = std::mem::replace(&mut self.inner, clone);
             let layer = Arc::clone(&self.layer);
-            return Box::pin(async move {
-                let (mut req, chat) = chat_of(req, crate::context::DEFAULT_MAX_BODY_BYTES).await?;
-                if let Some(rewritten) = layer.decide(&chat)? {
-                    set_chat(&mut req, Arc::new(rewritten));
+            return parse_then_call(req, inner, move |req, chat| {
+                if let Some(rewritten) = layer.decide(chat)? {
+                    set_chat(req, Arc::new(rewritten));
                 }
-                std::future::poll_fn(|cx| inner.poll_ready(cx))
-                    .await
-                    .map_err(Into::into)?;
-                inner.call(req).await.map_err(Into::into)
+                Ok(())
             });
         };
         match self.layer.decide(chat) {

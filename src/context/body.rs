@@ -194,3 +194,28 @@ where
 
 /// The body limit layers use when they read a body themselves (as the parse layer's default).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The path of a layer that found no `ChatRequest` (no parse layer in front): read and parse
+/// the body ([`chat_of`]), apply `step` to the request, then call `inner` with it.
+pub(crate) fn parse_then_call<S, B, F>(
+    req: Request<B>,
+    mut inner: S,
+    step: F,
+) -> futures_util::future::BoxFuture<'static, Result<S::Response, BoxError>>
+where
+    S: tower::Service<Request<B>> + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + FromChat + Send + 'static,
+    B::Error: Into<BoxError>,
+    F: FnOnce(&mut Request<B>, &ChatRequest) -> Result<(), GatewayError> + Send + 'static,
+{
+    Box::pin(async move {
+        let (mut req, chat) = chat_of(req, DEFAULT_MAX_BODY_BYTES).await?;
+        step(&mut req, &chat)?;
+        std::future::poll_fn(|cx| inner.poll_ready(cx))
+            .await
+            .map_err(Into::into)?;
+        inner.call(req).await.map_err(Into::into)
+    })
+}

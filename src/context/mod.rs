@@ -30,6 +30,7 @@ mod request;
 mod target;
 mod verbatim;
 
+pub(crate) use body::parse_then_call;
 pub use body::{ChatBody, DEFAULT_MAX_BODY_BYTES, FromChat, api_of_path, chat_of, set_chat};
 pub use chat::{ApiKind, ChatRequest};
 pub use parse_body::parse_request;

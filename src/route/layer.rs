@@ -4,7 +4,7 @@ use super::router::Router;
 use super::{Plan, Sticky};
 use crate::BoxError;
 use crate::catalog::Catalog;
-use crate::context::{ChatRequest, FromChat, chat_of};
+use crate::context::{ChatRequest, FromChat, parse_then_call};
 use crate::error::GatewayError;
 use crate::future::ResponseFuture;
 use crate::health::Health;
@@ -93,15 +93,10 @@ where
         let Some(chat) = req.extensions().get::<Arc<ChatRequest>>() else {
             // No parse layer in front: the body is read here, then routed the same way.
             let clone = self.inner.clone();
-            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let inner = std::mem::replace(&mut self.inner, clone);
             let layer = Arc::clone(&self.layer);
-            return ResponseFuture::read(Box::pin(async move {
-                let (mut req, chat) = chat_of(req, crate::context::DEFAULT_MAX_BODY_BYTES).await?;
-                layer.insert_plan(&mut req, &chat)?;
-                std::future::poll_fn(|cx| inner.poll_ready(cx))
-                    .await
-                    .map_err(Into::into)?;
-                inner.call(req).await.map_err(Into::into)
+            return ResponseFuture::read(parse_then_call(req, inner, move |req, chat| {
+                layer.insert_plan(req, chat)
             }));
         };
         let chat = Arc::clone(chat);
