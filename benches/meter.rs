@@ -7,7 +7,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use switchyard::catalog::{PriceOverride, PriceSet, Pricing, Usd};
 use switchyard::keys::{KeyStore, LimitReset};
-use switchyard::meter::cost::{price, usage_json};
+use switchyard::meter::cost::price;
+use switchyard::meter::report::usage_json;
 use switchyard::meter::usage::Usage;
 
 fn pricing() -> Pricing {

@@ -1,7 +1,7 @@
 //! Stream bodies of the fallback layer: the committed-stream guard and the keep-alive body.
 
 use super::metadata::MetadataSource;
-use super::outcome::Outcome;
+use super::outcome::{ChunkStamp, Outcome};
 use crate::BoxError;
 use crate::body::{self as b, Body, DONE_EVENT, sse_event};
 use crate::error::GatewayError;
@@ -19,14 +19,6 @@ use std::time::Duration;
 
 /// The SSE comment sent while no candidate has produced content yet.
 pub(crate) const KEEPALIVE_COMMENT: &[u8] = b": OPENROUTER PROCESSING\n\n";
-
-/// What error chunks are stamped with.
-#[derive(Debug, Clone)]
-pub(crate) struct ChunkStamp {
-    pub(crate) id: String,
-    pub(crate) model: String,
-    pub(crate) provider: String,
-}
 
 /// The payload of a `data:` event frame, if the frame is one.
 fn event_data(frame: &[u8]) -> Option<&[u8]> {

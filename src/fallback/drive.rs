@@ -1,8 +1,8 @@
 //! The attempt loop.
 
-use super::body::{ChunkStamp, StreamGuard, is_content_event, is_done_event};
+use super::body::{StreamGuard, is_content_event, is_done_event};
 use super::metadata;
-use super::outcome::{Failure, Outcome};
+use super::outcome::{ChunkStamp, Failure, Outcome};
 use crate::BoxError;
 use crate::body::{self as b, Body, call_boxed};
 use crate::classify::{Class, classify_error, classify_status};

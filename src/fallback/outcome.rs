@@ -1,9 +1,16 @@
 //! How the attempt loop ended: [`Outcome`].
 
-use super::body::ChunkStamp;
 use crate::body::Body;
 use crate::error::GatewayError;
 use http::{HeaderValue, Response, header};
+
+/// What error chunks are stamped with.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkStamp {
+    pub(crate) id: String,
+    pub(crate) model: String,
+    pub(crate) provider: String,
+}
 
 /// How a request ended.
 pub(crate) enum Outcome {

@@ -21,7 +21,6 @@
 
 use super::usage::Usage;
 use crate::catalog::{Pricing, Usd};
-use serde_json::Value;
 use std::borrow::Cow;
 
 /// What a generation costs, by part. Every part is after the discount; `total` is their sum.
@@ -144,22 +143,13 @@ fn sum(c: &Cost) -> Usd {
     c.prompt_side() + c.completion_side() + c.request + c.web_search
 }
 
-/// The OpenRouter `usage` object of SPEC §7.1 for a response.
-///
-/// BYOK requests are charged nothing by the gateway (it adds no fee), so `cost` is `0` and
-/// `cost_details.upstream_inference_cost` carries what the provider bills the key's owner; for
-/// other requests `upstream_inference_cost` is `null`, as on OpenRouter.
-pub fn usage_json(usage: &Usage, cost: &Cost, is_byok: bool) -> Value {
-    // Plain numbers and fixed keys: converting cannot fail.
-    serde_json::to_value(super::report::UsageReport::new(usage, cost, is_byok))
-        .unwrap_or(Value::Null)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::{PriceOverride, PriceSet};
+    use crate::meter::report::usage_json;
     use proptest::prelude::*;
+    use serde_json::Value;
 
     /// $/M → per-token price.
     fn m(per_million: f64) -> Usd {

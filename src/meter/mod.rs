@@ -28,7 +28,7 @@
 //! - [`usage`]: [`Usage`](usage::Usage), read from an upstream `usage` object (or estimated
 //!   from text lengths when the upstream sends none);
 //! - [`cost`]: [`price`](cost::price), the cost formula of SPEC §8.2 with zero-completion
-//!   insurance (§8.4) in integer picodollars, and [`usage_json`](cost::usage_json), the
+//!   insurance (§8.4) in integer picodollars, and [`usage_json`](report::usage_json), the
 //!   OpenRouter `usage` object a response carries.
 //!
 //! ```

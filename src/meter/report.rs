@@ -3,16 +3,17 @@
 //! Building it as a `serde_json::Value` costs a `String` per key and a map per nested object
 //! (≈ 25 allocations) on every request; this struct serialises the same JSON with none. Fields
 //! are declared in alphabetical order, the order a `Value` map writes them, so the bytes match
-//! what [`usage_json`](super::cost::usage_json) produces.
+//! what [`usage_json`](usage_json) produces.
 //!
 //! Meter writes the object on every non-streaming request, so [`UsageReport::to_json`] writes
 //! those bytes by hand — literal keys, numbers formatted by serde_json's own number
 //! serialiser — rather than through the derived `Serialize` (a call per key, each key escaped);
-//! the derive stays for [`usage_json`](super::cost::usage_json), and a test holds the two to the
+//! the derive stays for [`usage_json`](usage_json), and a test holds the two to the
 //! same bytes.
 //!
 //! ```
-//! use switchyard::meter::cost::{Cost, usage_json};
+//! use switchyard::meter::cost::Cost;
+//! use switchyard::meter::report::usage_json;
 //! use switchyard::meter::report::UsageReport;
 //! use switchyard::meter::usage::Usage;
 //! let usage = Usage { prompt_tokens: 3, completion_tokens: 2, ..Usage::default() };
@@ -25,6 +26,7 @@ use super::cost::Cost;
 use super::usage::Usage;
 use crate::catalog::Usd;
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// The `usage` object: token counts, cost and cost details.
@@ -184,10 +186,19 @@ fn float(out: &mut Vec<u8>, f: f64) {
     let _ = serde_json::to_writer(out, &f);
 }
 
+/// The OpenRouter `usage` object of SPEC §7.1 for a response.
+///
+/// BYOK requests are charged nothing by the gateway (it adds no fee), so `cost` is `0` and
+/// `cost_details.upstream_inference_cost` carries what the provider bills the key's owner; for
+/// other requests `upstream_inference_cost` is `null`, as on OpenRouter.
+pub fn usage_json(usage: &Usage, cost: &Cost, is_byok: bool) -> Value {
+    // Plain numbers and fixed keys: converting cannot fail.
+    serde_json::to_value(UsageReport::new(usage, cost, is_byok)).unwrap_or(Value::Null)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meter::cost::usage_json;
     use proptest::prelude::*;
 
     #[test]
