@@ -266,7 +266,13 @@ where
         match (plan, ext.get::<Arc<ChatRequest>>()) {
             (Some(mut plan), Some(chat)) => {
                 self.layer.reorder(&mut plan, chat);
-                req.extensions_mut().insert(plan.candidates());
+                // The route layer's list is rewritten in place: no new list, no new extension.
+                match req.extensions_mut().get_mut::<Candidates>() {
+                    Some(c) => plan.candidates_into(c),
+                    None => {
+                        req.extensions_mut().insert(plan.candidates());
+                    }
+                }
             }
             // The route layer's order is final (`provider.order` or a sort was given).
             (None, _) if ext.get::<Candidates>().is_some() => {}

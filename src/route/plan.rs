@@ -81,7 +81,16 @@ impl Plan {
     /// The final candidates: per group, head then rest; soft preferences move misses to the
     /// group's end; `allow_fallbacks: false` keeps only the head (or the first endpoint).
     pub fn candidates(&self) -> Candidates {
-        let mut targets = Vec::with_capacity(self.targets().count());
+        let mut out = Candidates::new(Vec::with_capacity(self.targets().count()));
+        self.candidates_into(&mut out);
+        out
+    }
+
+    /// [`Self::candidates`] written over `out`, reusing its buffer (the balance layer rewrites
+    /// the route layer's list in place).
+    pub fn candidates_into(&self, out: &mut Candidates) {
+        let mut targets = std::mem::take(&mut out.targets);
+        targets.clear();
         for g in &self.groups {
             // Each group is appended in place; only soft preferences need it apart.
             let start = targets.len();
@@ -98,11 +107,8 @@ impl Plan {
                 targets.truncate(start + 1);
             }
         }
-        let limit = (self.keep != Keep::All).then_some(targets.len());
-        Candidates {
-            targets,
-            limit,
-            strategy: Some(self.strategy),
-        }
+        out.limit = (self.keep != Keep::All).then_some(targets.len());
+        out.targets = targets;
+        out.strategy = Some(self.strategy);
     }
 }
