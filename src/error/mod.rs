@@ -27,6 +27,7 @@ use std::fmt;
 
 /// An error as the client will see it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GatewayError {
     /// HTTP status, also `error.code`.
     pub status: StatusCode,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 /// Which deadline expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Phase {
     /// TCP/TLS connect.
     Connect,
@@ -20,6 +21,7 @@ pub enum Phase {
 
 /// What went wrong on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UpstreamErrorKind {
     /// The connection could not be made (refused, DNS, TLS).
     Connect,
@@ -33,6 +35,7 @@ pub enum UpstreamErrorKind {
 
 /// A transport failure, naming the provider and the cause.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct UpstreamError {
     /// What went wrong.
     pub kind: UpstreamErrorKind,
