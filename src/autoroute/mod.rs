@@ -33,10 +33,12 @@
 //! ```
 
 pub mod calibrate;
+#[cfg(feature = "autoroute-train")]
 pub mod eval;
 mod layer;
 pub mod scorer;
 pub mod select;
+#[cfg(feature = "autoroute-train")]
 pub mod train;
 
 pub use layer::{AUTO_SLUGS, AutoRoute, AutoRouteLayer, DEFAULT_CANDIDATES};
