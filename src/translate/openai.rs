@@ -295,6 +295,17 @@ impl StreamMapper for OpenAiMapper {
             provider: self.provider.clone(),
             detail: format!("malformed JSON in stream event: {e}"),
         })?;
+        if !v.is_object() {
+            // Valid JSON but no chunk (a string, a number): garbage, not passed on.
+            return Err(Box::new(UpstreamError {
+                kind: UpstreamErrorKind::Invalid,
+                provider: self.provider.clone(),
+                detail: format!(
+                    "a stream event is not a JSON object: {}",
+                    &data[..data.len().min(200)]
+                ),
+            }));
+        }
         if let Some((status, message, error_type)) = super::normalize::embedded_error(&v) {
             let kind = error_type
                 .as_deref()
@@ -522,6 +533,15 @@ mod tests {
             .collect();
         out.append(&mut values);
         (r, out)
+    }
+
+    #[test]
+    fn a_stream_event_that_is_json_but_not_an_object_is_an_upstream_error() {
+        let mut m = OpenAiMapper::new("Acme".into());
+        for data in [r#""[DONE""#, "7", "[1]"] {
+            let (r, out) = map(&mut m, data);
+            assert!(r.is_err() && out.is_empty(), "{data}");
+        }
     }
 
     #[test]
