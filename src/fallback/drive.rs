@@ -90,7 +90,7 @@ where
                 Err(e) => Err(e),
             };
             let attempt = match result {
-                Ok(resp) => commit_or_fail(resp, &chat).await,
+                Ok(resp) => commit_or_fail(resp, &chat, &target.endpoint().provider.name).await,
                 Err(e) => Err(AttemptFailure {
                     class: classify_error(&e),
                     error: GatewayError::from_box(&e),
@@ -216,14 +216,21 @@ fn failure(
 async fn commit_or_fail(
     resp: Response<Body>,
     chat: &ChatRequest,
+    provider: &str,
 ) -> Result<Response<Body>, AttemptFailure> {
     if !resp.status().is_success() {
         let status = resp.status();
         let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
         let error = match resp.extensions().get::<UpstreamFailure>() {
             Some(UpstreamFailure(e)) => e.clone(),
-            // Not from the translate layer: the upstream's own error body says why.
-            None => error_of_body(resp).await,
+            // Not from the translate layer: the upstream's own (OpenAI-style) error body says
+            // why, read as translate reads one.
+            None => {
+                let body = crate::body::read_limited(resp.into_body(), MAX_ERROR_BODY)
+                    .await
+                    .unwrap_or_default();
+                crate::translate::openai_error_from_body(status.as_u16(), &body, provider)
+            }
         };
         let class = classify_status(status.as_u16(), Some(error.error_type));
         return Err(AttemptFailure {
@@ -344,36 +351,13 @@ impl http_body::Body for PrefixedBody {
     }
 }
 
+/// Largest error body read from an upstream that is not behind the translate layer.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
 /// The relative path of an attempt: what an OpenAI-compatible base URL is joined with.
 fn api_path(kind: ApiKind) -> &'static str {
     match kind {
         ApiKind::Chat => "/chat/completions",
         ApiKind::Completions => "/completions",
     }
-}
-
-/// The error an upstream's (small) error body states: OpenAI's `error.message` when it has
-/// one, else the body's first bytes.
-async fn error_of_body(resp: Response<Body>) -> GatewayError {
-    let status = resp.status();
-    let bytes = crate::body::read_limited(resp.into_body(), 64 * 1024)
-        .await
-        .unwrap_or_default();
-    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned());
-    let message = match message.trim() {
-        "" => format!("upstream answered HTTP {}", status.as_u16()),
-        m => format!("upstream answered HTTP {}: {m}", status.as_u16()),
-    };
-    GatewayError::new(
-        status,
-        crate::classify::error_type_from_message(status.as_u16(), &message),
-        message,
-    )
 }

@@ -44,6 +44,7 @@ pub use common::{FinishReason, TranslateError, UpstreamError};
 
 pub(crate) use common::now as now_secs;
 pub use normalize::{chunk_has_content, normalize_finish_reason};
+pub(crate) use openai::error_from_body as openai_error_from_body;
 
 use crate::BoxError;
 use crate::body::{self, Body};
