@@ -1,0 +1,190 @@
+//! [`Gateway`]: the configuration wired into a catalogue, the shared state every stack of one
+//! gateway shares (health, sticky sessions, ledger, keys, aliases, metrics) and its accessors.
+
+use crate::alias::{AliasHandle, AliasTable};
+use crate::autoroute::AutoRouteLayer;
+use crate::catalog::{Catalog, Config, ConfigError};
+use crate::health::Health;
+use crate::keys::KeyStore;
+use crate::ledger::{MemorySink, MeterSink};
+use crate::metrics::Metrics;
+use crate::route::Sticky;
+use crate::upstream::Upstream;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Generations kept in memory when no `[ledger]` is configured.
+const MEMORY_LEDGER_CAPACITY: usize = 100_000;
+
+/// A configured gateway: catalogue, shared state and settings.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub(super) config: Arc<Config>,
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) health: Arc<Health>,
+    pub(super) upstream: Upstream,
+    pub(super) ledger: Arc<dyn MeterSink>,
+    pub(super) keys: Option<KeyStore>,
+    pub(super) aliases: AliasHandle,
+    pub(super) sticky: Arc<Sticky>,
+    pub(super) auto: AutoRouteLayer,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl Gateway {
+    /// A gateway for a parsed config; relative paths resolve against `base_dir`.
+    pub fn from_config(config: Config, base_dir: &Path) -> Result<Gateway, ConfigError> {
+        Self::from_config_with_env(config, base_dir, &|v| std::env::var(v).ok())
+    }
+
+    /// As [`Gateway::from_config`], reading provider keys and gateway keys through `env`.
+    pub fn from_config_with_env(
+        config: Config,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Gateway, ConfigError> {
+        let catalog = Catalog::from_config_with_env(&config, base_dir, env)?;
+        let source = config
+            .source
+            .clone()
+            .unwrap_or_else(|| base_dir.join("<config>"));
+        let ledger_path = config
+            .ledger
+            .as_ref()
+            .map(|l| base_dir.join(l.path.clone().unwrap_or_else(|| "switchyard.db".into())));
+        let ledger: Arc<dyn MeterSink> = match &ledger_path {
+            Some(path) => crate::ledger::open(path)
+                .map_err(|e| ConfigError::new(&source, format!("[ledger] path: {e}")))?,
+            None => Arc::new(MemorySink::new(MEMORY_LEDGER_CAPACITY)),
+        };
+        let keys = if config.auth.is_some() || !config.keys.is_empty() {
+            let mut builder = KeyStore::builder();
+            #[cfg(feature = "sqlite")]
+            if let Some(path) = ledger_path
+                .as_ref()
+                .filter(|p| p.extension().is_none_or(|e| e != "jsonl"))
+            {
+                let persistence = crate::keys::SqliteKeys::open(path)
+                    .map_err(|e| ConfigError::new(&source, format!("[ledger] path: {e}")))?;
+                builder = builder.persistence(Arc::new(persistence));
+            }
+            let store = builder
+                .config(config.auth.as_ref(), &config.keys, env)
+                .build()
+                .map_err(|e| ConfigError::new(&source, e.to_string()))?;
+            Some(store)
+        } else {
+            None
+        };
+        let mut gw = Gateway::new(config, catalog);
+        gw.ledger = ledger;
+        gw.keys = keys;
+        gw.auto = AutoRouteLayer::from_config(gw.config.auto.as_ref(), gw.catalog.clone())
+            .map_err(|e| ConfigError::new(&source, e))?;
+        Ok(gw)
+    }
+
+    /// Reads a config file and builds the gateway.
+    pub fn from_file(path: &Path) -> Result<Gateway, ConfigError> {
+        let config = Config::load(path)?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Gateway::from_config(config, base)
+    }
+
+    /// The gateway over the embedded default catalogue (providers enabled by their key variables).
+    pub fn embedded_default() -> Gateway {
+        Gateway::new(Config::default(), Catalog::embedded_default())
+    }
+
+    /// A gateway over an already built catalogue.
+    pub fn new(mut config: Config, catalog: Catalog) -> Gateway {
+        let catalog = Arc::new(catalog);
+        // The catalogue now holds the providers and models; their parsed config (megabytes for
+        // a large catalogue) is not kept twice.
+        config.providers = Vec::new();
+        config.models = Vec::new();
+        Gateway {
+            auto: AutoRouteLayer::from_config(None, catalog.clone())
+                .unwrap_or_else(|_| unreachable!("the default [auto] is valid")),
+            catalog,
+            health: Arc::new(Health::new()),
+            upstream: Upstream::new(),
+            ledger: Arc::new(MemorySink::new(MEMORY_LEDGER_CAPACITY)),
+            keys: None,
+            aliases: AliasHandle::new(AliasTable::from_config(&config)),
+            sticky: Arc::new(Sticky::new()),
+            metrics: Arc::new(Metrics::new()),
+            config: Arc::new(config),
+        }
+    }
+
+    /// The generation ledger.
+    pub fn ledger(&self) -> &Arc<dyn MeterSink> {
+        &self.ledger
+    }
+
+    /// The gateway keys, when `[auth]` or `[[keys]]` are configured.
+    pub fn keys(&self) -> Option<&KeyStore> {
+        self.keys.as_ref()
+    }
+
+    /// True when completions need a gateway key.
+    pub(super) fn auth_required(&self) -> bool {
+        self.keys.is_some() && self.config.auth.as_ref().is_none_or(|a| a.required)
+    }
+
+    /// The config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The catalogue.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The health registry.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// The metrics `GET /metrics` renders; the completion stacks record into it unless
+    /// `[server] metrics = false`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The alias table's handle: [`AliasHandle::replace`] swaps it without a restart.
+    pub fn aliases(&self) -> &AliasHandle {
+        &self.aliases
+    }
+
+    /// Reloads `[aliases]` when the config file changes (polled every second) or on SIGHUP.
+    /// Does nothing for a gateway not built from a file.
+    pub fn watch_config(&self) {
+        let Some(path) = self.config.source.clone().filter(|p| p.is_file()) else {
+            return;
+        };
+        crate::alias::watch_file(path.clone(), self.aliases.clone());
+        #[cfg(unix)]
+        {
+            let handle = self.aliases.clone();
+            tokio::spawn(async move {
+                let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                else {
+                    return;
+                };
+                while hup.recv().await.is_some() {
+                    match Config::load(&path) {
+                        Ok(c) => {
+                            handle.replace(AliasTable::from_config(&c));
+                            tracing::info!("SIGHUP: reloaded aliases from {}", path.display());
+                        }
+                        Err(e) => tracing::warn!("SIGHUP: keeping the old aliases: {e}"),
+                    }
+                }
+            });
+        }
+    }
+}

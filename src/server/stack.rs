@@ -1,0 +1,99 @@
+//! One completion stack: the layers in their order over an upstream service, type-erased for
+//! the router.
+
+use super::Gateway;
+use crate::alias::AliasLayer;
+use crate::balance::BalanceLayer;
+use crate::body::Body;
+use crate::context::ApiKind;
+use crate::fallback::FallbackLayer;
+use crate::keys::{AuthLayer, CreditLayer};
+use crate::meter::MeterLayer;
+use crate::parse::ParseLayer;
+use crate::route::RouteLayer;
+use crate::translate::TranslateLayer;
+use std::convert::Infallible;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
+
+/// A completion stack with its type erased, as the router mounts it.
+pub type CompletionService =
+    BoxCloneSyncService<http::Request<axum::body::Body>, http::Response<Body>, Infallible>;
+
+impl Gateway {
+    /// The completion stack for one client API, outermost first:
+    /// auth → parse → alias → route → balance → credits → fallback → meter → translate →
+    /// upstream.
+    pub fn completion_service(&self, kind: ApiKind) -> CompletionService {
+        self.completion_service_over(kind, self.upstream.clone())
+    }
+
+    /// [`Gateway::completion_service`] over another upstream service than the HTTP client: an
+    /// in-process model server, a custom client, a test double. It receives each attempt's
+    /// request as translate built it (the provider's wire format, the [`crate::context::Target`]
+    /// extension naming the endpoint).
+    pub fn completion_service_over<U>(&self, kind: ApiKind, upstream: U) -> CompletionService
+    where
+        U: tower::Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = crate::BoxError,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        U::Future: Send + 'static,
+    {
+        let server = &self.config.server;
+        let auth = self.keys.clone().map(|store| {
+            let layer = AuthLayer::new(store);
+            if self.auth_required() {
+                layer
+            } else {
+                layer.optional()
+            }
+        });
+        let credits = self.keys.clone().map(|store| {
+            let layer = CreditLayer::new(store);
+            if self.auth_required() {
+                layer
+            } else {
+                layer.allow_anonymous()
+            }
+        });
+        let mut parse = ParseLayer::new(kind).max_body_bytes(server.max_body_bytes);
+        let mut fallback = FallbackLayer::new()
+            .keepalive_after(Duration::from_millis(server.keepalive_ms))
+            .health(self.health.clone())
+            .sticky(self.sticky.clone());
+        if server.metrics {
+            parse = parse.metrics(self.metrics.clone());
+            fallback = fallback.metrics(self.metrics.clone());
+        }
+        let stack = ServiceBuilder::new()
+            .option_layer(auth)
+            .layer(parse)
+            .layer(AliasLayer::with_handle(
+                self.catalog.clone(),
+                self.aliases.clone(),
+            ))
+            .layer(self.auto.clone())
+            .layer(
+                RouteLayer::new(self.catalog.clone())
+                    .health(self.health.clone())
+                    .sticky(self.sticky.clone()),
+            )
+            .layer(BalanceLayer::new().health(self.health.clone()))
+            .option_layer(credits)
+            .layer(fallback)
+            .layer(
+                MeterLayer::new()
+                    .sink(self.ledger.clone())
+                    .health(self.health.clone()),
+            )
+            .layer(TranslateLayer::new())
+            .service(upstream);
+        BoxCloneSyncService::new(stack)
+    }
+}
