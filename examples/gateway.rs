@@ -45,12 +45,8 @@ async fn main() -> ExitCode {
         },
         None => {
             // The embedded default catalogue, with the SQLite ledger in the working directory.
-            let config = Config {
-                ledger: Some(LedgerConfig {
-                    path: Some("switchyard.db".into()),
-                }),
-                ..Config::default()
-            };
+            let mut config = Config::default();
+            config.ledger = Some(LedgerConfig::at("switchyard.db"));
             match Gateway::from_config(config, Path::new(".")) {
                 Ok(g) => g,
                 Err(e) => {

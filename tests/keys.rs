@@ -168,15 +168,11 @@ fn a_daily_limit_frees_up_the_next_day() {
         .settle(Usd::ZERO);
 }
 
-fn key_config(label: &str) -> KeyConfig {
-    KeyConfig {
-        label: label.into(),
-        key_env: None,
-        key_sha256: None,
-        limit: None,
-        limit_reset: None,
-        disabled: false,
-    }
+/// A `[[keys]]` entry: `label`'s, changed by `edit`.
+fn key_with(label: &str, edit: impl FnOnce(&mut KeyConfig)) -> KeyConfig {
+    let mut key = KeyConfig::new(label);
+    edit(&mut key);
+    key
 }
 
 #[test]
@@ -184,22 +180,18 @@ fn config_keys_authenticate_and_disabled_ones_get_403() {
     let secret = "sk-sy-v1-configured-secret-0123456789";
     let other = "sk-sy-v1-hashed-secret-9876543210";
     let keys = [
-        KeyConfig {
-            key_env: Some("TEAM_KEY".into()),
-            limit: Some(5.0),
-            limit_reset: Some("weekly".into()),
-            ..key_config("team")
-        },
-        KeyConfig {
-            key_sha256: Some(hash_key(other).to_uppercase()),
-            disabled: true,
-            ..key_config("off")
-        },
+        key_with("team", |k| {
+            k.key_env = Some("TEAM_KEY".into());
+            k.limit = Some(5.0);
+            k.limit_reset = Some("weekly".into());
+        }),
+        key_with("off", |k| {
+            k.key_sha256 = Some(hash_key(other).to_uppercase());
+            k.disabled = true;
+        }),
     ];
-    let auth = AuthConfig {
-        required: true,
-        management_key_env: Some("MGMT".into()),
-    };
+    let mut auth = AuthConfig::new(true);
+    auth.management_key_env = Some("MGMT".into());
     let env = |var: &str| match var {
         "TEAM_KEY" => Some(secret.to_owned()),
         "MGMT" => Some("sk-sy-v1-management".to_owned()),
@@ -251,10 +243,7 @@ fn config_keys_authenticate_and_disabled_ones_get_403() {
 
 #[test]
 fn bad_key_config_is_named() {
-    let missing_env = [KeyConfig {
-        key_env: Some("NOPE".into()),
-        ..key_config("a")
-    }];
+    let missing_env = [key_with("a", |k| k.key_env = Some("NOPE".into()))];
     // A key whose variable is unset is left out (with a warning), like a provider whose key
     // variable is unset: the gateway still starts.
     let store = KeyStore::builder()
@@ -262,11 +251,10 @@ fn bad_key_config_is_named() {
         .build()
         .expect("an unset key variable leaves the key out");
     assert_eq!(store.len(), 0);
-    let bad_reset = [KeyConfig {
-        key_sha256: Some("a".repeat(64)),
-        limit_reset: Some("yearly".into()),
-        ..key_config("b")
-    }];
+    let bad_reset = [key_with("b", |k| {
+        k.key_sha256 = Some("a".repeat(64));
+        k.limit_reset = Some("yearly".into());
+    })];
     let err = KeyStore::builder()
         .config(None, &bad_reset, |_| None)
         .build()
@@ -453,10 +441,7 @@ mod persistence {
     fn managed_keys_and_usage_survive_a_restart_as_hashes_only() {
         let db = temp_db();
         let config_secret = "sk-sy-v1-from-the-config-file-000000";
-        let config = [KeyConfig {
-            key_env: Some("K".into()),
-            ..key_config("cfg")
-        }];
+        let config = [key_with("cfg", |k| k.key_env = Some("K".into()))];
         // The ledger shares the database file.
         let ledger_sink = ledger::open(&db.0).expect("ledger");
         let (secret, hash) = {

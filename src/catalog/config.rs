@@ -12,6 +12,7 @@ use std::time::Duration;
 /// The whole config file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Config {
     /// `[server]`.
     #[serde(default)]
@@ -48,6 +49,7 @@ pub struct Config {
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Listen address, `127.0.0.1:8080` by default.
     #[serde(default = "default_listen")]
@@ -94,6 +96,7 @@ fn default_shutdown_ms() -> u64 {
 /// `[catalog]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CatalogConfig {
     /// Also load the embedded default catalogue. Defaults to true when the file declares no
     /// `[[providers]]`, false otherwise.
@@ -106,6 +109,7 @@ pub struct CatalogConfig {
 /// `[[providers]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ProviderConfig {
     /// Routing slug.
     pub slug: String,
@@ -143,6 +147,7 @@ pub struct ProviderConfig {
 /// `timeouts = { connect_ms, first_byte_ms, idle_ms, total_ms }`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TimeoutsConfig {
     /// Connect timeout.
     pub connect_ms: Option<u64>,
@@ -170,6 +175,7 @@ impl TimeoutsConfig {
 /// `[[models]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ModelConfig {
     /// `author/name`.
     pub slug: String,
@@ -203,6 +209,7 @@ pub struct ModelConfig {
 /// `[[models.endpoints]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct EndpointConfig {
     /// Provider slug.
     pub provider: String,
@@ -229,6 +236,7 @@ pub struct EndpointConfig {
 /// image, `web_search` per search, `discount` a fraction.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PricingConfig {
     /// Per million prompt tokens.
     #[serde(default)]
@@ -264,6 +272,7 @@ pub struct PricingConfig {
 /// `overrides = [{ min_prompt_tokens = 200000, prompt = 5.0 }]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct OverrideConfig {
     /// Applies above this many prompt tokens.
     pub min_prompt_tokens: Option<u64>,
@@ -326,12 +335,23 @@ impl PricingConfig {
 /// `[auth]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AuthConfig {
     /// Requests need a gateway key.
     #[serde(default = "yes")]
     pub required: bool,
     /// Environment variable holding the management key that enables `/api/v1/keys`.
     pub management_key_env: Option<String>,
+}
+
+impl AuthConfig {
+    /// `[auth]` with `required` set and no management key.
+    pub fn new(required: bool) -> Self {
+        AuthConfig {
+            required,
+            management_key_env: None,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -341,6 +361,7 @@ fn yes() -> bool {
 /// `[[keys]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct KeyConfig {
     /// Label.
     pub label: String,
@@ -357,17 +378,42 @@ pub struct KeyConfig {
     pub disabled: bool,
 }
 
+impl KeyConfig {
+    /// A `[[keys]]` entry with only its label: no key source yet, no limit, enabled.
+    pub fn new(label: impl Into<String>) -> Self {
+        KeyConfig {
+            label: label.into(),
+            key_env: None,
+            key_sha256: None,
+            limit: None,
+            limit_reset: None,
+            disabled: false,
+        }
+    }
+}
+
 /// `[ledger]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LedgerConfig {
     /// SQLite file (or `.jsonl` for a JSON Lines ledger).
     pub path: Option<PathBuf>,
 }
 
+impl LedgerConfig {
+    /// A ledger in `path`: SQLite, or JSON Lines when the name ends in `.jsonl`.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        LedgerConfig {
+            path: Some(path.into()),
+        }
+    }
+}
+
 /// `[auto]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AutoConfig {
     /// Candidate models with their tier (0 = cheapest).
     #[serde(default)]
@@ -385,6 +431,7 @@ pub struct AutoConfig {
 /// One `[auto].models` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AutoModelConfig {
     /// Model slug.
     pub slug: String,
@@ -395,6 +442,7 @@ pub struct AutoModelConfig {
 
 /// A config file that could not be read or understood: names the file, line, column and field.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The file.
     pub path: PathBuf,

@@ -34,16 +34,21 @@ pub mod api;
 pub mod hash;
 mod layer;
 pub mod period;
+mod persistence;
+mod records;
+mod reservation;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod store;
 
 pub use layer::{Auth, AuthLayer, Credit, CreditLayer, worst_case};
 pub use period::LimitReset;
+pub use persistence::{KeyPersistence, MemoryKeys};
+pub use records::{Clock, KeyInfo, KeyUpdate, StoredKey, UsageCounters};
+pub use reservation::Reservation;
 #[cfg(feature = "sqlite")]
-pub use store::SqliteKeys;
-pub use store::{
-    Clock, KeyInfo, KeyPersistence, KeyStore, KeyStoreBuilder, KeyUpdate, MemoryKeys, Reservation,
-    StoredKey, UsageCounters,
-};
+pub use sqlite::SqliteKeys;
+pub use store::{KeyStore, KeyStoreBuilder};
 
 use crate::catalog::Usd;
 use http::StatusCode;

@@ -1,170 +1,17 @@
-//! The key store: authentication, credit reservations, usage counters, persistence.
+//! The key store: authentication, credit reservations and usage counters over a
+//! [`KeyPersistence`].
 
 use super::hash::{KEY_PREFIX, ct_eq, generate_key, hash_key, is_hash, mask};
-use super::period::{LimitReset, day_start, month_start, week_start};
+use super::period::LimitReset;
+use super::persistence::{KeyPersistence, MemoryKeys};
+use super::records::{Clock, KeyInfo, KeyUpdate, StoredKey, UsageCounters};
+use super::reservation::Reservation;
 use super::{AuthError, InsufficientCredits, KeyStoreError, ReserveError};
 use crate::catalog::{AuthConfig, KeyConfig, Usd};
 use crate::ledger::now_ms;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// The current time in unix milliseconds; injectable so tests can roll periods over.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// A key's spend, overall and in the current UTC day, week and month.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UsageCounters {
-    /// Since the key was created.
-    pub total: Usd,
-    /// In the day starting at `day_start`.
-    pub daily: Usd,
-    /// In the week starting at `week_start`.
-    pub weekly: Usd,
-    /// In the month starting at `month_start`.
-    pub monthly: Usd,
-    /// Start (unix ms) of the day `daily` counts.
-    pub day_start: i64,
-    /// Start (unix ms) of the week `weekly` counts.
-    pub week_start: i64,
-    /// Start (unix ms) of the month `monthly` counts.
-    pub month_start: i64,
-}
-
-impl UsageCounters {
-    /// Zeroes the counters whose period has ended by `now_ms`.
-    pub fn roll(&mut self, now_ms: i64) {
-        let (d, w, m) = (day_start(now_ms), week_start(now_ms), month_start(now_ms));
-        if d != self.day_start {
-            self.day_start = d;
-            self.daily = Usd::ZERO;
-        }
-        if w != self.week_start {
-            self.week_start = w;
-            self.weekly = Usd::ZERO;
-        }
-        if m != self.month_start {
-            self.month_start = m;
-            self.monthly = Usd::ZERO;
-        }
-    }
-
-    /// Adds a spend at `now_ms`.
-    pub fn add(&mut self, now_ms: i64, amount: Usd) {
-        self.roll(now_ms);
-        self.total += amount;
-        self.daily += amount;
-        self.weekly += amount;
-        self.monthly += amount;
-    }
-
-    /// The usage a limit with this reset period counts.
-    pub fn in_period(&self, reset: LimitReset) -> Usd {
-        match reset {
-            LimitReset::Never => self.total,
-            LimitReset::Daily => self.daily,
-            LimitReset::Weekly => self.weekly,
-            LimitReset::Monthly => self.monthly,
-        }
-    }
-}
-
-/// A key as persisted: its hash, never its secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredKey {
-    /// SHA-256 hex of the secret.
-    pub hash: String,
-    /// Name (the config `label`, or the API's `name`).
-    pub name: String,
-    /// The secret masked for display (`sk-sy-v1-abc…xyz`).
-    pub label: String,
-    /// Credit limit; `None` is unlimited.
-    pub limit: Option<Usd>,
-    /// When the limit starts afresh.
-    pub limit_reset: LimitReset,
-    /// Disabled keys are refused with 403.
-    pub disabled: bool,
-    /// Creation time, unix ms.
-    pub created_at: i64,
-    /// Created through the management API (else from the config file).
-    pub managed: bool,
-    /// Spend so far.
-    pub usage: UsageCounters,
-}
-
-/// Where managed keys and every key's usage survive restarts.
-pub trait KeyPersistence: Send + Sync + fmt::Debug {
-    /// Every stored key.
-    fn load(&self) -> Result<Vec<StoredKey>, KeyStoreError>;
-    /// Inserts or replaces a key.
-    fn save(&self, key: &StoredKey) -> Result<(), KeyStoreError>;
-    /// Removes a key.
-    fn delete(&self, hash: &str) -> Result<(), KeyStoreError>;
-}
-
-/// No persistence: keys live as long as the process.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MemoryKeys;
-
-impl KeyPersistence for MemoryKeys {
-    fn load(&self) -> Result<Vec<StoredKey>, KeyStoreError> {
-        Ok(Vec::new())
-    }
-    fn save(&self, _: &StoredKey) -> Result<(), KeyStoreError> {
-        Ok(())
-    }
-    fn delete(&self, _: &str) -> Result<(), KeyStoreError> {
-        Ok(())
-    }
-}
-
-/// What a request learns about its key: a snapshot, no secret in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo {
-    /// SHA-256 hex of the secret.
-    pub hash: String,
-    /// Name.
-    pub name: String,
-    /// The masked secret.
-    pub label: String,
-    /// Credit limit; `None` is unlimited.
-    pub limit: Option<Usd>,
-    /// When the limit starts afresh.
-    pub limit_reset: LimitReset,
-    /// Disabled.
-    pub disabled: bool,
-    /// Creation time, unix ms.
-    pub created_at: i64,
-    /// Created through the management API.
-    pub managed: bool,
-    /// Spend, periods rolled over to now.
-    pub usage: UsageCounters,
-    /// Held by requests in flight.
-    pub reserved: Usd,
-    /// The management key (never true for keys from [`KeyStore::authenticate`]).
-    pub is_management_key: bool,
-}
-
-impl KeyInfo {
-    /// `limit − usage in the period`, at least zero; `None` when unlimited.
-    pub fn limit_remaining(&self) -> Option<Usd> {
-        self.limit
-            .map(|l| (l - self.usage.in_period(self.limit_reset)).max(Usd::ZERO))
-    }
-}
-
-/// Changes to a key (`PATCH /api/v1/keys/{hash}`); `None` fields stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyUpdate {
-    /// New name.
-    pub name: Option<String>,
-    /// New limit; `Some(None)` removes it.
-    pub limit: Option<Option<Usd>>,
-    /// New reset period.
-    pub limit_reset: Option<LimitReset>,
-    /// Disable or enable.
-    pub disabled: Option<bool>,
-}
 
 #[derive(Debug)]
 struct Entry {
@@ -616,7 +463,7 @@ impl KeyStore {
         self.settle(hash, amount, Usd::ZERO);
     }
 
-    fn settle(&self, hash: &str, actual: Usd, release: Usd) {
+    pub(super) fn settle(&self, hash: &str, actual: Usd, release: Usd) {
         let now = self.now();
         let _persist = self.persist_lock();
         let stored = {
@@ -633,7 +480,7 @@ impl KeyStore {
         }
     }
 
-    fn release(&self, hash: &str, amount: Usd) {
+    pub(super) fn release(&self, hash: &str, amount: Usd) {
         if let Some(entry) = self.lock().get_mut(hash) {
             entry.reserved = (entry.reserved - amount).max(Usd::ZERO);
         }
@@ -677,183 +524,5 @@ fn snapshot(entry: &mut Entry, now: i64) -> KeyInfo {
         usage: k.usage,
         reserved: entry.reserved,
         is_management_key: false,
-    }
-}
-
-/// A hold on part of a key's limit for one request.
-///
-/// [`settle`](Reservation::settle) it with the actual cost; dropped unsettled (the request
-/// failed or was cancelled), it releases the hold and charges nothing.
-#[must_use = "dropping a reservation releases it at once"]
-pub struct Reservation {
-    store: KeyStore,
-    hash: String,
-    amount: Usd,
-    settled: bool,
-}
-
-impl fmt::Debug for Reservation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reservation")
-            .field("hash", &self.hash)
-            .field("amount", &self.amount)
-            .finish()
-    }
-}
-
-impl Reservation {
-    /// The amount held.
-    pub fn amount(&self) -> Usd {
-        self.amount
-    }
-
-    /// The key's hash.
-    pub fn key_hash(&self) -> &str {
-        &self.hash
-    }
-
-    /// Releases the hold and charges `actual` to the key.
-    pub fn settle(mut self, actual: Usd) {
-        self.settled = true;
-        self.store.settle(&self.hash, actual, self.amount);
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        if !self.settled {
-            self.store.release(&self.hash, self.amount);
-        }
-    }
-}
-
-#[cfg(feature = "sqlite")]
-pub use sqlite::SqliteKeys;
-
-#[cfg(feature = "sqlite")]
-mod sqlite {
-    use super::{KeyPersistence, KeyStoreError, StoredKey, UsageCounters};
-    use crate::catalog::Usd;
-    use crate::keys::LimitReset;
-    use rusqlite::{Connection, Row, params};
-    use std::path::Path;
-    use std::sync::{Mutex, MutexGuard};
-
-    const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS keys (
-        hash          TEXT PRIMARY KEY NOT NULL,
-        name          TEXT NOT NULL,
-        label         TEXT NOT NULL,
-        limit_pico    INTEGER,
-        limit_reset   TEXT NOT NULL,
-        disabled      INTEGER NOT NULL,
-        created_at    INTEGER NOT NULL,
-        managed       INTEGER NOT NULL,
-        usage_total   INTEGER NOT NULL,
-        usage_daily   INTEGER NOT NULL,
-        usage_weekly  INTEGER NOT NULL,
-        usage_monthly INTEGER NOT NULL,
-        day_start     INTEGER NOT NULL,
-        week_start    INTEGER NOT NULL,
-        month_start   INTEGER NOT NULL
-    );
-    ";
-
-    /// Keys in a `keys` table, normally in the SQLite ledger's database. Stores hashes and
-    /// masked labels, never secrets.
-    #[derive(Debug)]
-    pub struct SqliteKeys {
-        conn: Mutex<Connection>,
-    }
-
-    fn err(e: impl std::fmt::Display) -> KeyStoreError {
-        KeyStoreError::Persistence(e.to_string())
-    }
-
-    impl SqliteKeys {
-        /// Opens (or creates) the database and its `keys` table.
-        pub fn open(path: &Path) -> Result<Self, KeyStoreError> {
-            let conn = crate::ledger::connect(path).map_err(err)?;
-            conn.execute_batch(SCHEMA).map_err(err)?;
-            Ok(SqliteKeys {
-                conn: Mutex::new(conn),
-            })
-        }
-
-        fn conn(&self) -> MutexGuard<'_, Connection> {
-            self.conn.lock().unwrap_or_else(|p| p.into_inner())
-        }
-    }
-
-    fn row(r: &Row<'_>) -> rusqlite::Result<StoredKey> {
-        let pico = |i: usize| r.get::<_, i64>(i).map(Usd::from_picodollars);
-        let reset: String = r.get(4)?;
-        Ok(StoredKey {
-            hash: r.get(0)?,
-            name: r.get(1)?,
-            label: r.get(2)?,
-            limit: r.get::<_, Option<i64>>(3)?.map(Usd::from_picodollars),
-            limit_reset: reset.parse().unwrap_or(LimitReset::Never),
-            disabled: r.get(5)?,
-            created_at: r.get(6)?,
-            managed: r.get(7)?,
-            usage: UsageCounters {
-                total: pico(8)?,
-                daily: pico(9)?,
-                weekly: pico(10)?,
-                monthly: pico(11)?,
-                day_start: r.get(12)?,
-                week_start: r.get(13)?,
-                month_start: r.get(14)?,
-            },
-        })
-    }
-
-    impl KeyPersistence for SqliteKeys {
-        fn load(&self) -> Result<Vec<StoredKey>, KeyStoreError> {
-            let conn = self.conn();
-            let mut stmt = conn
-                .prepare("SELECT * FROM keys ORDER BY created_at")
-                .map_err(err)?;
-            let rows = stmt.query_map([], row).map_err(err)?;
-            rows.collect::<Result<_, _>>().map_err(err)
-        }
-
-        fn save(&self, k: &StoredKey) -> Result<(), KeyStoreError> {
-            let u = &k.usage;
-            self.conn()
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO keys VALUES
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        k.hash,
-                        k.name,
-                        k.label,
-                        k.limit.map(Usd::picodollars),
-                        k.limit_reset.to_string(),
-                        k.disabled,
-                        k.created_at,
-                        k.managed,
-                        u.total.picodollars(),
-                        u.daily.picodollars(),
-                        u.weekly.picodollars(),
-                        u.monthly.picodollars(),
-                        u.day_start,
-                        u.week_start,
-                        u.month_start,
-                    ])
-                })
-                .map(drop)
-                .map_err(err)
-        }
-
-        fn delete(&self, hash: &str) -> Result<(), KeyStoreError> {
-            self.conn()
-                .execute("DELETE FROM keys WHERE hash = ?1", [hash])
-                .map(drop)
-                .map_err(err)
-        }
     }
 }

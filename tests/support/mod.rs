@@ -1,43 +1,12 @@
-//! Test support: configs over the fake upstream (`switchyard::test_util`) and a small client.
+//! Test support: a small HTTP client, and the gateway started the one way `switchyard::test_util`
+//! starts it (configs over its fake upstream come from there too).
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
-use std::net::SocketAddr;
+use switchyard::test_util;
 #[allow(unused_imports)]
-pub use switchyard::test_util::{Fake, start_fake};
-
-/// Models for [`config_toml`]: each a slug and its (scenario, prompt price, completion price)
-/// endpoints.
-pub type Models<'a> = &'a [(&'a str, &'a [(&'a str, f64, f64)])];
-
-/// A config with one provider per scenario (`p-<scenario>`, display name `P <scenario>`) and
-/// the given models, each a list of (scenario, prompt price, completion price) endpoints.
-pub fn config_toml(addr: SocketAddr, models: Models<'_>, extra: &str) -> String {
-    let mut scenarios: Vec<&str> = models
-        .iter()
-        .flat_map(|(_, eps)| eps.iter().map(|e| e.0))
-        .collect();
-    scenarios.sort_unstable();
-    scenarios.dedup();
-    let mut out = String::from("[server]\nkeepalive_ms = 300\n");
-    for s in &scenarios {
-        out.push_str(&format!(
-            "[[providers]]\nslug = \"p-{s}\"\nname = \"P {s}\"\nbase_url = \"http://{addr}/{s}/v1\"\ntimeouts = {{ connect_ms = 1000, first_byte_ms = 2000, idle_ms = 1000, total_ms = 10000 }}\n\n"
-        ));
-    }
-    for (slug, eps) in models {
-        out.push_str(&format!(
-            "[[models]]\nslug = \"{slug}\"\ncontext_length = 100000\n"
-        ));
-        for (s, p, c) in eps.iter() {
-            out.push_str(&format!("[[models.endpoints]]\nprovider = \"p-{s}\"\nmodel = \"up-{s}\"\npricing = {{ prompt = {p}, completion = {c} }}\n"));
-        }
-        out.push('\n');
-    }
-    out.push_str(extra);
-    out
-}
+pub use switchyard::test_util::{Fake, Models, config_toml, start_fake};
 
 /// Starts a gateway for a config text; returns its base URL (`http://addr/api/v1`).
 pub async fn start_gateway(config: &str) -> String {
@@ -46,19 +15,7 @@ pub async fn start_gateway(config: &str) -> String {
 
 /// As [`start_gateway`], with environment variables given as pairs instead of the process's.
 pub async fn start_gateway_with_env(config: &str, vars: &[(&str, &str)]) -> String {
-    let cfg =
-        switchyard::catalog::Config::parse(std::path::Path::new("test.toml"), config).unwrap();
-    let env = |name: &str| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
-    };
-    let gw =
-        switchyard::server::Gateway::from_config_with_env(cfg, std::path::Path::new("."), &env)
-            .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(gw.serve(listener, std::future::pending::<()>()));
+    let addr = test_util::start_gateway(test_util::gateway_with_vars(config, vars)).await;
     format!("http://{addr}/api/v1")
 }
 

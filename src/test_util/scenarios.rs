@@ -1,0 +1,235 @@
+//! Which scenario a request asks for (the first path segment) and the answer it gets.
+
+use super::answers::{
+    Pacing, body_response, faulty_json, faulty_stream, huge, json_response, normal, send_all,
+    silence, stream_events,
+};
+use super::fake::{Abort, Fake, OK_TEXT, ResetHandle, Seen};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Fault scenarios that strike before any content event: the fallback layer must hide them from
+/// the client (in both modes) by serving the next candidate.
+pub const FAULTS_BEFORE_CONTENT: &[&str] = &[
+    "status-429-ra1",
+    "status-500",
+    "status-502",
+    "status-503",
+    "status-529",
+    "refused",
+    "resetconn",
+    "hang",
+    "hangheaders",
+    "cutbefore",
+    "resetbefore",
+    "stallbefore",
+    "nodonebefore",
+    "malformedbefore",
+    "errchunkbefore",
+    "garbage",
+    "error200",
+];
+
+/// Fault scenarios that strike after the first content event: a stream ends with the content so
+/// far, an error chunk and `[DONE]`; for non-streaming requests they are broken bodies, still
+/// invisible.
+pub const FAULTS_AFTER_CONTENT: &[&str] = &[
+    "cutafter",
+    "resetafter",
+    "stallafter",
+    "nodone",
+    "malformedafter",
+    "errchunkafter",
+];
+
+/// Where a stream fault strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum At {
+    /// After the role chunk, before any content.
+    Before,
+    /// After the first content chunk.
+    After,
+}
+
+/// A fault of the table in the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fault {
+    Cut,
+    Reset,
+    Stall,
+    NoDone,
+    Malformed,
+    ErrChunk,
+    ErrKeyChunk,
+}
+
+pub(super) fn parse_fault(scenario: &str) -> Option<(Fault, At)> {
+    if scenario == "nodone" {
+        return Some((Fault::NoDone, At::After));
+    }
+    let (name, at) = if let Some(n) = scenario.strip_suffix("before") {
+        (n, At::Before)
+    } else {
+        (scenario.strip_suffix("after")?, At::After)
+    };
+    let fault = match name {
+        "cut" => Fault::Cut,
+        "reset" => Fault::Reset,
+        "stall" => Fault::Stall,
+        "nodone" => Fault::NoDone,
+        "malformed" => Fault::Malformed,
+        "errchunk" => Fault::ErrChunk,
+        "errkeychunk" => Fault::ErrKeyChunk,
+        _ => return None,
+    };
+    Some((fault, at))
+}
+
+/// What a request asked for, as far as the fake cares.
+pub(super) struct Ask {
+    pub(super) stream: bool,
+    pub(super) model: String,
+    pub(super) legacy: bool,
+    /// `x_echo` from the body, appended to the answer text (soak tests match answers to requests).
+    pub(super) echo: Option<String>,
+    /// The `Authorization` header received (for the key-echo scenarios).
+    pub(super) auth: String,
+}
+
+impl Ask {
+    pub(super) fn text(&self) -> String {
+        match &self.echo {
+            Some(e) => format!("{OK_TEXT} [{e}]"),
+            None => OK_TEXT.to_owned(),
+        }
+    }
+}
+
+pub(super) async fn handle(
+    State(fake): State<Fake>,
+    Path(scenario): Path<String>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let reset = parts.extensions.get::<ResetHandle>().cloned();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    *fake
+        .counts
+        .lock()
+        .unwrap()
+        .entry(scenario.clone())
+        .or_default() += 1;
+    let path = parts.uri.path().to_owned();
+    let ask = Ask {
+        stream: body["stream"].as_bool().unwrap_or(false),
+        model: body["model"].as_str().unwrap_or("unknown").to_owned(),
+        legacy: path.ends_with("/completions") && !path.ends_with("/chat/completions"),
+        echo: body["x_echo"].as_str().map(str::to_owned),
+        auth: parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+    };
+    if fake.record.load(Ordering::Relaxed) {
+        fake.seen.lock().unwrap().push(Seen {
+            scenario: scenario.clone(),
+            path,
+            headers: parts.headers,
+            body,
+        });
+    }
+    let parts: Vec<&str> = scenario.split('-').collect();
+    match parts.as_slice() {
+        ["status", code, rest @ ..] => {
+            let code: u16 = code.parse().unwrap();
+            let mut resp = (
+                StatusCode::from_u16(code).unwrap(),
+                [("content-type", "application/json")],
+                json!({"error": {"message": format!("fake upstream says {code}"), "type": "fake_error", "code": if code == 400 && rest.contains(&"ctx") { json!("context_length_exceeded") } else { json!(null) }}}).to_string(),
+            )
+                .into_response();
+            if let Some(secs) = rest.iter().find_map(|r| r.strip_prefix("ra")) {
+                resp.headers_mut()
+                    .insert("retry-after", secs.parse().unwrap());
+            }
+            resp
+        }
+        ["hang"] => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::OK.into_response()
+        }
+        ["hangheaders"] => {
+            let ct = if ask.stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            };
+            let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(1);
+            tokio::spawn(async move { silence(&tx).await });
+            body_response(ct, rx)
+        }
+        ["resetconn"] => {
+            if let Some(r) = reset {
+                r.arm();
+            }
+            let mut resp = StatusCode::OK.into_response();
+            resp.extensions_mut().insert(Abort);
+            resp
+        }
+        ["garbage"] => json_response(StatusCode::OK, "{not json".to_owned()),
+        ["error200"] => json_response(
+            StatusCode::OK,
+            json!({"error": {"code": 502, "message": "upstream model crashed"}}).to_string(),
+        ),
+        ["echokey"] => json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"message": format!("Incorrect API key provided: {}", ask.auth), "type": "invalid_request_error", "code": "invalid_api_key"}}).to_string(),
+        ),
+        ["huge", mib] => huge(&ask, mib.parse().unwrap()),
+        ["slow", ms] => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+            normal(&fake, &ask, Pacing::Whole)
+        }
+        ["slowfirst", ms] if !ask.stream => {
+            tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+            normal(&fake, &ask, Pacing::Whole)
+        }
+        ["slowfirst", ms] => normal(
+            &fake,
+            &ask,
+            Pacing::FirstAfter(Duration::from_millis(ms.parse().unwrap())),
+        ),
+        ["drip", ms] => normal(
+            &fake,
+            &ask,
+            Pacing::Drip(Duration::from_millis(ms.parse().unwrap())),
+        ),
+        ["rechunk", seed] => normal(&fake, &ask, Pacing::Rechunk(seed.parse().unwrap())),
+        ["finishnodone"] if ask.stream => {
+            // Finish reason and usage, then the end: no `[DONE]` (some servers do this).
+            let mut events = stream_events(&ask);
+            events.pop();
+            let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(16);
+            tokio::spawn(async move { send_all(&tx, events.into_iter().map(Bytes::from)).await });
+            body_response("text/event-stream", rx)
+        }
+        [name] => match parse_fault(name) {
+            Some((fault, at)) if ask.stream => faulty_stream(&fake, &ask, fault, at, reset),
+            Some((fault, _)) => faulty_json(&ask, fault, reset),
+            None => normal(&fake, &ask, Pacing::Whole),
+        },
+        _ => normal(&fake, &ask, Pacing::Whole),
+    }
+}
