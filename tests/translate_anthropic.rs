@@ -40,7 +40,7 @@ fn sse(text: &str) -> Vec<(Option<String>, String)> {
 }
 
 /// Runs a whole fixture stream; the error, if any, comes back with the chunks before it.
-fn translate_stream(name: &str) -> (Vec<Value>, Option<switchyard::translate::UpstreamError>) {
+fn translate_stream(name: &str) -> (Vec<Value>, Option<switchyard::translate::ProviderError>) {
     let mut t = StreamTranslator::new();
     let mut out = Vec::new();
     for (event, data) in sse(&fixture(name)) {

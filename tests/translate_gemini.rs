@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use switchyard::translate::UpstreamError;
+use switchyard::translate::ProviderError;
 use switchyard::translate::gemini::{self, StreamTranslator};
 
 fn fixture(name: &str) -> String {
@@ -32,7 +32,7 @@ fn sse_data(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn translate_stream(name: &str) -> (Vec<Value>, Option<UpstreamError>) {
+fn translate_stream(name: &str) -> (Vec<Value>, Option<ProviderError>) {
     let mut t = StreamTranslator::new();
     let mut out = Vec::new();
     for data in sse_data(&fixture(name)) {

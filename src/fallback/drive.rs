@@ -12,7 +12,7 @@ use crate::context::{
 };
 use crate::error::GatewayError;
 use crate::health::Outcome as HealthOutcome;
-use crate::translate::UpstreamFailure;
+use crate::translate::ProviderFailure;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -221,8 +221,8 @@ async fn commit_or_fail(
     if !resp.status().is_success() {
         let status = resp.status();
         let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
-        let error = match resp.extensions().get::<UpstreamFailure>() {
-            Some(UpstreamFailure(e)) => e.clone(),
+        let error = match resp.extensions().get::<ProviderFailure>() {
+            Some(ProviderFailure(e)) => e.clone(),
             // Not from the translate layer: the upstream's own (OpenAI-style) error body says
             // why, read as translate reads one.
             None => {

@@ -30,7 +30,7 @@ impl std::error::Error for TranslateError {}
 
 /// An upstream error mapped to gateway terms.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UpstreamError {
+pub struct ProviderError {
     /// The HTTP status the gateway should answer with.
     pub status: u16,
     /// The OpenRouter `error_type` (`rate_limit_exceeded`, `provider_overloaded`, …).
@@ -41,10 +41,10 @@ pub struct UpstreamError {
     pub raw: String,
 }
 
-impl UpstreamError {
+impl ProviderError {
     /// An upstream body that is not the JSON it should be: the provider misbehaved (502).
     pub(crate) fn invalid_body(what: &str, err: &serde_json::Error, body: &[u8]) -> Self {
-        UpstreamError {
+        ProviderError {
             status: 502,
             error_type: "provider_unavailable",
             message: format!("upstream returned an invalid {what}: {err}"),
@@ -53,7 +53,7 @@ impl UpstreamError {
     }
 }
 
-impl fmt::Display for UpstreamError {
+impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -63,7 +63,7 @@ impl fmt::Display for UpstreamError {
     }
 }
 
-impl std::error::Error for UpstreamError {}
+impl std::error::Error for ProviderError {}
 
 /// The `error_type` for an upstream status when the body says nothing more specific.
 pub(crate) fn error_type_for_status(status: u16) -> &'static str {

@@ -1,7 +1,7 @@
 //! Glue between the translate layer and the Anthropic and Gemini translators: paths, request
 //! bodies, stream mappers and errors, all in the gateway's terms.
 
-use super::common::UpstreamError as ProviderError;
+use super::common::ProviderError;
 use super::stream::StreamMapper;
 use super::{anthropic, gemini};
 use crate::BoxError;

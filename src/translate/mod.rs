@@ -7,7 +7,7 @@
 //!    only the headers the upstream needs — nothing of the client's.
 //! 2. On an error status, read the (small) error body and answer with the same status and the
 //!    envelope `{"error":{"code","message","metadata":{"raw","provider_name","error_type"}}}`,
-//!    the provider's own reason in `message`. The [`UpstreamFailure`] response extension carries
+//!    the provider's own reason in `message`. The [`ProviderFailure`] response extension carries
 //!    the same error for the fallback layer, so it never re-parses bodies.
 //! 3. On success, answer an OpenAI `chat.completion` (or `text_completion`) stamped with the
 //!    generation id, the served model slug, the provider's display name and
@@ -37,10 +37,7 @@ mod splice;
 mod splice_serde;
 mod stream;
 
-/// The translators' mapped provider error, by a name that does not clash with
-/// [`crate::upstream::UpstreamError`] (transport failures).
-pub use common::UpstreamError as ProviderError;
-pub use common::{FinishReason, TranslateError, UpstreamError};
+pub use common::{FinishReason, ProviderError, TranslateError};
 
 pub(crate) use common::now as now_secs;
 pub use normalize::{chunk_has_content, normalize_finish_reason};
@@ -68,9 +65,12 @@ use tower::{Layer, Service};
 /// Largest upstream error body read (the rest is cut).
 const MAX_ERROR_BODY: usize = 1024 * 1024;
 
-/// The error an upstream answered with, as a response extension for the fallback layer.
+/// The error a provider answered with (a [`ProviderError`] in the gateway's terms), as an
+/// extension on the translated error response, so the fallback layer can classify the attempt
+/// without reading the body again. A transport failure (no answer at all) is an
+/// [`UpstreamError`](crate::error::UpstreamError) instead.
 #[derive(Debug, Clone)]
-pub struct UpstreamFailure(pub GatewayError);
+pub struct ProviderFailure(pub GatewayError);
 
 /// Applies [`Translate`].
 #[derive(Debug, Clone, Default)]
@@ -419,6 +419,6 @@ fn failure_response(err: GatewayError, retry_after: Option<HeaderValue>) -> Resp
     if let Some(v) = retry_after {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    resp.extensions_mut().insert(UpstreamFailure(err));
+    resp.extensions_mut().insert(ProviderFailure(err));
     resp
 }

@@ -2,7 +2,7 @@
 
 use super::REASONING_FORMAT;
 use crate::translate::common::{
-    ChunkHead, FinishReason, UpstreamError, Usage, assistant_message, choice, completion, count,
+    ChunkHead, FinishReason, ProviderError, Usage, assistant_message, choice, completion, count,
     error_type_for_status, now, tool_call,
 };
 use serde_json::{Value, json};
@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 ///
 /// `id` and `model` are the upstream's; the gateway rewrites them. An Anthropic error object
 /// in the body becomes `Err`, as does a body that is not JSON (502 `provider_unavailable`).
-pub fn response(body: &[u8]) -> Result<Value, UpstreamError> {
+pub fn response(body: &[u8]) -> Result<Value, ProviderError> {
     let v: Value = serde_json::from_slice(body)
-        .map_err(|e| UpstreamError::invalid_body("JSON body", &e, body))?;
+        .map_err(|e| ProviderError::invalid_body("JSON body", &e, body))?;
     if v.get("type").and_then(Value::as_str) == Some("error") {
         return Err(error(0, body));
     }
@@ -97,7 +97,7 @@ pub(crate) fn usage(u: &Value) -> Usage {
 ///
 /// The error `type` decides; `status` (0 when unknown, e.g. mid-stream) is the fallback for
 /// bodies that are not Anthropic errors. The provider's own message is kept.
-pub fn error(status: u16, body: &[u8]) -> UpstreamError {
+pub fn error(status: u16, body: &[u8]) -> ProviderError {
     let raw = String::from_utf8_lossy(body).into_owned();
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let kind = v
@@ -126,7 +126,7 @@ pub fn error(status: u16, body: &[u8]) -> UpstreamError {
         _ if status == 0 => (502, "provider_unavailable"),
         _ => (status, error_type_for_status(status)),
     };
-    UpstreamError {
+    ProviderError {
         status,
         error_type,
         message,

@@ -2,7 +2,7 @@
 
 use super::REASONING_FORMAT;
 use super::response::{error, finish_reason, reasoning_tokens, usage};
-use crate::translate::common::{ChunkHead, UpstreamError, Usage, count, now};
+use crate::translate::common::{ChunkHead, ProviderError, Usage, count, now};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
@@ -102,9 +102,9 @@ impl StreamTranslator {
         event: Option<&str>,
         data: &str,
         out: &mut Vec<Value>,
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<(), ProviderError> {
         let ev: Event<'_> = serde_json::from_str(data)
-            .map_err(|e| UpstreamError::invalid_body("stream event", &e, data.as_bytes()))?;
+            .map_err(|e| ProviderError::invalid_body("stream event", &e, data.as_bytes()))?;
         match event.or(ev.kind.as_deref()).unwrap_or("") {
             "message_start" => self.message_start(&ev.message, out),
             "content_block_start" => self.block_start(&ev, out),

@@ -2,7 +2,7 @@
 
 use super::REASONING_FORMAT;
 use crate::translate::common::{
-    ChunkHead, FinishReason, UpstreamError, Usage, assistant_message, choice, completion, count,
+    ChunkHead, FinishReason, ProviderError, Usage, assistant_message, choice, completion, count,
     error_type_for_status, now, tool_call,
 };
 use serde::Deserialize;
@@ -68,13 +68,13 @@ struct FunctionCall<'a> {
 
 /// Parses one response body or stream chunk; an error object (bare or wrapped in an array, as
 /// streaming endpoints send it) is `Err` mapped by [`error`].
-pub(crate) fn parse<'a>(data: &'a str, what: &str) -> Result<GenerateResponse<'a>, UpstreamError> {
+pub(crate) fn parse<'a>(data: &'a str, what: &str) -> Result<GenerateResponse<'a>, ProviderError> {
     match serde_json::from_str::<GenerateResponse<'a>>(data) {
         Ok(r) if r.error.is_none() => Ok(r),
         Ok(_) => Err(error(0, data.as_bytes())),
         Err(e) => match serde_json::from_str::<Value>(data) {
             Ok(Value::Array(_)) => Err(error(0, data.as_bytes())),
-            _ => Err(UpstreamError::invalid_body(what, &e, data.as_bytes())),
+            _ => Err(ProviderError::invalid_body(what, &e, data.as_bytes())),
         },
     }
 }
@@ -84,8 +84,8 @@ pub(crate) fn parse<'a>(data: &'a str, what: &str) -> Result<GenerateResponse<'a
 /// Function calls get ids `call_<responseId>_<n>` unless Gemini sent its own; thought
 /// signatures become `reasoning.encrypted` details whose `id` is the tool call they belong to,
 /// so [`request`](super::request) can put them back on the next turn.
-pub fn response(body: &[u8]) -> Result<Value, UpstreamError> {
-    let text = std::str::from_utf8(body).map_err(|e| UpstreamError {
+pub fn response(body: &[u8]) -> Result<Value, ProviderError> {
+    let text = std::str::from_utf8(body).map_err(|e| ProviderError {
         status: 502,
         error_type: "provider_unavailable",
         message: format!("upstream returned an invalid JSON body: {e}"),
@@ -260,7 +260,7 @@ pub(crate) fn usage(u: Option<&Value>) -> Usage {
 /// streaming endpoints do) to gateway terms, keeping the provider's message.
 ///
 /// The `status` string decides; the HTTP `status` (0 when unknown) is the fallback.
-pub fn error(status: u16, body: &[u8]) -> UpstreamError {
+pub fn error(status: u16, body: &[u8]) -> ProviderError {
     let raw = String::from_utf8_lossy(body).into_owned();
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let e = v
@@ -291,7 +291,7 @@ pub fn error(status: u16, body: &[u8]) -> UpstreamError {
         _ if code == 0 => (502, "provider_unavailable"),
         _ => (code, error_type_for_status(code)),
     };
-    UpstreamError {
+    ProviderError {
         status,
         error_type,
         message,

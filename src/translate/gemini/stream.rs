@@ -1,7 +1,7 @@
 //! Gemini `streamGenerateContent?alt=sse` chunks → OpenAI `chat.completion.chunk`s.
 
 use super::response::{Seen, finish, head, parse, read_parts, usage};
-use crate::translate::common::{ChunkHead, UpstreamError, Usage, now};
+use crate::translate::common::{ChunkHead, ProviderError, Usage, now};
 use serde_json::{Map, Value, json};
 
 /// Translates one Gemini SSE stream into OpenAI chunks.
@@ -47,7 +47,7 @@ impl StreamTranslator {
         _event: Option<&str>,
         data: &str,
         out: &mut Vec<Value>,
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<(), ProviderError> {
         let r = parse(data, "stream chunk")?;
         if !self.started {
             self.started = true;
