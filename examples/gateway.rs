@@ -71,7 +71,7 @@ async fn main() -> ExitCode {
     let enabled: Vec<String> = gateway
         .catalog()
         .enabled_providers()
-        .map(|p| p.slug.clone())
+        .map(|p| p.slug.to_string())
         .collect();
     println!("switchyard listening on http://{addr}/api/v1");
     if enabled.is_empty() {

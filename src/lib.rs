@@ -36,6 +36,7 @@ pub mod body;
 pub mod catalog;
 pub mod classify;
 pub mod context;
+mod decimal;
 mod deferred_json;
 pub mod error;
 pub mod fallback;

@@ -27,8 +27,8 @@
 //! assert_eq!(switchyard::overhead::overhead(start, &wait), Duration::ZERO);
 //! ```
 
-use crate::context::UpstreamWait;
-use http::{HeaderMap, HeaderValue};
+use crate::context::{RequestContext, UpstreamWait};
+use http::HeaderMap;
 use std::time::{Duration, Instant};
 
 /// Response header carrying the gateway's overhead in microseconds.
@@ -41,7 +41,10 @@ pub fn overhead(start: Instant, wait: &UpstreamWait) -> Duration {
 
 /// Sets [`OVERHEAD_HEADER`] to `overhead` in whole microseconds.
 pub fn set_header(headers: &mut HeaderMap, overhead: Duration) {
-    headers.insert(OVERHEAD_HEADER, HeaderValue::from(whole_micros(overhead)));
+    headers.insert(
+        OVERHEAD_HEADER,
+        crate::decimal::header_value(whole_micros(overhead)),
+    );
 }
 
 /// `d` in whole microseconds (the header's unit and the histogram's), saturating.
@@ -49,31 +52,37 @@ pub fn whole_micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Adds the intervals a body spends pending to an [`UpstreamWait`]: call [`WaitClock::pending`]
-/// when a poll returns `Pending` and [`WaitClock::ready`] when one returns `Ready`.
+/// Adds the intervals a body spends pending to its request's [`UpstreamWait`]: call
+/// [`WaitClock::pending`] when a poll returns `Pending` and [`WaitClock::ready`] when one
+/// returns `Ready`.
 #[derive(Debug, Default)]
 pub struct WaitClock {
-    wait: Option<UpstreamWait>,
+    ctx: Option<RequestContext>,
     since: Option<Instant>,
 }
 
 impl WaitClock {
-    /// A clock adding to `wait` (none: a no-op).
-    pub fn new(wait: Option<UpstreamWait>) -> Self {
-        WaitClock { wait, since: None }
+    /// A clock adding to the upstream wait of `ctx` (none: a no-op).
+    pub fn new(ctx: Option<RequestContext>) -> Self {
+        WaitClock { ctx, since: None }
+    }
+
+    fn wait(&self) -> Option<&UpstreamWait> {
+        self.ctx.as_ref().map(RequestContext::upstream_wait)
     }
 
     /// The body returned `Pending`. Once the total is read ([`UpstreamWait::close`]) this
     /// reads no clock: a stream's frames come after the header is sent.
     pub fn pending(&mut self) {
-        if self.since.is_none() && self.wait.as_ref().is_some_and(|w| !w.is_closed()) {
+        if self.since.is_none() && self.wait().is_some_and(|w| !w.is_closed()) {
             self.since = Some(Instant::now());
         }
     }
 
     /// The body returned `Ready`.
     pub fn ready(&mut self) {
-        if let (Some(w), Some(t)) = (&self.wait, self.since.take()) {
+        let since = self.since.take();
+        if let (Some(w), Some(t)) = (self.wait(), since) {
             if !w.is_closed() {
                 w.add(t.elapsed());
             }
@@ -87,8 +96,9 @@ mod tests {
 
     #[test]
     fn wait_clock_adds_pending_intervals_only() {
-        let wait = UpstreamWait::default();
-        let mut clock = WaitClock::new(Some(wait.clone()));
+        let ctx = RequestContext::new();
+        let wait = ctx.upstream_wait();
+        let mut clock = WaitClock::new(Some(ctx.clone()));
         clock.ready();
         assert_eq!(wait.get(), Duration::ZERO);
         clock.pending();
@@ -104,9 +114,10 @@ mod tests {
 
     #[test]
     fn a_closed_total_keeps_its_value_and_takes_no_more() {
-        let wait = UpstreamWait::default();
+        let ctx = RequestContext::new();
+        let wait = ctx.upstream_wait();
         wait.add(Duration::from_micros(5));
-        let mut clock = WaitClock::new(Some(wait.clone()));
+        let mut clock = WaitClock::new(Some(ctx.clone()));
         clock.pending();
         wait.close();
         assert!(wait.is_closed());

@@ -144,7 +144,7 @@ async fn route_alone_writes_candidates_and_refuses_an_unknown_model_before_the_i
     let mut providers: Vec<&str> = candidates
         .targets
         .iter()
-        .map(|t| t.endpoint().provider.slug.as_str())
+        .map(|t| &*t.endpoint().provider.slug)
         .collect();
     providers.sort_unstable();
     assert_eq!(providers, ["first", "second"]);
@@ -183,7 +183,7 @@ async fn fallback_alone_moves_to_the_next_candidate_after_a_503_with_its_own_bod
     let (req, send) = handle.next_request().await.expect("first attempt");
     assert_eq!(req.uri().path(), "/chat/completions");
     let target = req.extensions().get::<Target>().expect("Target").clone();
-    assert_eq!(target.endpoint().provider.slug, "first");
+    assert_eq!(&*target.endpoint().provider.slug, "first");
     assert_eq!(json_of(req.into_body()).await["model"], "chat-first");
     send.send_response(json_response(
         503,
@@ -192,7 +192,7 @@ async fn fallback_alone_moves_to_the_next_candidate_after_a_503_with_its_own_bod
 
     let (req, send) = handle.next_request().await.expect("second attempt");
     let target = req.extensions().get::<Target>().expect("Target").clone();
-    assert_eq!(target.endpoint().provider.slug, "second");
+    assert_eq!(&*target.endpoint().provider.slug, "second");
     assert_eq!(json_of(req.into_body()).await["model"], "chat-second");
     send.send_response(json_response(200, &completion("chat-second")));
 

@@ -37,7 +37,7 @@ impl Drop for TempPath {
 
 fn rec(i: usize) -> GenerationRecord {
     GenerationRecord {
-        id: format!("gen-test-{i:05}"),
+        id: format!("gen-test-{i:05}").into(),
         created_at: 1_700_000_000_000 + i as i64,
         model: "acme/tiny".into(),
         provider_slug: "local".into(),
@@ -101,6 +101,7 @@ fn jsonl_sink_writes_each_record_once_and_survives_reopen() {
                 serde_json::from_str::<GenerationRecord>(l)
                     .expect("one record per line")
                     .id
+                    .to_string()
             })
             .collect();
         assert_eq!(ids.len(), RECORDS, "no record lost or doubled");

@@ -30,7 +30,7 @@ pub(super) fn latest_index(catalog: &Catalog) -> HashMap<String, String> {
             continue;
         }
         let key = format!("~{}/{}-latest", m.author(), family);
-        let cand = (m.created, m.slug.as_str());
+        let cand = (m.created, &*m.slug);
         let slot = best.entry(key).or_insert(cand);
         if cand > *slot {
             *slot = cand;

@@ -346,7 +346,7 @@ mod tests {
         let (targets, chat) = setup();
         let stable: Vec<((), Target)> = targets.into_iter().map(|t| ((), t)).collect();
         let mut rng = SmallRng::seed_from_u64(9);
-        let only_two = |t: &Target, _: &ChatRequest| f64::from(u8::from(t.model.slug == "x/two"));
+        let only_two = |t: &Target, _: &ChatRequest| f64::from(u8::from(&*t.model.slug == "x/two"));
         assert_eq!(pick(&stable, &chat, &only_two, &mut rng), Some(3));
         let nan = |_: &Target, _: &ChatRequest| f64::NAN;
         assert!(
@@ -362,7 +362,7 @@ mod tests {
         targets.drain(..2);
         let health = Health::new();
         let never_cheapest =
-            |t: &Target, _: &ChatRequest| f64::from(u8::from(t.model.slug == "x/two"));
+            |t: &Target, _: &ChatRequest| f64::from(u8::from(&*t.model.slug == "x/two"));
         order(
             &mut targets,
             &chat,
@@ -370,7 +370,7 @@ mod tests {
             &never_cheapest,
             &mut SmallRng::seed_from_u64(1),
         );
-        let slugs: Vec<&str> = targets.iter().map(|t| t.model.slug.as_str()).collect();
+        let slugs: Vec<&str> = targets.iter().map(|t| &*t.model.slug).collect();
         assert_eq!(slugs, ["x/two", "x/one"]);
     }
 }

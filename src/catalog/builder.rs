@@ -20,7 +20,7 @@ use std::path::Path;
 ///     .build()?;
 /// let model = catalog.model("acme/chat").expect("built");
 /// assert_eq!(model.endpoints.len(), 2);
-/// assert_eq!(model.endpoints[1].upstream_model, "chat-small-v2");
+/// assert_eq!(&*model.endpoints[1].upstream_model, "chat-small-v2");
 /// # Ok::<(), switchyard::catalog::ConfigError>(())
 /// ```
 #[derive(Debug, Default)]

@@ -22,7 +22,7 @@
 //! "#).unwrap();
 //! let catalog = Catalog::from_config(&config, Path::new(".")).unwrap();
 //! let model = catalog.model("acme/tiny").unwrap();
-//! assert_eq!(model.endpoints[0].upstream_model, "tiny-1");
+//! assert_eq!(&*model.endpoints[0].upstream_model, "tiny-1");
 //! ```
 
 mod builder;
@@ -169,7 +169,7 @@ impl Catalog {
 
     /// A provider by slug.
     pub fn provider(&self, slug: &str) -> Option<&Arc<Provider>> {
-        self.providers.iter().find(|p| p.slug == slug)
+        self.providers.iter().find(|p| &*p.slug == slug)
     }
 
     /// The providers whose key is present (or who need none).
@@ -200,8 +200,8 @@ impl Builder {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let provider = Provider {
-                slug: p.slug.clone(),
-                name: p.name.clone().unwrap_or_else(|| p.slug.clone()),
+                slug: p.slug.as_str().into(),
+                name: p.name.as_deref().unwrap_or(&p.slug).into(),
                 api: p.api,
                 upstream_parts: UpstreamParts::new(&base_url, &headers),
                 base_url,
@@ -227,7 +227,7 @@ impl Builder {
         for m in &config.models {
             let mut endpoints = Vec::with_capacity(m.endpoints.len());
             for e in &m.endpoints {
-                let provider = self.providers.iter().find(|p| p.slug == e.provider).ok_or_else(|| {
+                let provider = self.providers.iter().find(|p| *p.slug == *e.provider).ok_or_else(|| {
                     ConfigError::new(
                         source,
                         format!(
@@ -238,8 +238,8 @@ impl Builder {
                 })?;
                 endpoints.push(Endpoint {
                     provider: provider.clone(),
-                    tag: e.tag.clone().unwrap_or_else(|| provider.slug.clone()),
-                    upstream_model: e.model.clone(),
+                    tag: e.tag.clone().unwrap_or_else(|| provider.slug.to_string()),
+                    upstream_model: e.model.as_str().into(),
                     pricing: e.pricing.resolve(),
                     context_length: e.context_length,
                     max_completion_tokens: e.max_completion_tokens,
@@ -256,7 +256,7 @@ impl Builder {
                 ));
             }
             self.add_model(Model {
-                slug: m.slug.clone(),
+                slug: m.slug.as_str().into(),
                 canonical_slug: m.canonical_slug.clone().unwrap_or_else(|| m.slug.clone()),
                 name: m.name.clone().unwrap_or_else(|| m.slug.clone()),
                 description: m.description.clone(),
@@ -280,15 +280,15 @@ impl Builder {
     }
 
     fn add_model(&mut self, model: Model) {
-        if !self.models.contains_key(&model.slug) {
-            self.order.push(model.slug.clone());
+        if !self.models.contains_key(&*model.slug) {
+            self.order.push(model.slug.to_string());
         }
-        self.models.insert(model.slug.clone(), Arc::new(model));
+        self.models.insert(model.slug.to_string(), Arc::new(model));
     }
 
     /// The `openrouter` provider for imported models: the one declared, or OpenRouter itself.
     fn openrouter_provider(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Arc<Provider> {
-        if let Some(p) = self.providers.iter().find(|p| p.slug == "openrouter") {
+        if let Some(p) = self.providers.iter().find(|p| &*p.slug == "openrouter") {
             return p.clone();
         }
         let key = env("OPENROUTER_API_KEY").filter(|k| !k.is_empty());
@@ -363,7 +363,7 @@ mod tests {
         .unwrap();
         let enabled: Vec<_> = with_key
             .enabled_providers()
-            .map(|p| p.slug.clone())
+            .map(|p| p.slug.to_string())
             .collect();
         assert_eq!(enabled, ["openai"]);
     }
@@ -412,7 +412,7 @@ mod tests {
                 model
                     .endpoints
                     .iter()
-                    .any(|e| e.provider.slug == "openrouter"),
+                    .any(|e| &*e.provider.slug == "openrouter"),
                 "{m}: no openrouter endpoint"
             );
             let mut tags: Vec<_> = model.endpoints.iter().map(|e| &e.tag).collect();
@@ -437,7 +437,10 @@ mod tests {
         // Open-weight models are spread across providers.
         let llama = catalog.model("meta-llama/llama-3.3-70b-instruct").unwrap();
         for p in ["groq", "together", "fireworks", "deepinfra", "openrouter"] {
-            assert!(llama.endpoints.iter().any(|e| e.provider.slug == p), "{p}");
+            assert!(
+                llama.endpoints.iter().any(|e| &*e.provider.slug == p),
+                "{p}"
+            );
         }
         // Gemini 2.5 Pro's long-context tier.
         let pro = catalog.model("google/gemini-2.5-pro").unwrap();

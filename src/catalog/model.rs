@@ -12,8 +12,8 @@ pub struct Endpoint {
     /// Routing tag: the provider slug, or `slug/variant` (`deepinfra/turbo`). A base slug in
     /// `provider.order`/`only`/`ignore` matches every tag of the provider.
     pub tag: String,
-    /// The upstream's own model id, sent as `model`.
-    pub upstream_model: String,
+    /// The upstream's own model id, sent as `model` (shared, as `Model::slug`).
+    pub upstream_model: Arc<str>,
     /// Prices.
     pub pricing: Pricing,
     /// Context window in tokens, if it differs from the model's.
@@ -62,8 +62,9 @@ impl Endpoint {
 /// A model: what clients name in `model`.
 #[derive(Debug, Clone)]
 pub struct Model {
-    /// Routing slug, `author/name[:variant]`.
-    pub slug: String,
+    /// Routing slug, `author/name[:variant]` (shared: every record and attempt that names the
+    /// model points at this one copy).
+    pub slug: Arc<str>,
     /// Permanent slug (often dated); defaults to `slug`.
     pub canonical_slug: String,
     /// Display name.

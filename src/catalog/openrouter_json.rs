@@ -152,9 +152,9 @@ pub(super) fn into_model(m: DumpModel, provider: Arc<Provider>) -> Model {
         tokenizer: arch.tokenizer.unwrap_or_else(|| "Other".into()),
         family: None,
         endpoints: vec![Endpoint {
-            tag: tag.clone(),
+            tag: tag.to_string(),
             provider,
-            upstream_model: m.id.clone(),
+            upstream_model: m.id.as_str().into(),
             pricing,
             context_length: top.context_length,
             max_completion_tokens: top.max_completion_tokens,
@@ -163,7 +163,7 @@ pub(super) fn into_model(m: DumpModel, provider: Arc<Provider>) -> Model {
             service_tier: None,
             key: format!("{}@{}", m.id, tag),
         }],
-        slug: m.id,
+        slug: m.id.into(),
     }
 }
 
@@ -192,7 +192,7 @@ mod tests {
         let cat = Catalog::from_config_with_env(&cfg, &dir, &|_| Some("k".into())).unwrap();
         let m = cat.model("openai/gpt-4o").unwrap();
         assert_eq!(m.endpoints[0].pricing.prompt, Usd::from_per_million(2.5));
-        assert_eq!(m.endpoints[0].provider.slug, "openrouter");
+        assert_eq!(&*m.endpoints[0].provider.slug, "openrouter");
         assert_eq!(m.input_modalities, ["text", "image"]);
     }
 

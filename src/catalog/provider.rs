@@ -3,6 +3,7 @@
 use super::UpstreamParts;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The wire format an upstream speaks.
@@ -119,9 +120,9 @@ impl fmt::Debug for ApiKey {
 #[derive(Debug, Clone)]
 pub struct Provider {
     /// Routing slug, what `provider.order`/`only`/`ignore` name (`"openai"`).
-    pub slug: String,
+    pub slug: Arc<str>,
     /// Display name, returned as `provider` in responses (`"OpenAI"`).
-    pub name: String,
+    pub name: Arc<str>,
     /// Upstream wire format.
     pub api: Api,
     /// Base URL including the API version path, without a trailing slash.

@@ -66,7 +66,7 @@ impl ChatBody {
         match self.json {
             Some(Json::Chat(c)) => c.to_json(),
             Some(Json::ForModel(c, m)) => c.to_json_with_model(&m),
-            Some(Json::ForTarget(c, t)) => match t.endpoint().upstream_model.as_str() {
+            Some(Json::ForTarget(c, t)) => match &*t.endpoint().upstream_model {
                 "" => c.to_json(),
                 id => c.to_json_with_model(id),
             },

@@ -41,7 +41,6 @@ pub use verbatim::Verbatim;
 
 #[cfg(test)]
 mod tests {
-    use super::request::itoa;
     use super::*;
     use serde_json::Value;
 
@@ -119,12 +118,5 @@ mod tests {
         let chat =
             parse_body::parse_request(ApiKind::Chat, body, &Default::default()).expect("parse");
         assert_eq!(chat.model_chain(), ["b/b"]);
-    }
-
-    #[test]
-    fn itoa_writes_decimal_digits() {
-        for n in [0, 7, 10, 1_700_000_000, u64::MAX] {
-            assert_eq!(itoa(n, &mut [0; 20]), n.to_string().as_bytes());
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! The request's own record, shared by every layer it passes: [`RequestContext`].
 
 use crate::catalog::Usd;
+use crate::decimal::itoa;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -187,6 +188,11 @@ impl GenerationId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id's text, shared rather than copied (ledger records and error chunks hold it).
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
 }
 
 /// The characters of a generation id's random part.
@@ -194,19 +200,6 @@ const ALPHANUMERIC: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 
 /// Longest generation id: `gen-`, 20 digits of seconds, `-`, 20 alphanumerics.
 const GENERATION_ID_MAX: usize = 4 + 20 + 1 + 20;
-
-/// The decimal digits of `n`, written at the end of `buf`.
-pub(super) fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
 
 impl Default for GenerationId {
     fn default() -> Self {
@@ -216,9 +209,10 @@ impl Default for GenerationId {
 
 /// Microseconds this request spent waiting on upstreams (response headers and body frames),
 /// shared by parse (which inserts and reads it) and upstream (which adds to it); see
-/// [`crate::overhead`]. Held by the [`RequestContext`].
-#[derive(Debug, Clone, Default)]
-pub struct UpstreamWait(pub Arc<AtomicU64>);
+/// [`crate::overhead`]. Held inside the [`RequestContext`] (no allocation of its own), so a
+/// body that adds to it holds the context.
+#[derive(Debug, Default)]
+pub struct UpstreamWait(AtomicU64);
 
 /// The flag [`UpstreamWait::close`] sets in the counter (a sum of microseconds never reaches it).
 const WAIT_CLOSED: u64 = 1 << 63;
@@ -252,11 +246,11 @@ impl UpstreamWait {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
     /// Provider display name.
-    pub provider: String,
+    pub provider: Arc<str>,
     /// Provider slug.
-    pub provider_slug: String,
+    pub provider_slug: Arc<str>,
     /// Model slug.
-    pub model: String,
+    pub model: Arc<str>,
     /// HTTP status (or the gateway's status for transport failures: 502/504).
     pub status: u16,
     /// Milliseconds the attempt took until classified.
@@ -275,9 +269,9 @@ impl Attempt {
         latency_ms: u64,
     ) -> Attempt {
         Attempt {
-            provider: provider.to_owned(),
-            provider_slug: provider_slug.to_owned(),
-            model: model.to_owned(),
+            provider: provider.into(),
+            provider_slug: provider_slug.into(),
+            model: model.into(),
             status,
             latency_ms,
             error: None,

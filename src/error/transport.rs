@@ -3,6 +3,7 @@
 use super::GatewayError;
 use http::StatusCode;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which deadline expired.
@@ -40,7 +41,7 @@ pub struct UpstreamError {
     /// What went wrong.
     pub kind: UpstreamErrorKind,
     /// Provider display name.
-    pub provider: String,
+    pub provider: Arc<str>,
     /// Detail (the underlying error's text).
     pub detail: String,
 }
@@ -58,7 +59,7 @@ impl UpstreamError {
             _ => (StatusCode::BAD_GATEWAY, "provider_unavailable"),
         };
         GatewayError::new(status, error_type, self.to_string())
-            .with_metadata("provider_name", self.provider.clone())
+            .with_metadata("provider_name", &*self.provider)
     }
 }
 

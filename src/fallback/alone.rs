@@ -121,7 +121,7 @@ where
             return Box::pin(std::future::ready(Err(e.into())));
         };
         let slug = &target.endpoint().provider.slug;
-        let Some((_, svc)) = self.services.iter().find(|(name, _)| name == slug) else {
+        let Some((_, svc)) = self.services.iter().find(|(name, _)| **name == **slug) else {
             let e = format!("ByProvider: no service is registered for provider `{slug}`");
             return Box::pin(std::future::ready(Err(e.into())));
         };

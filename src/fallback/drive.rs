@@ -58,7 +58,7 @@ where
         let mut extensions = extensions;
         let tried = candidates.targets.len().min(limit);
         for (index, target) in candidates.targets.iter().take(limit).enumerate() {
-            if skip_model.as_deref() == Some(target.model.slug.as_str()) {
+            if skip_model.as_deref() == Some(&*target.model.slug) {
                 continue;
             }
             if let Some(h) = &config.health {
@@ -145,7 +145,7 @@ where
                         Class::Final | Class::Success => {
                             return Outcome::Failed(failure(f, &previous, target, &id));
                         }
-                        Class::NextModel => skip_model = Some(target.model.slug.clone()),
+                        Class::NextModel => skip_model = Some(target.model.slug.to_string()),
                         Class::NextEndpoint => {}
                     }
                     last = Some(f);
@@ -164,9 +164,9 @@ where
                 );
                 e.availability = Some(json!({"code": "capacity_exhausted", "retryable": true}));
                 let stamp = ChunkStamp {
-                    id: id.as_str().to_owned(),
-                    model: chat.model.clone().unwrap_or_default(),
-                    provider: String::new(),
+                    id: id.shared(),
+                    model: chat.model.as_deref().unwrap_or_default().into(),
+                    provider: Arc::default(),
                 };
                 Outcome::Failed(Failure {
                     error: e,
@@ -204,7 +204,7 @@ fn failure(
         error,
         retry_after: f.retry_after,
         stamp: ChunkStamp {
-            id: id.as_str().to_owned(),
+            id: id.shared(),
             model: target.model.slug.clone(),
             provider: target.endpoint().provider.name.clone(),
         },
@@ -310,7 +310,7 @@ async fn finish_success(
     }
     // Only a stream needs the stamp (for an error event after its start).
     let stamp = ChunkStamp {
-        id: id.as_str().to_owned(),
+        id: id.shared(),
         model: target.model.slug.clone(),
         provider: target.endpoint().provider.name.clone(),
     };

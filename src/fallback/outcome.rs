@@ -3,13 +3,14 @@
 use crate::body::Body;
 use crate::error::GatewayError;
 use http::{HeaderValue, Response, header};
+use std::sync::Arc;
 
 /// What error chunks are stamped with.
 #[derive(Debug, Clone)]
 pub(crate) struct ChunkStamp {
-    pub(crate) id: String,
-    pub(crate) model: String,
-    pub(crate) provider: String,
+    pub(crate) id: Arc<str>,
+    pub(crate) model: Arc<str>,
+    pub(crate) provider: Arc<str>,
 }
 
 /// How a request ended.

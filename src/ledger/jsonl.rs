@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// a crash is skipped with a warning.
 #[derive(Debug)]
 pub struct JsonlSink {
-    index: Arc<Mutex<HashMap<String, GenerationRecord>>>,
+    index: Arc<Mutex<HashMap<Arc<str>, GenerationRecord>>>,
     // Declared last: dropped (flushed and joined) after nothing else can record.
     batcher: Batcher,
 }
@@ -71,7 +71,7 @@ impl JsonlSink {
         self.len() == 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, GenerationRecord>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, GenerationRecord>> {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

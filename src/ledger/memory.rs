@@ -47,7 +47,7 @@ impl MemorySink {
 impl MeterSink for MemorySink {
     fn record(&self, rec: GenerationRecord) {
         let mut inner = self.lock();
-        let id: Arc<str> = Arc::from(rec.id.as_str());
+        let id = Arc::clone(&rec.id);
         if inner.by_id.insert(Arc::clone(&id), rec).is_none() {
             inner.order.push_back(id);
         }

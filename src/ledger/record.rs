@@ -5,6 +5,7 @@ use crate::keys::period::iso8601;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One upstream attempt of a generation (fallbacks included): `provider_responses` in
@@ -12,9 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     /// Provider slug.
-    pub provider: String,
+    pub provider: Arc<str>,
     /// Upstream model id.
-    pub model: String,
+    pub model: Arc<str>,
     /// HTTP status the upstream answered (0 when it never answered).
     pub status: u16,
     /// Time to the upstream's answer, in milliseconds.
@@ -31,17 +32,17 @@ pub struct AttemptRecord {
 #[serde(default)]
 pub struct GenerationRecord {
     /// `gen-…`, as in the response's `id` and `X-Generation-Id`.
-    pub id: String,
+    pub id: Arc<str>,
     /// Creation time, unix milliseconds.
     pub created_at: i64,
     /// The served model slug (after alias, auto or fallback resolution).
-    pub model: String,
+    pub model: Arc<str>,
     /// Display name of the provider that served it.
-    pub provider_name: String,
+    pub provider_name: Arc<str>,
     /// Slug of the provider that served it.
-    pub provider_slug: String,
+    pub provider_slug: Arc<str>,
     /// The upstream's model id.
-    pub upstream_model: String,
+    pub upstream_model: Arc<str>,
     /// The upstream's own response id.
     pub upstream_id: Option<String>,
     /// SHA-256 hex of the gateway key that paid, if any.
@@ -224,6 +225,6 @@ mod tests {
     fn old_records_without_new_fields_still_parse() {
         let rec: GenerationRecord =
             serde_json::from_str(r#"{"id":"gen-1","total_cost":5}"#).expect("parse");
-        assert_eq!((rec.id.as_str(), rec.total_cost), ("gen-1", 5));
+        assert_eq!((&*rec.id, rec.total_cost), ("gen-1", 5));
     }
 }

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE INDEX IF NOT EXISTS generations_by_key ON generations (api_key_hash, created_at);
 ";
 
-type Pending = Arc<Mutex<HashMap<String, GenerationRecord>>>;
+type Pending = Arc<Mutex<HashMap<Arc<str>, GenerationRecord>>>;
 
 /// Writes records to a `generations` table from a background thread, one transaction per batch.
 /// Records wait in memory until their transaction commits, so `get` always finds them.
@@ -80,7 +80,7 @@ impl SqliteSink {
         self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn pending(&self) -> MutexGuard<'_, HashMap<String, GenerationRecord>> {
+    fn pending(&self) -> MutexGuard<'_, HashMap<Arc<str>, GenerationRecord>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -380,12 +380,10 @@ fn accounting_for<B>(req: &Request<B>, config: &MeterLayer) -> Result<Accounting
                 e.upstream_model.clone(),
             )
         }
-        None => (
-            requested.to_owned(),
-            String::new(),
-            String::new(),
-            requested.to_owned(),
-        ),
+        None => {
+            let requested: Arc<str> = requested.into();
+            (requested.clone(), Arc::default(), Arc::default(), requested)
+        }
     };
     let attempts = attempts(ctx, || AttemptRecord {
         provider: provider_slug.clone(),
@@ -397,8 +395,8 @@ fn accounting_for<B>(req: &Request<B>, config: &MeterLayer) -> Result<Accounting
     let started = ctx.map_or_else(Instant::now, RequestContext::start);
     let record = GenerationRecord {
         id: match ctx {
-            Some(c) => c.id().as_str().to_owned(),
-            None => crate::context::GenerationId::new().as_str().to_owned(),
+            Some(c) => c.id().shared(),
+            None => crate::context::GenerationId::new().shared(),
         },
         created_at: now_ms(),
         model,

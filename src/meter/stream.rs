@@ -404,9 +404,9 @@ mod tests {
             cost in 0i64..10_000_000,
         ) {
             let record = crate::ledger::GenerationRecord {
-                id,
-                model,
-                provider_name: provider,
+                id: id.into(),
+                model: model.into(),
+                provider_name: provider.into(),
                 created_at,
                 ..Default::default()
             };

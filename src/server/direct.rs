@@ -12,7 +12,7 @@ use super::CompletionService;
 use crate::context::ApiKind;
 use axum::Router;
 use futures_util::future::{Either, FutureExt};
-use http::{HeaderValue, Method, Request, Response, header};
+use http::{Method, Request, Response, header};
 use http_body::Body as _;
 use std::convert::Infallible;
 use std::future::Future;
@@ -70,7 +70,7 @@ fn as_routed(mut resp: Response<crate::body::Body>) -> Response<axum::body::Body
         && let Some(n) = resp.body().size_hint().exact()
     {
         resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            .insert(header::CONTENT_LENGTH, crate::decimal::header_value(n));
     }
     resp.map(axum::body::Body::new)
 }

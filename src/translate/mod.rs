@@ -262,7 +262,7 @@ async fn respond(
                 provider.name
             ),
         )
-        .with_metadata("provider_name", provider.name.clone())
+        .with_metadata("provider_name", &*provider.name)
         .with_metadata("raw", String::from_utf8_lossy(&bytes).into_owned());
         return Ok(failure_response(redact(e), None));
     }
@@ -305,10 +305,16 @@ fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, B
     } else {
         "application/json"
     };
-    let mut req = Request::new(body::boxed(body.into_body()));
+    let body = body.into_body();
+    // Set here, hyper would format it with an allocation more.
+    let length = http_body::Body::size_hint(&body).exact();
+    let mut req = Request::new(body::boxed(body));
     *req.method_mut() = http::Method::POST;
     *req.uri_mut() = path;
     let headers = req.headers_mut();
+    if let Some(n) = length {
+        headers.insert(header::CONTENT_LENGTH, crate::decimal::header_value(n));
+    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -344,7 +350,7 @@ fn parse_response(
     let invalid = |detail: String| {
         TransportError {
             kind: UpstreamErrorKind::Invalid,
-            provider: provider.to_owned(),
+            provider: provider.into(),
             detail,
         }
         .to_gateway_error()

@@ -80,7 +80,7 @@ pub(crate) fn request_body(
     chat: &ChatRequest,
     endpoint: &Endpoint,
 ) -> Result<Pieces, serde_json::Error> {
-    let to_openrouter = endpoint.provider.slug == "openrouter";
+    let to_openrouter = &*endpoint.provider.slug == "openrouter";
     // Large fields go out as shared pieces; the rest is copied or serialised here.
     let inline = if chat.prompt_chars >= MIN_SHARED_PIECE {
         512
@@ -292,14 +292,14 @@ impl StreamMapper for OpenAiMapper {
         };
         let v: Value = serde_json::from_str(data).map_err(|e| UpstreamError {
             kind: UpstreamErrorKind::Invalid,
-            provider: self.provider.clone(),
+            provider: self.provider.as_str().into(),
             detail: format!("malformed JSON in stream event: {e}"),
         })?;
         if !v.is_object() {
             // Valid JSON but no chunk (a string, a number): garbage, not passed on.
             return Err(Box::new(UpstreamError {
                 kind: UpstreamErrorKind::Invalid,
-                provider: self.provider.clone(),
+                provider: self.provider.as_str().into(),
                 detail: format!(
                     "a stream event is not a JSON object: {}",
                     &data[..data.len().min(200)]

@@ -98,7 +98,7 @@ impl TranslatedStream {
     fn truncated(&self, detail: &str) -> BoxError {
         Box::new(UpstreamError {
             kind: UpstreamErrorKind::Broken,
-            provider: self.stamp.provider.as_str().to_owned(),
+            provider: self.stamp.provider.as_str().into(),
             detail: detail.to_owned(),
         })
     }
@@ -146,7 +146,7 @@ impl HttpBody for TranslatedStream {
                         this.finished = true;
                         this.error = Some(Box::new(UpstreamError {
                             kind: UpstreamErrorKind::Invalid,
-                            provider: this.stamp.provider.as_str().to_owned(),
+                            provider: this.stamp.provider.as_str().into(),
                             detail: format!("an SSE event exceeded {MAX_EVENT_BYTES} bytes"),
                         }));
                         continue;

@@ -191,10 +191,7 @@ impl tower::Service<Request<Body>> for Upstream {
         parts.headers.remove(http::header::HOST);
         inject_auth(&provider, &mut parts.headers);
         // Overhead (src/overhead.rs): the time spent waiting on the upstream.
-        let wait = parts
-            .extensions
-            .get::<RequestContext>()
-            .map(|c| c.upstream_wait().clone());
+        let wait = parts.extensions.get::<RequestContext>().cloned();
         let start = Instant::now();
         let sent = self.with_client(t.connect, |client| {
             client.request(Request::from_parts(parts, body))
@@ -202,7 +199,7 @@ impl tower::Service<Request<Body>> for Upstream {
         Box::pin(async move {
             let sent = tokio::time::timeout(t.first_byte.min(t.total), sent).await;
             if let Some(w) = &wait {
-                w.add(start.elapsed());
+                w.upstream_wait().add(start.elapsed());
             }
             let resp = match sent {
                 Err(_) => {
