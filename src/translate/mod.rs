@@ -21,7 +21,7 @@
 //! |---|---|
 //! | reads (required) | `Arc<ChatRequest>`, [`Target`]; missing → [`MissingInput`] |
 //! | reads (optional) | [`RequestContext`] (the id stamped on responses; copied onto the upstream request) |
-//! | writes | the upstream request: a path relative to the provider's base URL, the body in its wire format, the [`Target`]; responses in OpenAI's shape, streams marked [`OneEventPerFrame`](crate::sse::OneEventPerFrame) |
+//! | writes | the upstream request: a path relative to the provider's base URL, the body in its wire format, only the headers it needs, and the attempt's extensions (the [`Target`] and [`RequestContext`] among them); responses in OpenAI's shape, streams marked [`OneEventPerFrame`](crate::sse::OneEventPerFrame) |
 //! | inner service | sends to the provider ([`Upstream`](crate::upstream::Upstream), or your own client) |
 
 pub mod anthropic;
@@ -114,7 +114,7 @@ where
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         // Everything before the upstream call is synchronous, so the inner service is called
         // here, as it is (its readiness was polled through ours), and never cloned.
-        match self.send(&req) {
+        match self.send(req) {
             Ok((sent, chat, target, id)) => Box::pin(respond(sent, chat, target, id)),
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
@@ -136,7 +136,7 @@ where
     S::Future: Send + 'static,
 {
     /// Builds the upstream request for the attempt in `req` and sends it.
-    fn send(&mut self, req: &Request<Body>) -> Result<Sent, BoxError> {
+    fn send(&mut self, req: Request<Body>) -> Result<Sent, BoxError> {
         let chat = req
             .extensions()
             .get::<Arc<ChatRequest>>()
@@ -151,13 +151,15 @@ where
                 "set by the fallback layer per attempt",
             )
         })?;
-        let ctx = req.extensions().get::<RequestContext>();
         // Without a context (translate used alone) the response still gets an id of its own.
-        let id = ctx.map_or_else(GenerationId::new, |c| c.id().clone());
-        let mut upstream_req = build_request(&chat, &target)?;
-        if let Some(ctx) = ctx {
-            upstream_req.extensions_mut().insert(ctx.clone());
-        }
+        let id = req
+            .extensions()
+            .get::<RequestContext>()
+            .map_or_else(GenerationId::new, |c| c.id().clone());
+        // The attempt's extensions travel on (the Target and the context among them), in the
+        // map they already have; its headers and body do not.
+        let (parts, _) = req.into_parts();
+        let upstream_req = build_request(&chat, &target, parts)?;
         let sent = crate::body::call_boxed(&mut self.inner, upstream_req);
         Ok((sent, chat, target, id))
     }
@@ -244,9 +246,10 @@ async fn respond(
         .then(|| response::splice_response(&bytes, &stamp, object))
         .flatten();
     if let Some(out) = spliced {
-        return Ok(json_response(DeferredJson::spliced(
-            out.json, out.usage, out.first,
-        )));
+        return Ok(json_response(
+            parts,
+            DeferredJson::spliced(out.json, out.usage, out.first),
+        ));
     }
     let mut value = match parse_response(provider.api, chat.kind, &bytes, &provider.name) {
         Ok(v) => v,
@@ -267,27 +270,36 @@ async fn respond(
         return Ok(failure_response(redact(e), None));
     }
     stamp_response(&mut value, &stamp, object);
-    Ok(json_response(DeferredJson::new(value)))
+    Ok(json_response(parts, DeferredJson::new(value)))
 }
 
 /// The JSON response over `json`, its handle in the extensions: meter and fallback edit the
-/// same body, serialised once, when written.
-fn json_response(json: DeferredJson) -> Response<Body> {
-    let mut resp = Response::new(body::boxed(json.clone()));
-    resp.extensions_mut().insert(json);
-    resp.headers_mut().insert(
+/// same body, serialised once, when written. Built in the upstream response's `parts`, whose
+/// header map is reused once cleared: none of the upstream's headers reach the client.
+fn json_response(mut parts: http::response::Parts, json: DeferredJson) -> Response<Body> {
+    parts.status = StatusCode::OK;
+    parts.version = http::Version::default();
+    parts.headers.clear();
+    parts.extensions.clear();
+    parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    resp
+    parts.extensions.insert(json.clone());
+    Response::from_parts(parts, body::boxed(json))
 }
 
 fn stamp_response(v: &mut Value, s: &Stamp, object: &str) {
     stamp(v, s, object);
 }
 
-/// The upstream request for one attempt.
-fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, BoxError> {
+/// The upstream request for one attempt, in the attempt request's `parts`: its extensions are
+/// kept, its method, path and headers replaced (the header map's storage reused).
+fn build_request(
+    chat: &ChatRequest,
+    target: &Target,
+    mut parts: http::request::Parts,
+) -> Result<Request<Body>, BoxError> {
     let endpoint = target.endpoint();
     // Static parts stay static: the OpenAI path and the two header values cost no allocation.
     let (path, body) = match endpoint.provider.api {
@@ -308,10 +320,12 @@ fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, B
     let body = body.into_body();
     // Set here, hyper would format it with an allocation more.
     let length = http_body::Body::size_hint(&body).exact();
-    let mut req = Request::new(body::boxed(body));
-    *req.method_mut() = http::Method::POST;
-    *req.uri_mut() = path;
-    let headers = req.headers_mut();
+    parts.method = http::Method::POST;
+    parts.uri = path;
+    // As a new request would be: the client's own version (HTTP/2, say) is not the upstream's.
+    parts.version = http::Version::default();
+    parts.headers.clear();
+    let headers = &mut parts.headers;
     if let Some(n) = length {
         headers.insert(header::CONTENT_LENGTH, crate::decimal::header_value(n));
     }
@@ -320,8 +334,7 @@ fn build_request(chat: &ChatRequest, target: &Target) -> Result<Request<Body>, B
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
-    req.extensions_mut().insert(target.clone());
-    Ok(req)
+    Ok(Request::from_parts(parts, body::boxed(body)))
 }
 
 fn stream_mapper(api: Api, provider: &str) -> Box<dyn StreamMapper> {
