@@ -1,5 +1,6 @@
 //! The response future of the layers that decide before calling inner
-//! ([`Route`](crate::route::Route), [`Alias`](crate::alias::Alias)): the inner service's own
+//! ([`Route`](crate::route::Route), [`Alias`](crate::alias::Alias),
+//! [`AutoRoute`](crate::autoroute::AutoRoute)): the inner service's own
 //! future, an immediate refusal, or — when the layer had to read the request body itself
 //! first (no parse layer in front) — a boxed future doing both.
 

@@ -19,11 +19,10 @@
 
 use super::select::{AutoOptions, AutoRouter, NoCandidate, Sticky, glob_match};
 use crate::BoxError;
-use crate::body::call_boxed;
 use crate::catalog::Catalog;
 use crate::context::{AutoDecision, ChatRequest, FromChat, parse_then_call, set_chat};
 use crate::error::GatewayError;
-use futures_util::future::{BoxFuture, FutureExt};
+use crate::future::ResponseFuture;
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -358,7 +357,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+    type Future = ResponseFuture<S::Future, S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -370,20 +369,20 @@ where
             let clone = self.inner.clone();
             let inner = std::mem::replace(&mut self.inner, clone);
             let layer = Arc::clone(&self.layer);
-            return parse_then_call(req, inner, move |req, chat| {
+            return ResponseFuture::read(parse_then_call(req, inner, move |req, chat| {
                 if let Some(rewritten) = layer.decide(chat)? {
                     set_chat(req, Arc::new(rewritten));
                 }
                 Ok(())
-            });
+            }));
         };
         match self.layer.decide(chat) {
             Ok(Some(rewritten)) => {
                 set_chat(&mut req, Arc::new(rewritten));
-                call_boxed(&mut self.inner, req)
+                ResponseFuture::called(self.inner.call(req))
             }
-            Ok(None) => call_boxed(&mut self.inner, req),
-            Err(e) => std::future::ready(Err(Box::new(e) as BoxError)).boxed(),
+            Ok(None) => ResponseFuture::called(self.inner.call(req)),
+            Err(e) => ResponseFuture::refused(e),
         }
     }
 }

@@ -14,10 +14,10 @@ use crate::error::GatewayError;
 use crate::health::Outcome as HealthOutcome;
 use crate::translate::ProviderFailure;
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::json;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 use tower::{Service, ServiceExt};
@@ -36,7 +36,7 @@ pub(super) fn drive<S, B>(
     chat: Arc<ChatRequest>,
     // The layer's settings whole: one refcount instead of one per shared registry.
     config: Arc<super::FallbackLayer>,
-) -> BoxFuture<'static, Outcome>
+) -> impl Future<Output = Outcome> + Send + 'static
 where
     S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
@@ -44,7 +44,11 @@ where
     B: FromChat + Send + 'static,
 {
     let extensions = parts.extensions;
-    Box::pin(async move {
+    // The client's header map, emptied: the last attempt reuses its storage (none of the
+    // client's headers go upstream).
+    let mut headers = parts.headers;
+    headers.clear();
+    async move {
         // The fallback layer inserts a context when the request came without one.
         let ctx = extensions
             .get::<RequestContext>()
@@ -70,13 +74,17 @@ where
             let mut req = Request::new(body);
             *req.method_mut() = http::Method::POST;
             *req.uri_mut() = http::Uri::from_static(api_path(chat.kind));
+            // The last candidate takes the extensions and the header map instead of copies
+            // (a map of boxed clones): a model with one endpoint never copies them.
+            let final_attempt = index + 1 == tried;
+            if final_attempt {
+                *req.headers_mut() = std::mem::take(&mut headers);
+            }
             req.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            // The last candidate takes the extensions instead of a copy (a map of boxed
-            // clones): a model with one endpoint never copies them.
-            *req.extensions_mut() = if index + 1 == tried {
+            *req.extensions_mut() = if final_attempt {
                 std::mem::take(&mut extensions)
             } else {
                 extensions.clone()
@@ -175,7 +183,7 @@ where
                 })
             }
         }
-    })
+    }
 }
 
 fn parse_retry_after(v: &HeaderValue) -> Option<std::time::Duration> {

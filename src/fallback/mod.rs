@@ -217,6 +217,8 @@ where
             if !stream {
                 return Ok(run.await.into_response());
             }
+            // Boxed only here: the keep-alive body owns it, by a type it can name.
+            let run: BoxFuture<'static, outcome::Outcome> = Box::pin(run);
             let timer = Box::pin(tokio::time::sleep(config.keepalive_after));
             match select(run, timer).await {
                 Either::Left((outcome, _)) => Ok(outcome.into_response()),

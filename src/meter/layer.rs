@@ -11,6 +11,7 @@ use crate::context::{CallerKey, ChatRequest, FromChat, RequestContext, Target, c
 use crate::deferred_json::{DeferredJson, FirstChoice};
 use crate::error::{GatewayError, MissingInput};
 use crate::ledger::{AttemptRecord, GenerationRecord, MeterSink, now_ms};
+use futures_util::TryFutureExt;
 use futures_util::future::BoxFuture;
 use http::{Request, Response, header};
 use serde_json::Value;
@@ -98,8 +99,13 @@ where
                 Ok(acc) => acc,
                 Err(e) => return Box::pin(std::future::ready(Err(e))),
             };
-            let fut = call_boxed(&mut self.inner, req);
-            return Box::pin(async move { metered(fut.await?, accounting).await });
+            // A combinator, not an async block holding the inner future: one box, not two.
+            return Box::pin(
+                self.inner
+                    .call(req)
+                    .map_err(Into::into)
+                    .and_then(move |resp| metered(resp, accounting)),
+            );
         }
         // Alone: the request is read here first.
         let clone = self.inner.clone();

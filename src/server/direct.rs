@@ -8,30 +8,41 @@
 //! other methods (405 with `Allow`), other paths, odd spellings — is still the router's, so
 //! the answers are the same either way.
 
-use super::CompletionService;
 use crate::context::ApiKind;
 use axum::Router;
-use futures_util::future::{Either, FutureExt};
+use futures_util::TryFutureExt;
+use futures_util::future::Either;
 use http::{Method, Request, Response, header};
 use http_body::Body as _;
+use http_body_util::Either as BodyEither;
 use std::convert::Infallible;
 use std::future::Future;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 /// The router and, beside it, the two completion stacks it mounts.
 #[derive(Clone)]
-pub(super) struct Direct {
+pub(super) struct Direct<C> {
     pub(super) router: Router,
-    pub(super) chat: CompletionService,
-    pub(super) completions: CompletionService,
+    pub(super) chat: C,
+    pub(super) completions: C,
 }
 
-impl Direct {
+impl<C> Direct<C>
+where
+    C: Service<
+            Request<axum::body::Body>,
+            Response = Response<crate::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    C::Future: Send + 'static,
+{
     /// Serves one request: completions directly, the rest through the router.
     pub(super) fn call<B>(
         &self,
         req: Request<B>,
-    ) -> impl Future<Output = Result<Response<axum::body::Body>, Infallible>> + Send + use<B>
+    ) -> impl Future<Output = Result<Response<DirectBody>, Infallible>> + Send + use<B, C>
     where
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<crate::BoxError>,
@@ -40,9 +51,16 @@ impl Direct {
         let stack = match completion_kind(req.method(), req.uri().path()) {
             Some(ApiKind::Chat) => &self.chat,
             Some(ApiKind::Completions) => &self.completions,
-            None => return Either::Right(self.router.clone().oneshot(req)),
+            None => {
+                return Either::Right(
+                    self.router
+                        .clone()
+                        .oneshot(req)
+                        .map_ok(|r| r.map(BodyEither::Right)),
+                );
+            }
         };
-        Either::Left(stack.clone().oneshot(req).map(|r| r.map(as_routed)))
+        Either::Left(stack.clone().oneshot(req).map_ok(as_routed))
     }
 }
 
@@ -63,16 +81,20 @@ fn completion_kind(method: &Method, path: &str) -> Option<ApiKind> {
     }
 }
 
+/// A completion's body as its stack made it (not boxed again into axum's type), or the
+/// router's.
+pub(super) type DirectBody = BodyEither<crate::body::Body, axum::body::Body>;
+
 /// The response as the router would have sent it: `Content-Length` set when the body's size
-/// is known and the header absent (what axum's route does), the body in axum's type.
-fn as_routed(mut resp: Response<crate::body::Body>) -> Response<axum::body::Body> {
+/// is known and the header absent (what axum's route does).
+fn as_routed(mut resp: Response<crate::body::Body>) -> Response<DirectBody> {
     if !resp.headers().contains_key(header::CONTENT_LENGTH)
         && let Some(n) = resp.body().size_hint().exact()
     {
         resp.headers_mut()
             .insert(header::CONTENT_LENGTH, crate::decimal::header_value(n));
     }
-    resp.map(axum::body::Body::new)
+    resp.map(BodyEither::Left)
 }
 
 #[cfg(test)]

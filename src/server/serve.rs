@@ -36,8 +36,8 @@ impl Gateway {
         // Completions skip the router (see `direct`); everything else goes through it.
         let direct = direct::Direct {
             router: self.router(),
-            chat: self.completion_service(ApiKind::Chat),
-            completions: self.completion_service(ApiKind::Completions),
+            chat: self.completion_stack(ApiKind::Chat, self.upstream.clone()),
+            completions: self.completion_stack(ApiKind::Completions, self.upstream.clone()),
         };
         let service =
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {

@@ -45,6 +45,37 @@ impl Gateway {
             + 'static,
         U::Future: Send + 'static,
     {
+        BoxCloneSyncService::new(self.completion_stack(kind, upstream))
+    }
+
+    /// The completion stack by its own type: the accept loop clones it per request, which
+    /// costs no allocation (a boxed service's clone costs one, and its future another).
+    pub(super) fn completion_stack<U>(
+        &self,
+        kind: ApiKind,
+        upstream: U,
+    ) -> impl tower::Service<
+        http::Request<axum::body::Body>,
+        Response = http::Response<Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    >
+    + Clone
+    + Send
+    + Sync
+    + 'static
+    + use<U>
+    where
+        U: tower::Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = crate::BoxError,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        U::Future: Send + 'static,
+    {
         let server = &self.config.server;
         let auth = self.keys.clone().map(|store| {
             let layer = AuthLayer::new(store);
@@ -71,7 +102,7 @@ impl Gateway {
             parse = parse.metrics(self.metrics.clone());
             fallback = fallback.metrics(self.metrics.clone());
         }
-        let stack = ServiceBuilder::new()
+        ServiceBuilder::new()
             .option_layer(auth)
             .layer(parse)
             .layer(AliasLayer::with_handle(
@@ -93,7 +124,6 @@ impl Gateway {
                     .health(self.health.clone()),
             )
             .layer(TranslateLayer::new())
-            .service(upstream);
-        BoxCloneSyncService::new(stack)
+            .service(upstream)
     }
 }

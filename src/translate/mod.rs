@@ -52,6 +52,7 @@ use crate::deferred_json::DeferredJson;
 use crate::error::GatewayError;
 use crate::error::MissingInput;
 use crate::upstream::{UpstreamError as TransportError, UpstreamErrorKind};
+use futures_util::TryFutureExt;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use normalize::{Name, Stamp, stamp};
@@ -115,19 +116,19 @@ where
         // Everything before the upstream call is synchronous, so the inner service is called
         // here, as it is (its readiness was polled through ours), and never cloned.
         match self.send(req) {
-            Ok((sent, chat, target, id)) => Box::pin(respond(sent, chat, target, id)),
+            // A combinator over the inner future, not an async block holding it: one box.
+            Ok((upstream_req, chat, target, id)) => Box::pin(
+                self.inner
+                    .call(upstream_req)
+                    .and_then(move |resp| respond(resp, chat, target, id)),
+            ),
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
 }
 
-/// The upstream's answer to one attempt, and what turning it into the client's needs.
-type Sent = (
-    BoxFuture<'static, Result<Response<Body>, BoxError>>,
-    Arc<ChatRequest>,
-    Target,
-    GenerationId,
-);
+/// The upstream request of one attempt, and what turning its answer into the client's needs.
+type Sent = (Request<Body>, Arc<ChatRequest>, Target, GenerationId);
 
 impl<S> Translate<S>
 where
@@ -135,7 +136,7 @@ where
     S::Error: Into<BoxError> + 'static,
     S::Future: Send + 'static,
 {
-    /// Builds the upstream request for the attempt in `req` and sends it.
+    /// Builds the upstream request for the attempt in `req`.
     fn send(&mut self, req: Request<Body>) -> Result<Sent, BoxError> {
         let chat = req
             .extensions()
@@ -160,21 +161,19 @@ where
         // map they already have; its headers and body do not.
         let (parts, _) = req.into_parts();
         let upstream_req = build_request(&chat, &target, parts)?;
-        let sent = crate::body::call_boxed(&mut self.inner, upstream_req);
-        Ok((sent, chat, target, id))
+        Ok((upstream_req, chat, target, id))
     }
 }
 
 /// Turns the upstream's answer into the client's: errors worded, streams mapped, JSON spliced.
 async fn respond(
-    sent: BoxFuture<'static, Result<Response<Body>, BoxError>>,
+    resp: Response<Body>,
     chat: Arc<ChatRequest>,
     target: Target,
     id: GenerationId,
 ) -> Result<Response<Body>, BoxError> {
     let endpoint = target.endpoint();
     let provider = endpoint.provider.clone();
-    let resp = sent.await?;
     let strip_reasoning = chat
         .field("reasoning")
         .and_then(|r| r.get("exclude"))

@@ -21,6 +21,7 @@ use super::normalize::{Stamp, normalize_finish_reason};
 pub(crate) use crate::deferred_json::FirstChoice;
 use crate::json_scan::{Cursor, once};
 use bytes::{Bytes, BytesMut};
+use std::borrow::Cow;
 
 /// Room for a stream's frames, taken a block at a time (see [`ChunkWriter::splice`]).
 const FRAME_BLOCK: usize = 4096;
@@ -345,7 +346,7 @@ impl Splicer<'_> {
             // A native reason that does not unescape (a lone surrogate) leaves the facts
             // unknown: meter then reads the written bytes itself.
             let native = match native_out {
-                Some(raw) => unescape(raw).map(Some),
+                Some(raw) => unescape(raw).map(|n| Some(n.into_owned())),
                 None => Some(None),
             };
             self.first = native.map(|native| FirstChoice {
@@ -375,13 +376,13 @@ impl Splicer<'_> {
     }
 }
 
-/// A JSON string's value; the text between the quotes when it has no escapes.
-fn unescape(raw: &str) -> Option<String> {
+/// A JSON string's value: the text between the quotes, borrowed, when it has no escapes.
+fn unescape(raw: &str) -> Option<Cow<'_, str>> {
     let inner = raw.get(1..raw.len().checked_sub(1)?)?;
     if inner.contains('\\') {
-        serde_json::from_str(raw).ok()
+        serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
     } else {
-        Some(inner.to_owned())
+        Some(Cow::Borrowed(inner))
     }
 }
 
