@@ -4,7 +4,7 @@ use super::body::{StreamGuard, is_content_event, is_done_event};
 use super::metadata;
 use super::outcome::{ChunkStamp, Failure, Outcome};
 use crate::BoxError;
-use crate::body::{self as b, Body, call_boxed};
+use crate::body::{self as b, Body};
 use crate::classify::{Class, classify_error, classify_status};
 use crate::context::{
     ApiKind, Attempt, Candidates, ChatBody, ChatRequest, FromChat, GenerationId, RequestContext,
@@ -94,7 +94,7 @@ where
             // Each attempt's future owns what it needs: the one inner service serves them all.
             let ready: Result<&mut S, BoxError> = inner.ready().await.map_err(Into::into);
             let result = match ready {
-                Ok(svc) => call_boxed(svc, req).await,
+                Ok(svc) => svc.call(req).await.map_err(Into::into),
                 Err(e) => Err(e),
             };
             let attempt = match result {
