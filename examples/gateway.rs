@@ -48,6 +48,7 @@ async fn main() -> ExitCode {
             let config = Config {
                 ledger: Some(LedgerConfig {
                     path: Some("switchyard.db".into()),
+                    ..LedgerConfig::default()
                 }),
                 ..Config::default()
             };

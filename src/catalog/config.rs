@@ -358,11 +358,15 @@ pub struct KeyConfig {
 }
 
 /// `[ledger]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
-    /// SQLite file (or `.jsonl` for a JSON Lines ledger).
+    /// SQLite file (or `.jsonl` for a JSON Lines ledger); `switchyard.db` when neither it nor
+    /// `memory_bytes` is set.
     pub path: Option<PathBuf>,
+    /// Keep generations in memory instead, the newest within this many bytes (estimated from
+    /// each record's fields). Exclusive with `path`.
+    pub memory_bytes: Option<usize>,
 }
 
 /// `[auto]`.
