@@ -35,6 +35,8 @@ pub mod balance;
 pub mod body;
 pub mod catalog;
 pub mod classify;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod context;
 mod deferred_json;
 pub mod error;

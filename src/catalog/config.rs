@@ -58,7 +58,8 @@ pub struct ServerConfig {
     /// How long to wait for the first upstream byte before sending SSE keep-alive comments.
     #[serde(default = "default_keepalive_ms")]
     pub keepalive_ms: u64,
-    /// How long Ctrl-C waits for in-flight requests before exiting.
+    /// How long a graceful stop (Ctrl-C, SIGTERM) lets in-flight requests finish before it
+    /// ends them.
     #[serde(default = "default_shutdown_ms")]
     pub shutdown_grace_ms: u64,
     /// Record metrics and serve them at `GET /metrics` (default true).

@@ -26,6 +26,7 @@ pub struct Gateway {
     pub(super) sticky: Arc<Sticky>,
     pub(super) auto: AutoRouteLayer,
     pub(super) metrics: Arc<Metrics>,
+    pub(super) drain: super::drain::Drain,
 }
 
 impl Gateway {
@@ -124,6 +125,7 @@ impl Gateway {
             aliases: AliasHandle::new(AliasTable::from_config(&config)),
             sticky: Arc::new(Sticky::new()),
             metrics: Arc::new(Metrics::new()),
+            drain: super::drain::Drain::new(),
             config: Arc::new(config),
         }
     }

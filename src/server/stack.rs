@@ -24,7 +24,8 @@ pub type CompletionService =
 impl Gateway {
     /// The completion stack for one client API, outermost first:
     /// auth → parse → alias → route → balance → credits → fallback → meter → translate →
-    /// upstream.
+    /// upstream; what is still in flight when a graceful stop's grace is over is ended with a
+    /// 503 (a stream: a final error event) by the drain around it.
     pub fn completion_service(&self, kind: ApiKind) -> CompletionService {
         self.completion_service_over(kind, self.upstream.clone())
     }
@@ -94,6 +95,6 @@ impl Gateway {
             )
             .layer(TranslateLayer::new())
             .service(upstream);
-        BoxCloneSyncService::new(stack)
+        BoxCloneSyncService::new(self.drain.wrap(stack))
     }
 }
