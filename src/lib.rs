@@ -39,6 +39,8 @@ pub mod classify;
 pub mod cli;
 pub mod context;
 mod deferred_json;
+#[cfg(feature = "cli")]
+pub mod demo;
 pub mod error;
 pub mod fallback;
 pub mod future;

@@ -4,12 +4,14 @@
 //! switchyard                          # serve: the embedded default catalogue on 127.0.0.1:8080
 //! switchyard serve --config gw.toml   # your own config (docs/config.md)
 //! switchyard serve --listen 0.0.0.0:9000
+//! switchyard demo                     # simulated providers, no key needed (also serve --demo)
 //! ```
 //!
 //! Each subcommand is one file: `serve.rs` starts the gateway and stops it on Ctrl-C or
-//! SIGTERM (`signal.rs`). [`main`] is the whole program, so the `switchyard` binary and
+//! SIGTERM (`signal.rs`), `demo.rs` serves it over [`crate::demo`]'s simulated providers. [`main`] is the whole program, so the `switchyard` binary and
 //! `cargo run --example gateway` are one code path.
 
+mod demo;
 mod serve;
 mod signal;
 
@@ -41,6 +43,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway (the default).
     Serve(ServeArgs),
+    /// Run the gateway over simulated providers: no key needed.
+    Demo(DemoArgs),
+}
+
+/// `demo`'s options.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DemoArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 /// Parses the command line, runs the command and returns the process's exit status.
@@ -63,6 +75,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Serve(args)) => runtime.block_on(serve::run(args)),
+        Some(Command::Demo(args)) => runtime.block_on(demo::run(args.listen.as_deref())),
         None => runtime.block_on(serve::run(cli.serve)),
     };
     match result {

@@ -15,10 +15,16 @@ pub struct ServeArgs {
     /// Address to listen on, overriding `[server] listen`.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Serve simulated `demo/…` models instead of real providers (as `switchyard demo`).
+    #[arg(long, conflicts_with = "config")]
+    pub demo: bool,
 }
 
 /// Builds the gateway, serves until Ctrl-C or SIGTERM, then stops gracefully.
 pub(super) async fn run(args: ServeArgs) -> Result<(), String> {
+    if args.demo {
+        return super::demo::run(args.listen.as_deref()).await;
+    }
     let gateway = match &args.config {
         Some(path) => Gateway::from_file(path).map_err(|e| e.to_string())?,
         None => {
