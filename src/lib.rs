@@ -35,9 +35,13 @@ pub mod balance;
 pub mod body;
 pub mod catalog;
 pub mod classify;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod context;
 mod decimal;
 mod deferred_json;
+#[cfg(feature = "cli")]
+pub mod demo;
 pub mod error;
 pub mod fallback;
 pub mod future;

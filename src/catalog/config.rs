@@ -60,7 +60,8 @@ pub struct ServerConfig {
     /// How long to wait for the first upstream byte before sending SSE keep-alive comments.
     #[serde(default = "default_keepalive_ms")]
     pub keepalive_ms: u64,
-    /// How long Ctrl-C waits for in-flight requests before exiting.
+    /// How long a graceful stop (Ctrl-C, SIGTERM) lets in-flight requests finish before it
+    /// ends them.
     #[serde(default = "default_shutdown_ms")]
     pub shutdown_grace_ms: u64,
     /// Record metrics and serve them at `GET /metrics` (default true).
@@ -393,12 +394,16 @@ impl KeyConfig {
 }
 
 /// `[ledger]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct LedgerConfig {
-    /// SQLite file (or `.jsonl` for a JSON Lines ledger).
+    /// SQLite file (or `.jsonl` for a JSON Lines ledger); `switchyard.db` when neither it nor
+    /// `memory_bytes` is set.
     pub path: Option<PathBuf>,
+    /// Keep generations in memory instead, the newest within this many bytes (estimated from
+    /// each record's fields). Exclusive with `path`.
+    pub memory_bytes: Option<usize>,
 }
 
 impl LedgerConfig {
@@ -406,6 +411,7 @@ impl LedgerConfig {
     pub fn at(path: impl Into<PathBuf>) -> Self {
         LedgerConfig {
             path: Some(path.into()),
+            memory_bytes: None,
         }
     }
 }

@@ -1,29 +1,93 @@
 //! A bounded in-memory ledger.
+//!
+//! The bound that matters to an operator is memory, not a count: a record's size varies with
+//! its model slug, ids, labels and attempts, so a count bound is either wasteful or unsafe.
+//! [`MemorySink::with_byte_limit`] keeps the newest records whose estimated heap size
+//! ([`record_bytes`]) fits the limit; [`MemorySink::new`] bounds the count instead.
+//!
+//! ```
+//! use switchyard::ledger::{GenerationRecord, MemorySink, MeterSink};
+//!
+//! let sink = MemorySink::with_byte_limit(32 * 1024 * 1024);
+//! sink.record(GenerationRecord { id: "gen-1".into(), ..Default::default() });
+//! assert!(sink.get("gen-1").is_some());
+//! assert!(sink.bytes() > 0 && sink.bytes() <= 32 * 1024 * 1024);
+//! ```
 
-use super::{GenerationRecord, MeterSink};
+use super::{AttemptRecord, GenerationRecord, MeterSink};
 use std::collections::{HashMap, VecDeque};
+use std::mem::size_of;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Keeps the last `capacity` records in memory, evicting the oldest; nothing survives a restart.
+/// The default bound of the in-memory ledger: 32 MiB of records.
+pub const DEFAULT_MEMORY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Per-record bookkeeping besides the record and its text: the shared id's reference counts,
+/// the map's key and the queue's slot (both `Arc<str>`), a control byte and load-factor slack.
+const ENTRY_OVERHEAD: usize = 2 * size_of::<usize>() + 2 * size_of::<Arc<str>>() + 8;
+
+/// Keeps the newest records in memory within a record count and a byte budget, evicting the
+/// oldest; nothing survives a restart.
 #[derive(Debug)]
 pub struct MemorySink {
-    capacity: usize,
+    max_records: usize,
+    max_bytes: usize,
     inner: Mutex<Inner>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_id: HashMap<Arc<str>, GenerationRecord>,
+    by_id: HashMap<Arc<str>, (GenerationRecord, usize)>,
     /// Ids in arrival order, oldest first; each shares its text with the map's key (one copy
     /// of the id per record, not two).
     order: VecDeque<Arc<str>>,
+    /// Sum of the held records' [`record_bytes`] (the second field of each map value).
+    bytes: usize,
+}
+
+/// The estimated memory one record holds in a [`MemorySink`]: the struct itself, the heap
+/// text of its strings and attempts, and the sink's per-entry bookkeeping.
+pub fn record_bytes(rec: &GenerationRecord) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let strings = rec.id.len() * 2 // the record's own id and the map's shared key
+        + rec.model.len()
+        + rec.provider_name.len()
+        + rec.provider_slug.len()
+        + rec.upstream_model.len()
+        + opt(&rec.upstream_id)
+        + opt(&rec.api_key_hash)
+        + opt(&rec.label)
+        + opt(&rec.finish_reason)
+        + opt(&rec.native_finish_reason)
+        + opt(&rec.router)
+        + opt(&rec.session_id)
+        + opt(&rec.external_user)
+        + opt(&rec.strategy)
+        + opt(&rec.scorer);
+    let attempts: usize = rec
+        .attempts
+        .iter()
+        .map(|a| size_of::<AttemptRecord>() + a.provider.len() + a.model.len())
+        .sum();
+    size_of::<(GenerationRecord, usize)>() + ENTRY_OVERHEAD + strings + attempts
 }
 
 impl MemorySink {
-    /// A sink holding at most `capacity` records (at least one).
+    /// A sink holding at most `capacity` records (at least one), whatever their size.
     pub fn new(capacity: usize) -> Self {
         MemorySink {
-            capacity: capacity.max(1),
+            max_records: capacity.max(1),
+            max_bytes: usize::MAX,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// A sink holding the newest records whose [`record_bytes`] add up to at most `max_bytes`
+    /// (the newest record is always kept, however large).
+    pub fn with_byte_limit(max_bytes: usize) -> Self {
+        MemorySink {
+            max_records: usize::MAX,
+            max_bytes,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -38,6 +102,11 @@ impl MemorySink {
         self.len() == 0
     }
 
+    /// The estimated bytes the held records take ([`record_bytes`] summed).
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // The map stays consistent even if a holder panicked: every update is one insert/remove.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -46,23 +115,28 @@ impl MemorySink {
 
 impl MeterSink for MemorySink {
     fn record(&self, rec: GenerationRecord) {
+        let size = record_bytes(&rec);
         let mut inner = self.lock();
         let id = Arc::clone(&rec.id);
-        if inner.by_id.insert(Arc::clone(&id), rec).is_none() {
-            inner.order.push_back(id);
+        inner.bytes += size;
+        match inner.by_id.insert(Arc::clone(&id), (rec, size)) {
+            Some((_, old_size)) => inner.bytes -= old_size,
+            None => inner.order.push_back(id),
         }
-        while inner.by_id.len() > self.capacity {
-            match inner.order.pop_front() {
-                Some(old) => {
-                    inner.by_id.remove(&old);
-                }
-                None => break,
+        while inner.by_id.len() > self.max_records
+            || (inner.bytes > self.max_bytes && inner.by_id.len() > 1)
+        {
+            let Some(old) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some((_, old_size)) = inner.by_id.remove(&old) {
+                inner.bytes -= old_size;
             }
         }
     }
 
     fn get(&self, id: &str) -> Option<GenerationRecord> {
-        self.lock().by_id.get(id).cloned()
+        self.lock().by_id.get(id).map(|(rec, _)| rec.clone())
     }
 
     fn flush(&self) {}
@@ -89,5 +163,91 @@ mod tests {
         assert_eq!(sink.len(), 2);
         assert!(sink.get("a").is_none());
         assert!(sink.get("b").is_some() && sink.get("c").is_some());
+    }
+
+    #[test]
+    fn sizes_count_every_string_and_attempt() {
+        let small = record_bytes(&rec("gen-1"));
+        let big = GenerationRecord {
+            model: "m".repeat(100).into(),
+            session_id: Some("s".repeat(50)),
+            attempts: vec![AttemptRecord {
+                provider: "p".repeat(10).into(),
+                model: "u".repeat(20).into(),
+                status: 503,
+                latency_ms: 1,
+            }],
+            ..rec("gen-1")
+        };
+        assert_eq!(
+            record_bytes(&big),
+            small + 100 + 50 + size_of::<AttemptRecord>() + 30
+        );
+    }
+
+    #[test]
+    fn byte_limit_evicts_oldest_until_the_records_fit() {
+        let one = record_bytes(&rec("gen-00"));
+        // Room for three small records, not four.
+        let sink = MemorySink::with_byte_limit(one * 3 + one / 2);
+        for i in 0..10 {
+            sink.record(rec(&format!("gen-{i:02}")));
+        }
+        assert_eq!(sink.len(), 3);
+        assert_eq!(sink.bytes(), one * 3);
+        assert!(sink.get("gen-06").is_none());
+        assert!(
+            ["gen-07", "gen-08", "gen-09"]
+                .iter()
+                .all(|id| sink.get(id).is_some())
+        );
+
+        // One large record displaces as many small ones as it needs.
+        let large = GenerationRecord {
+            model: "x".repeat(one * 2).into(),
+            ..rec("gen-10")
+        };
+        sink.record(large);
+        assert!(sink.bytes() <= one * 3 + one / 2, "{}", sink.bytes());
+        assert!(sink.get("gen-10").is_some() && sink.get("gen-09").is_none());
+        assert_eq!(sink.len(), 1);
+
+        // Replacing a record with the same id counts its new size once.
+        sink.record(rec("gen-10"));
+        assert_eq!((sink.len(), sink.bytes()), (1, one));
+    }
+
+    #[test]
+    fn the_newest_record_stays_even_over_the_limit() {
+        let sink = MemorySink::with_byte_limit(10);
+        sink.record(rec("gen-a"));
+        sink.record(rec("gen-b"));
+        assert_eq!(sink.len(), 1);
+        assert!(sink.get("gen-b").is_some());
+    }
+
+    #[test]
+    fn default_bound_holds_tens_of_thousands_of_typical_records() {
+        let typical = GenerationRecord {
+            id: "gen-1765112345-AbCdEfGhIjKlMnOpQrSt".into(),
+            model: "anthropic/claude-sonnet-4".into(),
+            provider_name: "Anthropic".into(),
+            provider_slug: "anthropic".into(),
+            upstream_model: "claude-sonnet-4-20250514".into(),
+            upstream_id: Some("msg_01XFDUDYJgAACzvnptvVoYEL".into()),
+            finish_reason: Some("stop".into()),
+            native_finish_reason: Some("end_turn".into()),
+            strategy: Some("direct".into()),
+            attempts: vec![AttemptRecord {
+                provider: "anthropic".into(),
+                model: "claude-sonnet-4-20250514".into(),
+                status: 200,
+                latency_ms: 420,
+            }],
+            ..GenerationRecord::default()
+        };
+        let per_record = record_bytes(&typical);
+        let held = DEFAULT_MEMORY_BYTES / per_record;
+        assert!((30_000..100_000).contains(&held), "{per_record} B → {held}");
     }
 }

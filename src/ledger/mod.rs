@@ -24,7 +24,7 @@ mod record;
 mod sqlite;
 
 pub use jsonl::JsonlSink;
-pub use memory::MemorySink;
+pub use memory::{DEFAULT_MEMORY_BYTES, MemorySink, record_bytes};
 pub use record::{AttemptRecord, GenerationRecord, generation_id, now_ms};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;

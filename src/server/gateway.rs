@@ -6,15 +6,12 @@ use crate::autoroute::AutoRouteLayer;
 use crate::catalog::{Catalog, Config, ConfigError};
 use crate::health::Health;
 use crate::keys::KeyStore;
-use crate::ledger::{MemorySink, MeterSink};
+use crate::ledger::{DEFAULT_MEMORY_BYTES, MemorySink, MeterSink};
 use crate::metrics::Metrics;
 use crate::route::Sticky;
 use crate::upstream::Upstream;
 use std::path::Path;
 use std::sync::Arc;
-
-/// Generations kept in memory when no `[ledger]` is configured.
-const MEMORY_LEDGER_CAPACITY: usize = 100_000;
 
 /// A configured gateway: catalogue, shared state and settings.
 #[derive(Debug, Clone)]
@@ -29,6 +26,7 @@ pub struct Gateway {
     pub(super) sticky: Arc<Sticky>,
     pub(super) auto: AutoRouteLayer,
     pub(super) metrics: Arc<Metrics>,
+    pub(super) drain: super::drain::Drain,
 }
 
 impl Gateway {
@@ -48,14 +46,27 @@ impl Gateway {
             .source
             .clone()
             .unwrap_or_else(|| base_dir.join("<config>"));
-        let ledger_path = config
-            .ledger
-            .as_ref()
-            .map(|l| base_dir.join(l.path.clone().unwrap_or_else(|| "switchyard.db".into())));
+        let (ledger_path, memory_bytes) = match &config.ledger {
+            None => (None, DEFAULT_MEMORY_BYTES),
+            Some(l) => match (&l.path, l.memory_bytes) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        &source,
+                        "[ledger]: `path` stores generations in a file and `memory_bytes` keeps \
+                         them in memory; set one of the two",
+                    ));
+                }
+                (None, Some(bytes)) => (None, bytes),
+                (path, None) => (
+                    Some(base_dir.join(path.clone().unwrap_or_else(|| "switchyard.db".into()))),
+                    DEFAULT_MEMORY_BYTES,
+                ),
+            },
+        };
         let ledger: Arc<dyn MeterSink> = match &ledger_path {
             Some(path) => crate::ledger::open(path)
                 .map_err(|e| ConfigError::new(&source, format!("[ledger] path: {e}")))?,
-            None => Arc::new(MemorySink::new(MEMORY_LEDGER_CAPACITY)),
+            None => Arc::new(MemorySink::with_byte_limit(memory_bytes)),
         };
         let keys = if config.auth.is_some() || !config.keys.is_empty() {
             let mut builder = KeyStore::builder();
@@ -109,11 +120,12 @@ impl Gateway {
             catalog,
             health: Arc::new(Health::new()),
             upstream: Upstream::new(),
-            ledger: Arc::new(MemorySink::new(MEMORY_LEDGER_CAPACITY)),
+            ledger: Arc::new(MemorySink::with_byte_limit(DEFAULT_MEMORY_BYTES)),
             keys: None,
             aliases: AliasHandle::new(AliasTable::from_config(&config)),
             sticky: Arc::new(Sticky::new()),
             metrics: Arc::new(Metrics::new()),
+            drain: super::drain::Drain::new(),
             config: Arc::new(config),
         }
     }
@@ -186,5 +198,41 @@ impl Gateway {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // panicking is how tests fail
+mod tests {
+    use super::*;
+    use crate::ledger::GenerationRecord;
+
+    fn gateway(toml: &str) -> Result<Gateway, ConfigError> {
+        let config = Config::parse(Path::new("gw.toml"), toml).unwrap();
+        Gateway::from_config_with_env(config, Path::new("."), &|_| None)
+    }
+
+    #[test]
+    fn memory_bytes_bounds_the_memory_ledger() {
+        let gw = gateway("[ledger]\nmemory_bytes = 1\n").unwrap();
+        for id in ["gen-a", "gen-b"] {
+            gw.ledger().record(GenerationRecord {
+                id: id.into(),
+                ..GenerationRecord::default()
+            });
+        }
+        // One byte holds only the newest record.
+        assert!(gw.ledger().get("gen-a").is_none());
+        assert!(gw.ledger().get("gen-b").is_some());
+    }
+
+    #[test]
+    fn path_and_memory_bytes_together_are_refused() {
+        let err = gateway("[ledger]\npath = \"x.db\"\nmemory_bytes = 1000\n").unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("`path`") && shown.contains("`memory_bytes`"),
+            "{shown}"
+        );
     }
 }

@@ -17,6 +17,7 @@
 
 mod catalog_api;
 mod direct;
+mod drain;
 mod gateway;
 mod keys_api;
 mod metrics_api;

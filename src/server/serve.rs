@@ -7,10 +7,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// After the grace, how long ended requests get to write their last bytes.
+const LAST_WRITES: Duration = Duration::from_secs(5);
+
 impl Gateway {
-    /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests (streams
-    /// included) finish for at most `[server].shutdown_grace_ms`. Connections get the default
-    /// [`ServerLimits`].
+    /// Serves on `listener` until `shutdown` resolves: then stops accepting, lets in-flight
+    /// requests (streams included) finish for at most `[server].shutdown_grace_ms`, ends the
+    /// rest (a 503; a stream gets a final error event, its generation recorded as cancelled)
+    /// and flushes the ledger. Connections get the default [`ServerLimits`].
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -105,9 +109,18 @@ impl Gateway {
         let mut done_rx = done_rx;
         if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
             tracing::warn!(
-                "in-flight requests still running after {} ms; exiting",
+                "requests still in flight after the {} ms grace; ending them",
                 grace.as_millis()
             );
+            self.drain.end_now();
+            // Each ended request writes its 503 or last stream event, then its connection
+            // closes; a client that stops reading does not hold the exit up for long.
+            if tokio::time::timeout(LAST_WRITES, done_rx.recv())
+                .await
+                .is_err()
+            {
+                tracing::warn!("connections still open after ending their requests; exiting");
+            }
         }
         // Everything the ledger acknowledged reaches the disk before the process exits.
         ledger.flush();

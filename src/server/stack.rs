@@ -24,7 +24,8 @@ pub type CompletionService =
 impl Gateway {
     /// The completion stack for one client API, outermost first:
     /// auth → parse → alias → route → balance → credits → fallback → meter → translate →
-    /// upstream.
+    /// upstream; what is still in flight when a graceful stop's grace is over is ended with a
+    /// 503 (a stream: a final error event) by the drain around it.
     pub fn completion_service(&self, kind: ApiKind) -> CompletionService {
         self.completion_service_over(kind, self.upstream.clone())
     }
@@ -102,7 +103,7 @@ impl Gateway {
             parse = parse.metrics(self.metrics.clone());
             fallback = fallback.metrics(self.metrics.clone());
         }
-        ServiceBuilder::new()
+        let stack = ServiceBuilder::new()
             .option_layer(auth)
             .layer(parse)
             .layer(AliasLayer::with_handle(
@@ -124,6 +125,7 @@ impl Gateway {
                     .health(self.health.clone()),
             )
             .layer(TranslateLayer::new())
-            .service(upstream)
+            .service(upstream);
+        self.drain.wrap(stack)
     }
 }

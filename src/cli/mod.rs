@@ -1,0 +1,98 @@
+//! The `switchyard` command (feature `cli`, on by default): the ready-to-run gateway.
+//!
+//! ```text
+//! switchyard                          # serve: the embedded default catalogue on 127.0.0.1:8080
+//! switchyard serve --config gw.toml   # your own config (docs/config.md)
+//! switchyard serve --listen 0.0.0.0:9000
+//! switchyard demo                     # simulated providers, no key needed (also serve --demo)
+//! ```
+//!
+//! Each subcommand is one file: `serve.rs` starts the gateway and stops it on Ctrl-C or
+//! SIGTERM (`signal.rs`), `demo.rs` serves it over [`crate::demo`]'s simulated providers. [`main`] is the whole program, so the `switchyard` binary and
+//! `cargo run --example gateway` are one code path.
+
+mod demo;
+mod serve;
+mod signal;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+pub use serve::ServeArgs;
+pub use signal::shutdown_signal;
+
+/// An OpenRouter-compatible LLM gateway.
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do; `serve` when left out.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `serve`'s options, accepted without the word `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (the default).
+    Serve(ServeArgs),
+    /// Run the gateway over simulated providers: no key needed.
+    Demo(DemoArgs),
+}
+
+/// `demo`'s options.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DemoArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// Parses the command line, runs the command and returns the process's exit status.
+pub fn main() -> ExitCode {
+    run(Cli::parse())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Serve(args)) => runtime.block_on(serve::run(args)),
+        Some(Command::Demo(args)) => runtime.block_on(demo::run(args.listen.as_deref())),
+        None => runtime.block_on(serve::run(cli.serve)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr (stdout carries the command's own output), `RUST_LOG` or `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
