@@ -9,17 +9,24 @@
 //! stream's inner body is dropped first, so the meter records the generation as cancelled and
 //! settles its credits for what was sent, before the ledger's last flush.
 
+//!
+//! Serving pays no allocation for it: the drain is a flag and a [`Notify`], and each request's
+//! wait is an [`OwnedNotified`] inside its own named future, not a boxed task.
+
 use crate::body::{self, Body};
 use crate::error::GatewayError;
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use http::{Request, Response, StatusCode, header};
 use http_body::{Frame, SizeHint};
+use pin_project_lite::pin_project;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use tokio::sync::watch;
+use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 use tower::Service;
 
 /// What a client is told when the gateway ends its request at shutdown.
@@ -28,30 +35,32 @@ const MESSAGE: &str = "gateway shutting down";
 /// The signal shared by a gateway's stacks: "end what is still in flight".
 #[derive(Debug, Clone)]
 pub(super) struct Drain {
-    tx: Arc<watch::Sender<bool>>,
+    ended: Arc<AtomicBool>,
+    notify: Arc<Notify>,
 }
 
 impl Drain {
     pub(super) fn new() -> Drain {
         Drain {
-            tx: Arc::new(watch::Sender::new(false)),
+            ended: Arc::default(),
+            notify: Arc::new(Notify::new()),
         }
     }
 
     /// Ends every request and stream still in flight, now and from now on.
     pub(super) fn end_now(&self) {
-        self.tx.send_replace(true);
+        // The flag first: a wait made after this reads it; one made before is woken (an
+        // `OwnedNotified` receives `notify_waiters` from the moment it exists).
+        self.ended.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
     }
 
-    /// Resolves once [`Drain::end_now`] has been called; never otherwise.
-    fn ended(&self) -> BoxFuture<'static, ()> {
-        let mut rx = self.tx.subscribe();
-        Box::pin(async move {
-            if rx.wait_for(|ended| *ended).await.is_err() {
-                // The gateway is gone without ending anything: nothing will.
-                std::future::pending::<()>().await;
-            }
-        })
+    /// A wait that resolves once [`Drain::end_now`] has been called; never otherwise.
+    fn wait(&self) -> Ended {
+        Ended {
+            notified: Arc::clone(&self.notify).notified_owned(),
+            ended: Arc::clone(&self.ended),
+        }
     }
 
     pub(super) fn wrap<S>(&self, inner: S) -> Drained<S> {
@@ -59,6 +68,27 @@ impl Drain {
             inner,
             drain: self.clone(),
         }
+    }
+}
+
+pin_project! {
+    /// See [`Drain::wait`].
+    struct Ended {
+        #[pin]
+        notified: OwnedNotified,
+        ended: Arc<AtomicBool>,
+    }
+}
+
+impl Future for Ended {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.ended.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        this.notified.poll(cx)
     }
 }
 
@@ -72,53 +102,80 @@ pub(super) struct Drained<S> {
 impl<S, B> Service<Request<B>> for Drained<S>
 where
     S: Service<Request<B>, Response = Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+    type Future = DrainedFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let answer = self.inner.call(req);
-        let drain = self.drain.clone();
-        Box::pin(async move {
-            let resp = tokio::select! {
-                biased;
-                resp = answer => resp?,
-                () = drain.ended() => {
-                    return Ok(GatewayError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "provider_unavailable",
-                        MESSAGE,
-                    )
-                    .into_response());
-                }
-            };
+        DrainedFuture {
+            answer: self.inner.call(req),
+            ended: self.drain.wait(),
+            drain: self.drain.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// The answer of a [`Drained`] stack: the inner one, or a 503 once the drain ends.
+    pub(super) struct DrainedFuture<F> {
+        #[pin]
+        answer: F,
+        #[pin]
+        ended: Ended,
+        drain: Drain,
+    }
+}
+
+impl<F> Future for DrainedFuture<F>
+where
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+{
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        // The answer first: one that is ready is served even if the drain just ended.
+        if let Poll::Ready(resp) = this.answer.poll(cx) {
+            let resp = resp?;
             let is_stream = resp
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
             if !is_stream {
-                return Ok(resp);
+                return Poll::Ready(Ok(resp));
             }
-            Ok(resp.map(|inner| {
+            let ended = this.drain.wait();
+            return Poll::Ready(Ok(resp.map(|inner| {
                 body::boxed_as_is(DrainedStream {
                     inner: Some(inner),
-                    ended: drain.ended(),
+                    ended,
                 })
-            }))
-        })
+            })));
+        }
+        match this.ended.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(GatewayError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider_unavailable",
+                MESSAGE,
+            )
+            .into_response())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
-/// A stream body that, once the drain fires, drops its inner body and sends the error event.
-struct DrainedStream {
-    inner: Option<Body>,
-    ended: BoxFuture<'static, ()>,
+pin_project! {
+    /// A stream body that, once the drain fires, drops its inner body and sends the error event.
+    struct DrainedStream {
+        inner: Option<Body>,
+        #[pin]
+        ended: Ended,
+    }
 }
 
 impl DrainedStream {
@@ -140,22 +197,22 @@ impl http_body::Body for DrainedStream {
     type Error = crate::BoxError;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
+        let this = self.project();
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        if this.ended.as_mut().poll(cx).is_ready() {
+        if this.ended.poll(cx).is_ready() {
             // Dropped before the last event goes out: the meter records the generation (as
             // cancelled) and settles its credits now, not when the process exits.
-            this.inner = None;
+            *this.inner = None;
             return Poll::Ready(Some(Ok(Frame::data(Self::last_events()))));
         }
         let frame = Pin::new(inner).poll_frame(cx);
         if let Poll::Ready(None) = frame {
-            this.inner = None;
+            *this.inner = None;
         }
         frame
     }
