@@ -26,11 +26,12 @@
 
 use super::{AuthError, KeyStore, ReserveError};
 use crate::BoxError;
-use crate::body::{Body, call_boxed};
+use crate::body::Body;
 use crate::catalog::Usd;
 use crate::context::{CallerKey, Candidates, ChatRequest, CreditSettle, RequestContext};
 use crate::error::GatewayError;
 use crate::error::MissingInput;
+use crate::future::ResponseFuture;
 use futures_util::future::{BoxFuture, FutureExt};
 use http::{Request, Response, StatusCode};
 use std::sync::Arc;
@@ -223,51 +224,49 @@ pub fn worst_case(chat: &ChatRequest, candidates: &Candidates) -> Usd {
         .unwrap_or(Usd::ZERO)
 }
 
-impl<S> Service<Request<Body>> for Credit<S>
+impl<S, B> Service<Request<B>> for Credit<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError>,
-    S::Future: Send + 'static,
+    S: Service<Request<B>, Response = Response<Body>>,
+    S::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Response<Body>, BoxError>>;
+    type Future = ResponseFuture<S::Future, Response<Body>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let refuse = |e: BoxError| std::future::ready(Err(e)).boxed();
+    fn call(&mut self, req: Request<B>) -> Self::Future {
         let ext = req.extensions();
         let Some(key) = ext.get::<CallerKey>() else {
             if self.allow_anonymous {
-                return call_boxed(&mut self.inner, req);
+                return ResponseFuture::called(self.inner.call(req));
             }
-            let e = GatewayError::new(
+            return ResponseFuture::refused(GatewayError::new(
                 StatusCode::UNAUTHORIZED,
                 "authentication",
                 "credits: the request carries no gateway key, so its spending cannot be checked",
-            );
-            return refuse(e.into());
+            ));
         };
         let missing =
             |input| MissingInput::new("credits", input, "set by the parse and route layers");
         let Some(chat) = ext.get::<Arc<ChatRequest>>() else {
-            return refuse(missing("ChatRequest").into());
+            return ResponseFuture::refused(missing("ChatRequest"));
         };
         let Some(candidates) = ext.get::<Candidates>() else {
-            return refuse(missing("Candidates").into());
+            return ResponseFuture::refused(missing("Candidates"));
         };
         let Some(ctx) = ext.get::<RequestContext>() else {
-            return refuse(missing("RequestContext").into());
+            return ResponseFuture::refused(missing("RequestContext"));
         };
         let needed = worst_case(chat, candidates);
         match self.store.reserve(&key.hash, needed) {
             Ok(reservation) => {
                 ctx.hold_credit(reservation);
-                call_boxed(&mut self.inner, req)
+                ResponseFuture::called(self.inner.call(req))
             }
-            Err(e) => refuse(Box::new(GatewayError::from(e))),
+            Err(e) => ResponseFuture::refused(GatewayError::from(e)),
         }
     }
 }

@@ -101,7 +101,8 @@ pub struct Translate<S> {
 
 impl<S> Service<Request<Body>> for Translate<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Error: Into<BoxError> + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response<Body>;
@@ -109,7 +110,7 @@ where
     type Future = BoxFuture<'static, Result<Response<Body>, BoxError>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
@@ -120,6 +121,7 @@ where
             Ok((upstream_req, chat, target, id)) => Box::pin(
                 self.inner
                     .call(upstream_req)
+                    .map_err(Into::into)
                     .and_then(move |resp| respond(resp, chat, target, id)),
             ),
             Err(e) => Box::pin(std::future::ready(Err(e))),
