@@ -36,7 +36,6 @@ mod layer;
 pub mod period;
 mod persistence;
 mod records;
-mod reservation;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
@@ -45,10 +44,9 @@ pub use layer::{Auth, AuthLayer, Credit, CreditLayer, worst_case};
 pub use period::LimitReset;
 pub use persistence::{KeyPersistence, MemoryKeys};
 pub use records::{Clock, KeyInfo, KeyUpdate, StoredKey, UsageCounters};
-pub use reservation::Reservation;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteKeys;
-pub use store::{KeyStore, KeyStoreBuilder};
+pub use store::{KeyStore, KeyStoreBuilder, Reservation};
 
 use crate::catalog::Usd;
 use http::StatusCode;

@@ -1,11 +1,10 @@
-//! The key store: authentication, credit reservations and usage counters over a
-//! [`KeyPersistence`].
+//! The key store: authentication, credit reservations ([`Reservation`], settled or released
+//! through the store) and usage counters over a [`KeyPersistence`].
 
 use super::hash::{KEY_PREFIX, ct_eq, generate_key, hash_key, is_hash, mask};
 use super::period::LimitReset;
 use super::persistence::{KeyPersistence, MemoryKeys};
 use super::records::{Clock, KeyInfo, KeyUpdate, StoredKey, UsageCounters};
-use super::reservation::Reservation;
 use super::{AuthError, InsufficientCredits, KeyStoreError, ReserveError};
 use crate::catalog::{AuthConfig, KeyConfig, Usd};
 use crate::ledger::now_ms;
@@ -463,7 +462,7 @@ impl KeyStore {
         self.settle(hash, amount, Usd::ZERO);
     }
 
-    pub(super) fn settle(&self, hash: &str, actual: Usd, release: Usd) {
+    fn settle(&self, hash: &str, actual: Usd, release: Usd) {
         let now = self.now();
         let _persist = self.persist_lock();
         let stored = {
@@ -480,7 +479,7 @@ impl KeyStore {
         }
     }
 
-    pub(super) fn release(&self, hash: &str, amount: Usd) {
+    fn release(&self, hash: &str, amount: Usd) {
         if let Some(entry) = self.lock().get_mut(hash) {
             entry.reserved = (entry.reserved - amount).max(Usd::ZERO);
         }
@@ -524,5 +523,52 @@ fn snapshot(entry: &mut Entry, now: i64) -> KeyInfo {
         usage: k.usage,
         reserved: entry.reserved,
         is_management_key: false,
+    }
+}
+
+/// A hold on part of a key's limit for one request.
+///
+/// [`settle`](Reservation::settle) it with the actual cost; dropped unsettled (the request
+/// failed or was cancelled), it releases the hold and charges nothing.
+#[must_use = "dropping a reservation releases it at once"]
+pub struct Reservation {
+    store: KeyStore,
+    hash: String,
+    amount: Usd,
+    settled: bool,
+}
+
+impl fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reservation")
+            .field("hash", &self.hash)
+            .field("amount", &self.amount)
+            .finish()
+    }
+}
+
+impl Reservation {
+    /// The amount held.
+    pub fn amount(&self) -> Usd {
+        self.amount
+    }
+
+    /// The key's hash.
+    pub fn key_hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Releases the hold and charges `actual` to the key.
+    pub fn settle(mut self, actual: Usd) {
+        self.settled = true;
+        self.store.settle(&self.hash, actual, self.amount);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.store.release(&self.hash, self.amount);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The fake's answers: normal completions and streams, paced or re-chunked, and the faults.
 
+use super::ask::{Ask, At, Fault};
 use super::fake::{Fake, ResetHandle};
-use super::scenarios::{Ask, At, Fault};
 use axum::body::Body as AxBody;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,13 +1,9 @@
 //! The fake upstream's server: accepts connections, records each request, and can end a
 //! connection with a TCP reset.
 
-use super::scenarios::handle;
 use axum::Router;
 use axum::body::Body as AxBody;
-use axum::extract::{Path, Request, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::routing::post;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io;
@@ -100,40 +96,6 @@ impl Fake {
     pub fn close_idle_after(&self, d: Duration) {
         *self.idle_close.lock().unwrap() = Some(d);
     }
-}
-
-/// Starts the fake upstream on 127.0.0.1:0; returns its address.
-pub async fn start_fake() -> (SocketAddr, Fake) {
-    start_fake_on("127.0.0.1:0").await
-}
-
-/// Starts the fake upstream on a given address.
-pub async fn start_fake_on(bind: &str) -> (SocketAddr, Fake) {
-    let fake = Fake::default();
-    let app = Router::new()
-        .route("/{scenario}/v1/chat/completions", post(handle))
-        .route("/{scenario}/v1/completions", post(handle))
-        // Without a scenario segment the fake behaves as `ok` (any OpenAI base URL ending in /v1).
-        .route("/v1/chat/completions", post(handle_ok))
-        .route("/v1/completions", post(handle_ok))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = fake.clone();
-    tokio::spawn(async move {
-        let fake = state;
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                // Out of file descriptors or similar: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            };
-            let _ = tcp.set_nodelay(true);
-            let idle_close = *fake.idle_close.lock().unwrap();
-            tokio::spawn(serve_connection(tcp, app.clone(), idle_close));
-        }
-    });
-    (addr, fake)
 }
 
 /// A base URL on which nothing listens: connecting is refused.
@@ -261,8 +223,4 @@ impl AsyncWrite for ResetOnDrop {
             Err(e) => Poll::Ready(Err(e)),
         }
     }
-}
-
-pub(super) async fn handle_ok(state: State<Fake>, req: Request) -> Response {
-    handle(state, Path("ok".to_owned()), req).await
 }

@@ -46,21 +46,22 @@
 //! # }
 //! ```
 //!
-//! The pieces: `fake.rs` serves the fake and records what it received, `scenarios.rs` reads a
-//! scenario from the path and dispatches to `answers.rs`, which writes the answers and the
+//! The pieces: `fake.rs` serves the fake and records what it received, `ask.rs` reads what a
+//! request asks for, `scenarios.rs` starts the fake's router and dispatches each scenario to `answers.rs`, which writes the answers and the
 //! faults, and `harness.rs` builds gateway configs over the fake and starts a gateway — the one
 //! way the crate's own tests start one.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod answers;
+mod ask;
 mod fake;
 mod harness;
 mod scenarios;
 
-pub use fake::{Fake, OK_TEXT, Seen, refused_base_url, start_fake, start_fake_on};
+pub use fake::{Fake, OK_TEXT, Seen, refused_base_url};
 pub use harness::{
     FaultTimeouts, Models, config_toml, fault_config, gateway_from, gateway_with_vars,
     start_gateway,
 };
-pub use scenarios::{FAULTS_AFTER_CONTENT, FAULTS_BEFORE_CONTENT};
+pub use scenarios::{FAULTS_AFTER_CONTENT, FAULTS_BEFORE_CONTENT, start_fake, start_fake_on};

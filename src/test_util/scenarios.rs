@@ -1,16 +1,21 @@
-//! Which scenario a request asks for (the first path segment) and the answer it gets.
+//! The fake's router: which scenario a request names (the first path segment) and the answer
+//! it gets.
 
 use super::answers::{
     Pacing, body_response, faulty_json, faulty_stream, huge, json_response, normal, send_all,
     silence, stream_events,
 };
-use super::fake::{Abort, Fake, OK_TEXT, ResetHandle, Seen};
+use super::ask::{Ask, parse_fault};
+use super::fake::{Abort, Fake, ResetHandle, Seen, serve_connection};
+use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -48,69 +53,6 @@ pub const FAULTS_AFTER_CONTENT: &[&str] = &[
     "malformedafter",
     "errchunkafter",
 ];
-
-/// Where a stream fault strikes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum At {
-    /// After the role chunk, before any content.
-    Before,
-    /// After the first content chunk.
-    After,
-}
-
-/// A fault of the table in the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Fault {
-    Cut,
-    Reset,
-    Stall,
-    NoDone,
-    Malformed,
-    ErrChunk,
-    ErrKeyChunk,
-}
-
-pub(super) fn parse_fault(scenario: &str) -> Option<(Fault, At)> {
-    if scenario == "nodone" {
-        return Some((Fault::NoDone, At::After));
-    }
-    let (name, at) = if let Some(n) = scenario.strip_suffix("before") {
-        (n, At::Before)
-    } else {
-        (scenario.strip_suffix("after")?, At::After)
-    };
-    let fault = match name {
-        "cut" => Fault::Cut,
-        "reset" => Fault::Reset,
-        "stall" => Fault::Stall,
-        "nodone" => Fault::NoDone,
-        "malformed" => Fault::Malformed,
-        "errchunk" => Fault::ErrChunk,
-        "errkeychunk" => Fault::ErrKeyChunk,
-        _ => return None,
-    };
-    Some((fault, at))
-}
-
-/// What a request asked for, as far as the fake cares.
-pub(super) struct Ask {
-    pub(super) stream: bool,
-    pub(super) model: String,
-    pub(super) legacy: bool,
-    /// `x_echo` from the body, appended to the answer text (soak tests match answers to requests).
-    pub(super) echo: Option<String>,
-    /// The `Authorization` header received (for the key-echo scenarios).
-    pub(super) auth: String,
-}
-
-impl Ask {
-    pub(super) fn text(&self) -> String {
-        match &self.echo {
-            Some(e) => format!("{OK_TEXT} [{e}]"),
-            None => OK_TEXT.to_owned(),
-        }
-    }
-}
 
 pub(super) async fn handle(
     State(fake): State<Fake>,
@@ -232,4 +174,42 @@ pub(super) async fn handle(
         },
         _ => normal(&fake, &ask, Pacing::Whole),
     }
+}
+
+/// Starts the fake upstream on 127.0.0.1:0; returns its address.
+pub async fn start_fake() -> (SocketAddr, Fake) {
+    start_fake_on("127.0.0.1:0").await
+}
+
+/// Starts the fake upstream on a given address.
+pub async fn start_fake_on(bind: &str) -> (SocketAddr, Fake) {
+    let fake = Fake::default();
+    let app = Router::new()
+        .route("/{scenario}/v1/chat/completions", post(handle))
+        .route("/{scenario}/v1/completions", post(handle))
+        // Without a scenario segment the fake behaves as `ok` (any OpenAI base URL ending in /v1).
+        .route("/v1/chat/completions", post(handle_ok))
+        .route("/v1/completions", post(handle_ok))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = fake.clone();
+    tokio::spawn(async move {
+        let fake = state;
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                // Out of file descriptors or similar: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let idle_close = *fake.idle_close.lock().unwrap();
+            tokio::spawn(serve_connection(tcp, app.clone(), idle_close));
+        }
+    });
+    (addr, fake)
+}
+
+async fn handle_ok(state: State<Fake>, req: Request) -> Response {
+    handle(state, Path("ok".to_owned()), req).await
 }
