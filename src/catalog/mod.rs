@@ -27,6 +27,7 @@
 
 mod builder;
 mod config;
+mod import;
 mod model;
 mod openrouter_json;
 mod pricing;
@@ -40,6 +41,7 @@ pub use config::{
     KeyConfig, LedgerConfig, ModelConfig, OverrideConfig, PricingConfig, ProviderConfig,
     ServerConfig, TimeoutsConfig,
 };
+pub use import::{ImportedCatalog, import_openrouter_models};
 pub use model::{Endpoint, Model};
 pub(crate) use pricing::de_per_million_opt;
 pub use pricing::{PriceOverride, PriceSet, Pricing, Usd};

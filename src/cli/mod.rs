@@ -5,19 +5,23 @@
 //! switchyard serve --config gw.toml   # your own config (docs/config.md)
 //! switchyard serve --listen 0.0.0.0:9000
 //! switchyard demo                     # simulated providers, no key needed (also serve --demo)
+//! switchyard catalog import models.json --output catalog.toml
 //! ```
 //!
 //! Each subcommand is one file: `serve.rs` starts the gateway and stops it on Ctrl-C or
-//! SIGTERM (`signal.rs`), `demo.rs` serves it over [`crate::demo`]'s simulated providers. [`main`] is the whole program, so the `switchyard` binary and
+//! SIGTERM (`signal.rs`), `demo.rs` serves it over [`crate::demo`]'s simulated providers, `import.rs` converts an
+//! OpenRouter `/models` dump ([`crate::catalog::import_openrouter_models`]). [`main`] is the whole program, so the `switchyard` binary and
 //! `cargo run --example gateway` are one code path.
 
 mod demo;
+mod import;
 mod serve;
 mod signal;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub use import::ImportArgs;
 pub use serve::ServeArgs;
 pub use signal::shutdown_signal;
 
@@ -45,6 +49,17 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the gateway over simulated providers: no key needed.
     Demo(DemoArgs),
+    /// Work with catalogues.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// `catalog`'s subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Convert an OpenRouter-format `/models` JSON file into config TOML (prices per million
+    /// tokens), to edit and load with `--config`.
+    Import(ImportArgs),
 }
 
 /// `demo`'s options.
@@ -63,20 +78,11 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let result = match cli.command {
-        Some(Command::Serve(args)) => runtime.block_on(serve::run(args)),
-        Some(Command::Demo(args)) => runtime.block_on(demo::run(args.listen.as_deref())),
-        None => runtime.block_on(serve::run(cli.serve)),
+        None => block_on(serve::run(cli.serve)),
+        Some(Command::Serve(args)) => block_on(serve::run(args)),
+        Some(Command::Demo(args)) => block_on(demo::run(args.listen.as_deref())),
+        Some(Command::Catalog(CatalogCommand::Import(args))) => import::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,6 +91,15 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a command's future on a multi-threaded runtime.
+fn block_on(command: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(command)
 }
 
 /// Logs to stderr (stdout carries the command's own output), `RUST_LOG` or `info`.
