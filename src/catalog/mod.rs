@@ -38,8 +38,8 @@ mod upstream_parts;
 pub use builder::{CatalogBuilder, EndpointSpec, ProviderSpec};
 pub use config::{
     AuthConfig, AutoConfig, AutoModelConfig, CatalogConfig, Config, ConfigError, EndpointConfig,
-    KeyConfig, LedgerConfig, ModelConfig, OverrideConfig, PricingConfig, ProviderConfig,
-    ServerConfig, TimeoutsConfig,
+    KeyConfig, LedgerConfig, LedgerTarget, ModelConfig, OverrideConfig, PricingConfig,
+    ProviderConfig, ServerConfig, TimeoutsConfig,
 };
 pub use import::{ImportedCatalog, import_openrouter_models};
 pub use model::{Endpoint, Model};
