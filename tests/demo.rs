@@ -135,10 +135,15 @@ async fn streams_from_the_flaky_provider_fall_over_before_any_content() {
             .iter()
             .filter_map(|e| {
                 let v: Value = serde_json::from_str(e).unwrap();
-                v["choices"][0]["delta"]["content"].as_str().map(str::to_owned)
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
             })
             .collect();
-        assert!(streamed.starts_with(&format!("This is {provider},")), "{streamed}");
+        assert!(
+            streamed.starts_with(&format!("This is {provider},")),
+            "{streamed}"
+        );
     }
 }
 
