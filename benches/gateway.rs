@@ -70,7 +70,7 @@ const SSE_CONTENT_CHUNKS: usize = 32;
 /// Streams held open for the RSS measurement.
 const OPEN_STREAMS: usize = 1000;
 /// Requests of the sustained-load phase (full run; a quarter with `--quick`): enough to fill
-/// the default in-memory ledger (32 MiB, about 40,000 records) several times over.
+/// the default in-memory ledger (32 MiB, about 28,000 records) several times over.
 const SUSTAINED_REQUESTS: usize = 150_000;
 /// The peak RSS the gateway must stay under during the sustained load, in KiB.
 const SUSTAINED_PEAK_TARGET_KIB: u64 = 100 * 1024;

@@ -10,9 +10,10 @@
 //! ```
 //!
 //! Each subcommand is one file: `serve.rs` starts the gateway and stops it on Ctrl-C or
-//! SIGTERM (`signal.rs`), `demo.rs` serves it over [`crate::demo`]'s simulated providers, `check.rs` (with `prices.rs`) validates a config file, `import.rs` converts an
-//! OpenRouter `/models` dump ([`crate::catalog::import_openrouter_models`]). [`main`] is the whole program, so the `switchyard` binary and
-//! `cargo run --example gateway` are one code path.
+//! SIGTERM (`signal.rs`); `demo.rs` serves it over [`crate::demo`]'s simulated providers;
+//! `check.rs` (with `prices.rs`) validates a config file; `import.rs` converts an OpenRouter
+//! `/models` dump ([`crate::catalog::import_openrouter_models`]). [`main`] is the whole
+//! program, so the `switchyard` binary and `cargo run --example gateway` are one code path.
 
 mod check;
 mod demo;
