@@ -37,8 +37,9 @@
 //! its percentile minus the direct call's; every figure is then divided by the proxy's.
 //!
 //! Peak RSS is read from `/proc/<pid>/status` (`VmRSS`, `VmHWM`; `clear_refs` resets the peak
-//! between phases): idle after start-up, with 1,000 concurrent open streams, and under the load
-//! matrix.
+//! between phases): idle after start-up, with 1,000 concurrent open streams, under the load
+//! matrix, and under a sustained load of 150,000 small requests (37,500 with `--quick`) through
+//! the 10-model gateway, against the 100 MB target.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
@@ -68,6 +69,11 @@ mod minimal;
 const SSE_CONTENT_CHUNKS: usize = 32;
 /// Streams held open for the RSS measurement.
 const OPEN_STREAMS: usize = 1000;
+/// Requests of the sustained-load phase (full run; a quarter with `--quick`): enough to fill
+/// the default in-memory ledger (32 MiB, about 28,000 records) several times over.
+const SUSTAINED_REQUESTS: usize = 150_000;
+/// The peak RSS the gateway must stay under during the sustained load, in KiB.
+const SUSTAINED_PEAK_TARGET_KIB: u64 = 100 * 1024;
 /// Request body sizes.
 const BODY_SIZES: [usize; 3] = [1024, 100 * 1024, 1024 * 1024];
 /// Load-generator concurrencies.
@@ -624,6 +630,34 @@ async fn run_for(load: &Load, concurrency: usize, duration: Duration) -> Stats {
     total
 }
 
+/// Sends `total` requests from `concurrency` workers, each taking the next until none is left.
+async fn run_count(load: &Load, concurrency: usize, total: usize) -> Stats {
+    let start = Instant::now();
+    let left = Arc::new(AtomicUsize::new(total));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let load = load.clone();
+            let left = left.clone();
+            tokio::spawn(async move {
+                let mut stats = Stats::new();
+                while left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    one(&load, &mut stats).await;
+                }
+                stats
+            })
+        })
+        .collect();
+    let mut total = Stats::new();
+    for w in workers {
+        total.merge(&w.await.expect("worker"));
+    }
+    total.seconds = start.elapsed().as_secs_f64();
+    total
+}
+
 /// Opens `n` streams at once, samples the target's RSS while all are open, then releases them.
 /// Returns (streams open at the sample, peak RSS KiB while open).
 async fn open_streams(load: &Load, n: usize, target: &Child, upstream: SocketAddr) -> (usize, u64) {
@@ -887,7 +921,31 @@ async fn orchestrate(quick: bool) {
         }
     }
     let peak: Vec<u64> = procs.iter().map(|c| c.rss().1).collect();
+
+    // Sustained load on the 10-model gateway: small requests, many of them, so what grows with
+    // the request count (the in-memory ledger above all) shows in its peak RSS.
+    let sustained_n = if quick {
+        SUSTAINED_REQUESTS / 4
+    } else {
+        SUSTAINED_REQUESTS
+    };
+    eprintln!("sustained load: {sustained_n} requests through gateway-10 …");
+    gateways[0].reset_peak();
+    let load = Load {
+        client: load_client(),
+        uri: target_uris[2].clone(),
+        body: body("bench/target", false, 1024),
+        stream: false,
+    };
+    let sustained_stats = run_count(&load, 64, sustained_n).await;
+    let sustained = Sustained {
+        requests: sustained_stats.requests,
+        errors: sustained_stats.errors,
+        seconds: sustained_stats.seconds,
+        peak_kib: gateways[0].rss().1,
+    };
     report(quick, &cells, &procs, &idle, &streams, &peak);
+    report_sustained(&sustained);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -921,6 +979,33 @@ fn ratio(x: f64, base: f64) -> String {
 
 fn q(h: &Histogram<u64>, p: f64) -> f64 {
     h.value_at_quantile(p) as f64
+}
+
+/// What the sustained-load phase measured.
+struct Sustained {
+    requests: u64,
+    errors: u64,
+    seconds: f64,
+    peak_kib: u64,
+}
+
+fn report_sustained(s: &Sustained) {
+    println!("\n## Sustained load (gateway with 10 models, default in-memory ledger)\n");
+    println!("| requests | errors | concurrency | seconds | peak RSS | target |");
+    println!("|---|---|---|---|---|---|");
+    let verdict = if s.peak_kib <= SUSTAINED_PEAK_TARGET_KIB {
+        "met"
+    } else {
+        "**missed**"
+    };
+    println!(
+        "| {} | {} | 64 | {:.1} | {} | ≤ {}: {verdict} |",
+        s.requests,
+        s.errors,
+        s.seconds,
+        mb(s.peak_kib),
+        mb(SUSTAINED_PEAK_TARGET_KIB),
+    );
 }
 
 fn mb(kib: u64) -> String {

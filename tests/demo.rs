@@ -113,6 +113,41 @@ async fn the_flaky_provider_is_hidden_by_fallback_and_recorded_in_the_ledger() {
 }
 
 #[tokio::test]
+async fn streams_from_the_flaky_provider_fall_over_before_any_content() {
+    let base = start().await;
+    let body = r#"{"model":"demo/fast","stream":true,"provider":{"order":["bargain","swift"]},"messages":[{"role":"user","content":"hi"}]}"#;
+    for _ in 0..8 {
+        let (status, _, text) = post_json(&format!("{base}/chat/completions"), body, &[]).await;
+        assert_eq!(status, 200, "{text}");
+        let (events, _) = sse_data(&text);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{text}");
+        assert!(
+            !text.contains("\"error\""),
+            "a failure reached the client: {text}"
+        );
+        let first: Value = serde_json::from_str(&events[0]).unwrap();
+        let provider = first["provider"].as_str().unwrap();
+        assert!(
+            ["Bargain Compute", "Swift Inference"].contains(&provider),
+            "{provider}"
+        );
+        let streamed: String = events[..events.len() - 1]
+            .iter()
+            .filter_map(|e| {
+                let v: Value = serde_json::from_str(e).unwrap();
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert!(
+            streamed.starts_with(&format!("This is {provider},")),
+            "{streamed}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_catalogue_lists_only_demo_models() {
     let base = start().await;
     let (status, body) = get(&format!("{base}/models")).await;

@@ -28,21 +28,28 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The gateway key of the credit test, and the variable that gives it to the gateway.
+const KEY: &str = "sk-shutdown-test";
+const KEY_ENV: &str = "SWITCHYARD_SHUTDOWN_TEST_KEY";
+
 /// The binary over one provider of the fake upstream (`scenario`), with a SQLite ledger in
-/// `dir`; returns the process and the address it listens on.
+/// `dir` and one gateway key (`KEY`, optional); returns the process and its address.
 fn start(dir: &Path, fake: SocketAddr, scenario: &str, grace_ms: u64) -> (Child, SocketAddr) {
     let config = format!(
         "[server]\nshutdown_grace_ms = {grace_ms}\n\n\
          [[providers]]\nslug = \"fake\"\nbase_url = \"http://{fake}/{scenario}/v1\"\n\n\
          [[models]]\nslug = \"acme/model\"\n[[models.endpoints]]\nprovider = \"fake\"\n\
          model = \"m\"\npricing = {{ prompt = 1.0, completion = 2.0 }}\n\n\
-         [ledger]\npath = \"ledger.db\"\n"
+         [ledger]\npath = \"ledger.db\"\n\n\
+         [auth]\nrequired = false\n\n\
+         [[keys]]\nlabel = \"test\"\nkey_env = \"{KEY_ENV}\"\nlimit = 100.0\n"
     );
     let path = dir.join("gateway.toml");
     std::fs::write(&path, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&path)
+        .env(KEY_ENV, KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -87,14 +94,15 @@ async fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
-/// Sends a chat completion over a fresh connection and returns it, response not yet read.
+/// Sends a chat completion (with the gateway key) over a fresh connection and returns it,
+/// response not yet read.
 async fn send(addr: SocketAddr, stream: bool) -> TcpStream {
     let body = format!(
         r#"{{"model":"acme/model","stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
     );
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "POST /api/v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "POST /api/v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {KEY}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
@@ -124,6 +132,13 @@ fn generation_id(text: &str) -> String {
     text[start..end].to_owned()
 }
 
+/// What the key has been charged, as persisted in the ledger's database (picodollars).
+fn key_usage(dir: &Path) -> i64 {
+    let db = rusqlite::Connection::open(dir.join("ledger.db")).unwrap();
+    db.query_row("SELECT usage_total FROM keys", [], |r| r.get(0))
+        .unwrap()
+}
+
 fn ledger_row(dir: &Path, id: &str) -> switchyard::ledger::GenerationRecord {
     let sink = SqliteSink::open(&dir.join("ledger.db")).unwrap();
     sink.get(id)
@@ -146,6 +161,11 @@ async fn served_then_signalled(name: &str) {
     let row = ledger_row(&dir, &generation_id(&text));
     assert_eq!((row.tokens_prompt, row.tokens_completion), (12, 5));
     assert!(row.total_cost > 0 && !row.cancelled);
+    assert_eq!(
+        key_usage(&dir),
+        row.total_cost,
+        "the key's credits were settled"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -206,4 +226,7 @@ async fn a_stream_still_running_after_the_grace_ends_with_an_error_event() {
     );
     let row = ledger_row(&dir, &generation_id(&text));
     assert!(row.streamed && row.cancelled, "{row:?}");
+    // Charged for what was sent before the end, and settled on the key before the exit.
+    assert!(row.total_cost > 0, "{row:?}");
+    assert_eq!(key_usage(&dir), row.total_cost);
 }

@@ -416,6 +416,40 @@ impl LedgerConfig {
     }
 }
 
+/// Where generations go, as `[ledger]` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerTarget {
+    /// A SQLite file, or JSON Lines for a `.jsonl` name; relative to the config file.
+    File(PathBuf),
+    /// In memory, the newest records within this many bytes.
+    Memory {
+        /// The bound.
+        bytes: usize,
+    },
+}
+
+impl Config {
+    /// Where generations go: memory without a `[ledger]` section or with only `memory_bytes`,
+    /// else `path` (default `switchyard.db`). Both keys at once is an error naming them.
+    pub fn ledger_target(&self) -> Result<LedgerTarget, ConfigError> {
+        let memory = |bytes| LedgerTarget::Memory { bytes };
+        match &self.ledger {
+            None => Ok(memory(crate::ledger::DEFAULT_MEMORY_BYTES)),
+            Some(l) => match (&l.path, l.memory_bytes) {
+                (Some(_), Some(_)) => Err(ConfigError::new(
+                    self.source.as_deref().unwrap_or(Path::new("<config>")),
+                    "[ledger]: `path` stores generations in a file and `memory_bytes` keeps them \
+                     in memory; set one of the two",
+                )),
+                (None, Some(bytes)) => Ok(memory(bytes)),
+                (path, None) => Ok(LedgerTarget::File(
+                    path.clone().unwrap_or_else(|| "switchyard.db".into()),
+                )),
+            },
+        }
+    }
+}
+
 /// `[auto]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

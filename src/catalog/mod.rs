@@ -27,6 +27,7 @@
 
 mod builder;
 mod config;
+mod import;
 mod model;
 mod openrouter_json;
 mod pricing;
@@ -37,9 +38,10 @@ mod upstream_parts;
 pub use builder::{CatalogBuilder, EndpointSpec, ProviderSpec};
 pub use config::{
     AuthConfig, AutoConfig, AutoModelConfig, CatalogConfig, Config, ConfigError, EndpointConfig,
-    KeyConfig, LedgerConfig, ModelConfig, OverrideConfig, PricingConfig, ProviderConfig,
-    ServerConfig, TimeoutsConfig,
+    KeyConfig, LedgerConfig, LedgerTarget, ModelConfig, OverrideConfig, PricingConfig,
+    ProviderConfig, ServerConfig, TimeoutsConfig,
 };
+pub use import::{ImportedCatalog, import_openrouter_models};
 pub use model::{Endpoint, Model};
 pub(crate) use pricing::de_per_million_opt;
 pub use pricing::{PriceOverride, PriceSet, Pricing, Usd};

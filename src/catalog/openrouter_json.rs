@@ -18,43 +18,43 @@ struct Dump {
 
 #[derive(Debug, Deserialize)]
 pub(super) struct DumpModel {
-    id: String,
+    pub(super) id: String,
     #[serde(default)]
-    canonical_slug: Option<String>,
+    pub(super) canonical_slug: Option<String>,
     #[serde(default)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     #[serde(default)]
-    description: Option<String>,
+    pub(super) description: Option<String>,
     #[serde(default)]
-    created: Option<u64>,
+    pub(super) created: Option<u64>,
     #[serde(default)]
-    context_length: Option<u32>,
+    pub(super) context_length: Option<u32>,
     #[serde(default)]
-    architecture: Option<Architecture>,
+    pub(super) architecture: Option<Architecture>,
     #[serde(default)]
-    pricing: BTreeMap<String, serde_json::Value>,
+    pub(super) pricing: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
-    top_provider: Option<TopProvider>,
+    pub(super) top_provider: Option<TopProvider>,
     #[serde(default)]
-    supported_parameters: Option<Vec<String>>,
+    pub(super) supported_parameters: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct Architecture {
+pub(super) struct Architecture {
     #[serde(default)]
-    input_modalities: Vec<String>,
+    pub(super) input_modalities: Vec<String>,
     #[serde(default)]
-    output_modalities: Vec<String>,
+    pub(super) output_modalities: Vec<String>,
     #[serde(default)]
-    tokenizer: Option<String>,
+    pub(super) tokenizer: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct TopProvider {
+pub(super) struct TopProvider {
     #[serde(default)]
-    context_length: Option<u32>,
+    pub(super) context_length: Option<u32>,
     #[serde(default)]
-    max_completion_tokens: Option<u32>,
+    pub(super) max_completion_tokens: Option<u32>,
 }
 
 pub(super) fn parse(path: &Path, text: &str) -> Result<Vec<DumpModel>, ConfigError> {
@@ -75,7 +75,7 @@ fn price(map: &BTreeMap<String, serde_json::Value>, key: &str) -> Option<Usd> {
     }
 }
 
-fn pricing_from(map: &BTreeMap<String, serde_json::Value>) -> Pricing {
+pub(super) fn pricing_from(map: &BTreeMap<String, serde_json::Value>) -> Pricing {
     let overrides = map
         .get("overrides")
         .and_then(|v| v.as_array())
@@ -110,7 +110,9 @@ fn pricing_from(map: &BTreeMap<String, serde_json::Value>) -> Pricing {
         request: price(map, "request").unwrap_or_default(),
         image: price(map, "image").unwrap_or_default(),
         web_search: price(map, "web_search").unwrap_or_default(),
-        internal_reasoning: price(map, "internal_reasoning"),
+        // OpenRouter lists `"internal_reasoning": "0"` for models that bill reasoning as
+        // completion tokens; a zero here is "not priced apart", not "reasoning is free".
+        internal_reasoning: price(map, "internal_reasoning").filter(|p| !p.is_zero()),
         input_cache_read: price(map, "input_cache_read"),
         input_cache_write: price(map, "input_cache_write"),
         input_cache_write_1h: price(map, "input_cache_write_1h"),
@@ -179,7 +181,7 @@ mod tests {
         std::fs::write(
             dir.join("models.json"),
             r#"{"data":[{"id":"openai/gpt-4o","name":"GPT-4o","context_length":128000,
-               "pricing":{"prompt":"0.0000025","completion":"0.00001","request":"0"},
+               "pricing":{"prompt":"0.0000025","completion":"0.00001","request":"0","internal_reasoning":"0"},
                "architecture":{"input_modalities":["text","image"],"output_modalities":["text"],"tokenizer":"GPT"},
                "top_provider":{"max_completion_tokens":16384},"supported_parameters":["tools"]}]}"#,
         )
@@ -192,6 +194,8 @@ mod tests {
         let cat = Catalog::from_config_with_env(&cfg, &dir, &|_| Some("k".into())).unwrap();
         let m = cat.model("openai/gpt-4o").unwrap();
         assert_eq!(m.endpoints[0].pricing.prompt, Usd::from_per_million(2.5));
+        // "internal_reasoning": "0" → reasoning pays the completion price.
+        assert_eq!(m.endpoints[0].pricing.internal_reasoning, None);
         assert_eq!(&*m.endpoints[0].provider.slug, "openrouter");
         assert_eq!(m.input_modalities, ["text", "image"]);
     }

@@ -5,19 +5,28 @@
 //! switchyard serve --config gw.toml   # your own config (docs/config.md)
 //! switchyard serve --listen 0.0.0.0:9000
 //! switchyard demo                     # simulated providers, no key needed (also serve --demo)
+//! switchyard check --config gw.toml [--probe]
+//! switchyard catalog import models.json --output catalog.toml
 //! ```
 //!
 //! Each subcommand is one file: `serve.rs` starts the gateway and stops it on Ctrl-C or
-//! SIGTERM (`signal.rs`), `demo.rs` serves it over [`crate::demo`]'s simulated providers. [`main`] is the whole program, so the `switchyard` binary and
-//! `cargo run --example gateway` are one code path.
+//! SIGTERM (`signal.rs`); `demo.rs` serves it over [`crate::demo`]'s simulated providers;
+//! `check.rs` (with `prices.rs`) validates a config file; `import.rs` converts an OpenRouter
+//! `/models` dump ([`crate::catalog::import_openrouter_models`]). [`main`] is the whole
+//! program, so the `switchyard` binary and `cargo run --example gateway` are one code path.
 
+mod check;
 mod demo;
+mod import;
+mod prices;
 mod serve;
 mod signal;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub use check::CheckArgs;
+pub use import::ImportArgs;
 pub use serve::ServeArgs;
 pub use signal::shutdown_signal;
 
@@ -45,6 +54,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the gateway over simulated providers: no key needed.
     Demo(DemoArgs),
+    /// Validate a config file: list its providers, models and aliases, warn about unset key
+    /// variables and price typos (and, with --probe, unreachable providers).
+    Check(CheckArgs),
+    /// Work with catalogues.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// `catalog`'s subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Convert an OpenRouter-format `/models` JSON file into config TOML (prices per million
+    /// tokens), to edit and load with `--config`.
+    Import(ImportArgs),
 }
 
 /// `demo`'s options.
@@ -62,21 +85,15 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // `check` reports problems itself; the library's own warnings about them would repeat it.
+    let quiet = matches!(cli.command, Some(Command::Check(_) | Command::Catalog(_)));
+    init_logging(if quiet { "error" } else { "info" });
     let result = match cli.command {
-        Some(Command::Serve(args)) => runtime.block_on(serve::run(args)),
-        Some(Command::Demo(args)) => runtime.block_on(demo::run(args.listen.as_deref())),
-        None => runtime.block_on(serve::run(cli.serve)),
+        None => block_on(serve::run(cli.serve)),
+        Some(Command::Serve(args)) => block_on(serve::run(args)),
+        Some(Command::Demo(args)) => block_on(demo::run(args.listen.as_deref())),
+        Some(Command::Check(args)) => block_on(check::run(args)),
+        Some(Command::Catalog(CatalogCommand::Import(args))) => import::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,10 +104,20 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Logs to stderr (stdout carries the command's own output), `RUST_LOG` or `info`.
-fn init_logging() {
+/// Runs a command's future on a multi-threaded runtime.
+fn block_on(command: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(command)
+}
+
+/// Logs to stderr (stdout carries the command's own output), filtered by `RUST_LOG` or else
+/// `default`.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

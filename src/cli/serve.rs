@@ -49,9 +49,9 @@ pub(super) async fn bind(
     gateway: &Gateway,
 ) -> Result<tokio::net::TcpListener, String> {
     let listen = listen.unwrap_or(&gateway.config().server.listen);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        format!("cannot listen on {listen}: {e} (choose another address with --listen)")
+    })?;
     let addr = listener
         .local_addr()
         .map_or_else(|_| listen.to_owned(), |a| a.to_string());

@@ -7,8 +7,9 @@
 //! Messages (its SSE event sequence, `x-api-key` and `anthropic-version`), Gemini
 //! `generateContent` / `streamGenerateContent?alt=sse` (`x-goog-api-key`) — so the gateway's
 //! translate layer does the work it does for the real providers. Answers are streamed token by
-//! token with each provider's latencies; one cheap provider fails 30% of its requests with a
-//! 503 (Anthropic-style providers would send 529), which the fallback layer hides.
+//! token with each provider's latencies; one cheap provider fails 30% of its requests — a 503,
+//! or for a stream, half the time, a body broken off before any content — which the fallback
+//! layer hides.
 //!
 //! The catalogue ([`providers::MODELS`]) has two models, `demo/fast` and `demo/smart`, each
 //! served by three providers at different prices: the balance layer's first pick follows

@@ -136,10 +136,27 @@ impl Sim {
         let format = spec.api.as_str();
         if rand::rng().random_bool(spec.failure_rate) {
             tokio::time::sleep(jitter(spec.first_token / 2)).await;
+            let rate = spec.failure_rate * 100.0;
+            if ask.stream && rand::rng().random_bool(0.5) {
+                tracing::info!(
+                    target: "switchyard::demo",
+                    "{} ({format}) {}: stream broken off before any content, a simulated \
+                     connection loss ({rate:.0}% of its requests fail)",
+                    spec.name, ask.model
+                );
+                let broken = futures_util::stream::once(async {
+                    Err::<Bytes, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+                });
+                return (
+                    [(header::CONTENT_TYPE, "text/event-stream")],
+                    AxBody::from_stream(broken),
+                )
+                    .into_response();
+            }
             tracing::info!(
                 target: "switchyard::demo",
-                "{} ({format}) {}: 503, a simulated outage ({:.0}% of its requests fail)",
-                spec.name, ask.model, spec.failure_rate * 100.0
+                "{} ({format}) {}: 503, a simulated outage ({rate:.0}% of its requests fail)",
+                spec.name, ask.model
             );
             let status = if spec.api == Api::Anthropic { 529 } else { 503 };
             return self.error(status, "simulated outage: this provider is overloaded");

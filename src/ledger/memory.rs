@@ -22,9 +22,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// The default bound of the in-memory ledger: 32 MiB of records.
 pub const DEFAULT_MEMORY_BYTES: usize = 32 * 1024 * 1024;
 
-/// Per-record bookkeeping besides the record and its text: the shared id's reference counts,
-/// the map's key and the queue's slot (both `Arc<str>`), a control byte and load-factor slack.
-const ENTRY_OVERHEAD: usize = 2 * size_of::<usize>() + 2 * size_of::<Arc<str>>() + 8;
+/// What the allocator adds to each heap block: its header, and the rounding of the block to
+/// 16 bytes (glibc's granularity).
+const ALLOC_GRANULE: usize = 16;
+
+/// Per-record bookkeeping outside the record's own blocks: the map's bucket (shared id and
+/// boxed entry, with the table's load-factor slack and control byte) and the queue's slot.
+const ENTRY_OVERHEAD: usize =
+    (size_of::<Arc<str>>() + size_of::<Entry>()) * 8 / 7 + 1 + size_of::<Arc<str>>();
 
 /// Keeps the newest records in memory within a record count and a byte budget, evicting the
 /// oldest; nothing survives a restart.
@@ -37,23 +42,41 @@ pub struct MemorySink {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_id: HashMap<Arc<str>, (GenerationRecord, usize)>,
+    /// Records boxed: the table then grows by 32-byte buckets, not by the record's ~600 bytes
+    /// (a hash table doubles its capacity, so most of an inline table would be empty slots).
+    by_id: HashMap<Arc<str>, Entry>,
     /// Ids in arrival order, oldest first; each shares its text with the map's key (one copy
     /// of the id per record, not two).
     order: VecDeque<Arc<str>>,
-    /// Sum of the held records' [`record_bytes`] (the second field of each map value).
+    /// Sum of the held records' [`record_bytes`].
     bytes: usize,
 }
 
-/// The estimated memory one record holds in a [`MemorySink`]: the struct itself, the heap
-/// text of its strings and attempts, and the sink's per-entry bookkeeping.
+#[derive(Debug)]
+struct Entry {
+    record: Box<GenerationRecord>,
+    bytes: usize,
+}
+
+/// The heap a block of `len` bytes takes, allocator overhead included; nothing for `0`.
+fn block(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        len.next_multiple_of(ALLOC_GRANULE) + ALLOC_GRANULE
+    }
+}
+
+/// The estimated memory one record holds in a [`MemorySink`]: the boxed struct, a heap block
+/// for each string and for the attempts (allocator overhead included), the shared id and the
+/// sink's per-entry bookkeeping.
 pub fn record_bytes(rec: &GenerationRecord) -> usize {
-    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    let strings = rec.id.len() * 2 // the record's own id and the map's shared key
-        + rec.model.len()
-        + rec.provider_name.len()
-        + rec.provider_slug.len()
-        + rec.upstream_model.len()
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| block(s.len()));
+    let strings = block(rec.id.len())
+        + block(rec.model.len())
+        + block(rec.provider_name.len())
+        + block(rec.provider_slug.len())
+        + block(rec.upstream_model.len())
         + opt(&rec.upstream_id)
         + opt(&rec.api_key_hash)
         + opt(&rec.label)
@@ -64,12 +87,15 @@ pub fn record_bytes(rec: &GenerationRecord) -> usize {
         + opt(&rec.external_user)
         + opt(&rec.strategy)
         + opt(&rec.scorer);
-    let attempts: usize = rec
-        .attempts
-        .iter()
-        .map(|a| size_of::<AttemptRecord>() + a.provider.len() + a.model.len())
-        .sum();
-    size_of::<(GenerationRecord, usize)>() + ENTRY_OVERHEAD + strings + attempts
+    let attempts = block(rec.attempts.len() * size_of::<AttemptRecord>())
+        + rec
+            .attempts
+            .iter()
+            .map(|a| block(a.provider.len()) + block(a.model.len()))
+            .sum::<usize>();
+    // The map's key: an `Arc<str>` block holds two counts and the id's text.
+    let shared_id = block(2 * size_of::<usize>() + rec.id.len());
+    block(size_of::<GenerationRecord>()) + strings + attempts + shared_id + ENTRY_OVERHEAD
 }
 
 impl MemorySink {
@@ -119,8 +145,12 @@ impl MeterSink for MemorySink {
         let mut inner = self.lock();
         let id = Arc::clone(&rec.id);
         inner.bytes += size;
-        match inner.by_id.insert(Arc::clone(&id), (rec, size)) {
-            Some((_, old_size)) => inner.bytes -= old_size,
+        let entry = Entry {
+            record: Box::new(rec),
+            bytes: size,
+        };
+        match inner.by_id.insert(Arc::clone(&id), entry) {
+            Some(old) => inner.bytes -= old.bytes,
             None => inner.order.push_back(id),
         }
         while inner.by_id.len() > self.max_records
@@ -129,14 +159,14 @@ impl MeterSink for MemorySink {
             let Some(old) = inner.order.pop_front() else {
                 break;
             };
-            if let Some((_, old_size)) = inner.by_id.remove(&old) {
-                inner.bytes -= old_size;
+            if let Some(evicted) = inner.by_id.remove(&old) {
+                inner.bytes -= evicted.bytes;
             }
         }
     }
 
     fn get(&self, id: &str) -> Option<GenerationRecord> {
-        self.lock().by_id.get(id).map(|(rec, _)| rec.clone())
+        self.lock().by_id.get(id).map(|e| (*e.record).clone())
     }
 
     fn flush(&self) {}
@@ -172,17 +202,20 @@ mod tests {
             model: "m".repeat(100).into(),
             session_id: Some("s".repeat(50)),
             attempts: vec![AttemptRecord {
-                provider: "p".repeat(10).into(),
-                model: "u".repeat(20).into(),
+                provider: "p".repeat(15).into(),
+                model: "u".repeat(15).into(),
                 status: 503,
                 latency_ms: 1,
             }],
             ..rec("gen-1")
         };
+        // Each string and the attempts list is a heap block of its own (rounded, plus a
+        // header); the empty ones take none.
         assert_eq!(
             record_bytes(&big),
-            small + 100 + 50 + size_of::<AttemptRecord>() + 30
+            small + block(100) + block(50) + block(size_of::<AttemptRecord>()) + 2 * block(15)
         );
+        assert_eq!((block(0), block(1), block(16), block(17)), (0, 32, 32, 48));
     }
 
     #[test]
@@ -248,6 +281,6 @@ mod tests {
         };
         let per_record = record_bytes(&typical);
         let held = DEFAULT_MEMORY_BYTES / per_record;
-        assert!((30_000..100_000).contains(&held), "{per_record} B → {held}");
+        assert!((15_000..60_000).contains(&held), "{per_record} B → {held}");
     }
 }

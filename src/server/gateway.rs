@@ -3,7 +3,7 @@
 
 use crate::alias::{AliasHandle, AliasTable};
 use crate::autoroute::AutoRouteLayer;
-use crate::catalog::{Catalog, Config, ConfigError};
+use crate::catalog::{Catalog, Config, ConfigError, LedgerTarget};
 use crate::health::Health;
 use crate::keys::KeyStore;
 use crate::ledger::{DEFAULT_MEMORY_BYTES, MemorySink, MeterSink};
@@ -46,22 +46,9 @@ impl Gateway {
             .source
             .clone()
             .unwrap_or_else(|| base_dir.join("<config>"));
-        let (ledger_path, memory_bytes) = match &config.ledger {
-            None => (None, DEFAULT_MEMORY_BYTES),
-            Some(l) => match (&l.path, l.memory_bytes) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError::new(
-                        &source,
-                        "[ledger]: `path` stores generations in a file and `memory_bytes` keeps \
-                         them in memory; set one of the two",
-                    ));
-                }
-                (None, Some(bytes)) => (None, bytes),
-                (path, None) => (
-                    Some(base_dir.join(path.clone().unwrap_or_else(|| "switchyard.db".into()))),
-                    DEFAULT_MEMORY_BYTES,
-                ),
-            },
+        let (ledger_path, memory_bytes) = match config.ledger_target()? {
+            LedgerTarget::File(path) => (Some(base_dir.join(path)), DEFAULT_MEMORY_BYTES),
+            LedgerTarget::Memory { bytes } => (None, bytes),
         };
         let ledger: Arc<dyn MeterSink> = match &ledger_path {
             Some(path) => crate::ledger::open(path)
