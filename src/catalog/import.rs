@@ -16,7 +16,7 @@
 //! assert!(imported.toml.contains("pricing = { prompt = 2.5, completion = 10.0 }"));
 //! let config = Config::parse(Path::new("catalog.toml"), &imported.toml)?;
 //! let catalog = Catalog::from_config_with_env(&config, Path::new("."), &|_| Some("key".into()))?;
-//! assert_eq!(catalog.model("openai/gpt-4o").unwrap().endpoints[0].provider.slug, "openrouter");
+//! assert_eq!(&*catalog.model("openai/gpt-4o").unwrap().endpoints[0].provider.slug, "openrouter");
 //! # Ok::<(), switchyard::catalog::ConfigError>(())
 //! ```
 
