@@ -29,7 +29,7 @@ mod stack;
 pub use gateway::Gateway;
 pub use repoll::Repoll;
 pub use serve::ServerLimits;
-pub use stack::CompletionService;
+pub use stack::{CompletionService, UpstreamService};
 
 use crate::error::GatewayError;
 use axum::response::{IntoResponse, Response};

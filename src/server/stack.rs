@@ -21,6 +21,29 @@ use tower::util::BoxCloneSyncService;
 pub type CompletionService =
     BoxCloneSyncService<http::Request<axum::body::Body>, http::Response<Body>, Infallible>;
 
+/// What a completion stack can sit on: a cloneable service taking each attempt's upstream
+/// request (named once here for the two functions that build a stack).
+pub trait UpstreamService:
+    tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = crate::BoxError>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<U> UpstreamService for U where
+    U: tower::Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = crate::BoxError,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 impl Gateway {
     /// The completion stack for one client API, outermost first:
     /// auth → parse → alias → route → balance → credits → fallback → meter → translate →
@@ -36,14 +59,7 @@ impl Gateway {
     /// extension naming the endpoint).
     pub fn completion_service_over<U>(&self, kind: ApiKind, upstream: U) -> CompletionService
     where
-        U: tower::Service<
-                http::Request<Body>,
-                Response = http::Response<Body>,
-                Error = crate::BoxError,
-            > + Clone
-            + Send
-            + Sync
-            + 'static,
+        U: UpstreamService,
         U::Future: Send + 'static,
     {
         BoxCloneSyncService::new(self.completion_stack(kind, upstream))
@@ -67,14 +83,7 @@ impl Gateway {
     + 'static
     + use<U>
     where
-        U: tower::Service<
-                http::Request<Body>,
-                Response = http::Response<Body>,
-                Error = crate::BoxError,
-            > + Clone
-            + Send
-            + Sync
-            + 'static,
+        U: UpstreamService,
         U::Future: Send + 'static,
     {
         let server = &self.config.server;
