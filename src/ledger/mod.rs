@@ -25,7 +25,7 @@ mod sqlite;
 
 pub use jsonl::JsonlSink;
 pub use memory::{DEFAULT_MEMORY_BYTES, MemorySink, record_bytes};
-pub use record::{AttemptRecord, GenerationRecord, generation_id, now_ms};
+pub use record::{AttemptRecord, GenerationRecord, Ingress, generation_id, now_ms};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;
 #[cfg(feature = "sqlite")]

@@ -97,6 +97,36 @@ pub struct GenerationRecord {
     pub autoroute_score: Option<f64>,
     /// The Auto Router's scorer.
     pub scorer: Option<String>,
+    /// The client-facing API the request came through.
+    pub api: Ingress,
+}
+
+/// The client-facing API a generation came through: `api_type` in `/generation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Ingress {
+    /// OpenAI Chat Completions (`/chat/completions`), and legacy `/completions`.
+    #[default]
+    Completions,
+    /// Anthropic Messages (`/messages`).
+    Messages,
+    /// OpenAI Responses (`/responses`).
+    Responses,
+    /// Embeddings (`/embeddings`).
+    Embeddings,
+}
+
+impl Ingress {
+    /// The name stored and shown: `completions`, `messages`, `responses`, `embeddings`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ingress::Completions => "completions",
+            Ingress::Messages => "messages",
+            Ingress::Responses => "responses",
+            Ingress::Embeddings => "embeddings",
+        }
+    }
 }
 
 /// A fresh generation id: `gen-<unix seconds>-<20 random alphanumerics>`, OpenRouter's shape.
@@ -144,7 +174,7 @@ impl GenerationRecord {
             "model": self.model,
             "provider_name": self.provider_name,
             "router": self.router,
-            "api_type": "completions",
+            "api_type": self.api.as_str(),
             "origin": "",
             "app_id": null,
             "external_user": self.external_user,
