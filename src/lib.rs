@@ -46,6 +46,7 @@ pub mod error;
 pub mod fallback;
 pub mod future;
 pub mod health;
+pub mod ingress;
 pub(crate) mod json_scan;
 pub mod keys;
 pub mod ledger;

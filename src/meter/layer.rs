@@ -10,7 +10,7 @@ use crate::body::{self as b, Body, call_boxed};
 use crate::context::{CallerKey, ChatRequest, FromChat, RequestContext, Target, chat_of};
 use crate::deferred_json::{DeferredJson, FirstChoice};
 use crate::error::{GatewayError, MissingInput};
-use crate::ledger::{AttemptRecord, GenerationRecord, MeterSink, now_ms};
+use crate::ledger::{AttemptRecord, GenerationRecord, Ingress, MeterSink, now_ms};
 use futures_util::TryFutureExt;
 use futures_util::future::BoxFuture;
 use http::{Request, Response, header};
@@ -427,6 +427,7 @@ fn accounting_for<B>(req: &Request<B>, config: &MeterLayer) -> Result<Accounting
         strategy: chat.hints.strategy.map(str::to_owned),
         autoroute_score: chat.hints.auto.as_ref().map(|a| f64::from(a.score)),
         scorer: chat.hints.auto.as_ref().map(|a| a.scorer.clone()),
+        api: ext.get::<Ingress>().copied().unwrap_or_default(),
         ..GenerationRecord::default()
     };
     Ok(Accounting {

@@ -1,0 +1,1 @@
+//! OpenAI Responses in (`POST /responses`), over a chat completion service.
