@@ -9,6 +9,7 @@
 //! | [`CallerKey`] | the gateway key | auth | credits, meter |
 //! | [`Candidates`] | the ordered targets | route (balance reorders) | credits, fallback |
 //! | [`Target`] | one attempt's endpoint | fallback, per attempt | meter, translate, upstream |
+//! | [`NativeRequest`] | the client's body in a provider's own format | an ingress (Anthropic Messages) | translate, for an endpoint speaking that format |
 //!
 //! **The body always carries the request.** Where a layer changes the request (alias rewrites
 //! `model`, fallback gives each attempt its endpoint), it also replaces the body with
@@ -24,6 +25,7 @@
 mod body;
 mod chat;
 mod messages;
+mod native;
 mod parse_body;
 mod prefs;
 mod request;
@@ -33,6 +35,7 @@ mod verbatim;
 pub(crate) use body::parse_then_call;
 pub use body::{ChatBody, DEFAULT_MAX_BODY_BYTES, FromChat, api_of_path, chat_of, set_chat};
 pub use chat::{ApiKind, ChatRequest};
+pub use native::NativeRequest;
 pub use parse_body::parse_request;
 pub use prefs::{AutoDecision, MaxPrice, ModelHints, ProviderPrefs, RoutingHints, SortPref};
 pub use request::{Attempt, CallerKey, CreditSettle, GenerationId, RequestContext, UpstreamWait};

@@ -7,4 +7,6 @@
 //! marks the request with its [`Ingress`](crate::ledger::Ingress), so the ledger records which
 //! API a generation came through.
 
+pub mod anthropic;
+mod remap;
 pub mod responses;

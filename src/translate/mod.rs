@@ -20,7 +20,7 @@
 //! | | |
 //! |---|---|
 //! | reads (required) | `Arc<ChatRequest>`, [`Target`]; missing → [`MissingInput`] |
-//! | reads (optional) | [`RequestContext`] (the id stamped on responses; copied onto the upstream request) |
+//! | reads (optional) | [`RequestContext`] (the id stamped on responses; copied onto the upstream request), [`NativeRequest`] (sent as is, with its forwarded headers, to an endpoint speaking its format) |
 //! | writes | the upstream request: a path relative to the provider's base URL, the body in its wire format, only the headers it needs, and the attempt's extensions (the [`Target`] and [`RequestContext`] among them); responses in OpenAI's shape, streams marked [`OneEventPerFrame`](crate::sse::OneEventPerFrame) |
 //! | inner service | sends to the provider ([`Upstream`](crate::upstream::Upstream), or your own client) |
 
@@ -47,7 +47,7 @@ use crate::BoxError;
 use crate::body::{self, Body};
 use crate::body::{MAX_RESPONSE_BYTES as MAX_RESPONSE_BODY, read_limited};
 use crate::catalog::Api;
-use crate::context::{ApiKind, ChatRequest, GenerationId, RequestContext, Target};
+use crate::context::{ApiKind, ChatRequest, GenerationId, NativeRequest, RequestContext, Target};
 use crate::deferred_json::DeferredJson;
 use crate::error::GatewayError;
 use crate::error::MissingInput;
@@ -62,6 +62,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use stream::{StreamMapper, TranslatedStream};
 use tower::{Layer, Service};
+
+/// The Anthropic API version header, sent to every Anthropic upstream.
+const ANTHROPIC_VERSION: http::HeaderName = http::HeaderName::from_static("anthropic-version");
+/// Anthropic's beta-feature header, forwarded from a native Messages request.
+const ANTHROPIC_BETA: http::HeaderName = http::HeaderName::from_static("anthropic-beta");
 
 /// Largest upstream error body read (the rest is cut).
 const MAX_ERROR_BODY: usize = 1024 * 1024;
@@ -302,8 +307,22 @@ fn build_request(
     mut parts: http::request::Parts,
 ) -> Result<Request<Body>, BoxError> {
     let endpoint = target.endpoint();
+    let native = parts
+        .extensions
+        .get::<NativeRequest>()
+        .filter(|n| n.api() == endpoint.provider.api && chat.kind == ApiKind::Chat)
+        .cloned();
     // Static parts stay static: the OpenAI path and the two header values cost no allocation.
     let (path, body) = match endpoint.provider.api {
+        Api::Anthropic if native.is_some() => {
+            let body = native
+                .as_ref()
+                .map(|n| n.body_for(&endpoint.upstream_model));
+            (
+                http::Uri::from_static("/messages"),
+                Pieces::from(serde_json::to_vec(&body)?),
+            )
+        }
         Api::OpenAi => (
             http::Uri::from_static(openai::path(chat.kind)),
             openai::request_body(chat, endpoint)?,
@@ -335,6 +354,18 @@ fn build_request(
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+    if endpoint.provider.api == Api::Anthropic {
+        // Anthropic rejects a request without a version; the provider's configured headers,
+        // set after this by the upstream service, override it.
+        headers.insert(ANTHROPIC_VERSION, HeaderValue::from_static("2023-06-01"));
+        if let Some(n) = &native {
+            for name in [ANTHROPIC_VERSION, ANTHROPIC_BETA] {
+                if let Some(v) = n.headers().get(&name) {
+                    headers.insert(name, v.clone());
+                }
+            }
+        }
+    }
     Ok(Request::from_parts(parts, body::boxed(body)))
 }
 
