@@ -361,13 +361,13 @@ fn thinking(value: &Value, chat: &mut Map<String, Value>) -> Result<(), GatewayE
 mod tests {
     use super::*;
 
-    fn chat(v: Value) -> Map<String, Value> {
+    fn chat(v: &Value) -> Map<String, Value> {
         to_chat(v.as_object().expect("object")).expect("converts")
     }
 
     #[test]
     fn a_tool_round_trip_maps_every_block() {
-        let c = chat(json!({
+        let c = chat(&json!({
             "model": "claude-sonnet-4-5", "max_tokens": 100,
             "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
             "messages": [

@@ -76,7 +76,7 @@ impl MessagesStream {
     }
 
     /// Makes `block` the open one, closing another and opening it with `start` if needed.
-    fn open(&mut self, block: Block, start: Value, out: &mut Vec<Bytes>) {
+    fn open(&mut self, block: Block, start: &Value, out: &mut Vec<Bytes>) {
         if self.open == Some(block) {
             return;
         }
@@ -102,7 +102,7 @@ impl MessagesStream {
         }
     }
 
-    fn delta(&mut self, delta: Value, out: &mut Vec<Bytes>) {
+    fn delta(&mut self, delta: &Value, out: &mut Vec<Bytes>) {
         out.push(named_event(
             "content_block_delta",
             &json!({"type": "content_block_delta", "index": self.next_index, "delta": delta}),
@@ -126,8 +126,8 @@ impl MessagesStream {
         let delta = &choice["delta"];
         self.thinking(delta, out);
         if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            self.open(Block::Text, json!({"type": "text", "text": ""}), out);
-            self.delta(json!({"type": "text_delta", "text": text}), out);
+            self.open(Block::Text, &json!({"type": "text", "text": ""}), out);
+            self.delta(&json!({"type": "text_delta", "text": text}), out);
         }
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
             let index = call["index"].as_u64().unwrap_or(0);
@@ -135,14 +135,14 @@ impl MessagesStream {
             {
                 let start = json!({"type": "tool_use", "id": call["id"],
                                    "name": call["function"]["name"], "input": {}});
-                self.open(Block::Tool(index), start, out);
+                self.open(Block::Tool(index), &start, out);
             }
             if let Some(args) = call["function"]["arguments"]
                 .as_str()
                 .filter(|a| !a.is_empty())
             {
                 self.delta(
-                    json!({"type": "input_json_delta", "partial_json": args}),
+                    &json!({"type": "input_json_delta", "partial_json": args}),
                     out,
                 );
             }
@@ -165,18 +165,18 @@ impl MessagesStream {
                 match d["type"].as_str() {
                     Some("reasoning.text") => {
                         if let Some(t) = d["text"].as_str().filter(|t| !t.is_empty()) {
-                            self.open(Block::Thinking(index), thinking_start(), out);
-                            self.delta(json!({"type": "thinking_delta", "thinking": t}), out);
+                            self.open(Block::Thinking(index), &thinking_start(), out);
+                            self.delta(&json!({"type": "thinking_delta", "thinking": t}), out);
                         }
                         if let Some(s) = d["signature"].as_str().filter(|s| !s.is_empty()) {
-                            self.open(Block::Thinking(index), thinking_start(), out);
-                            self.delta(json!({"type": "signature_delta", "signature": s}), out);
+                            self.open(Block::Thinking(index), &thinking_start(), out);
+                            self.delta(&json!({"type": "signature_delta", "signature": s}), out);
                         }
                     }
                     Some("reasoning.encrypted") => {
                         self.close(out);
                         let start = json!({"type": "redacted_thinking", "data": d["data"]});
-                        self.open(Block::Thinking(index), start, out);
+                        self.open(Block::Thinking(index), &start, out);
                         self.close(out);
                     }
                     _ => {}
@@ -185,8 +185,8 @@ impl MessagesStream {
             return;
         }
         if let Some(t) = delta["reasoning"].as_str().filter(|t| !t.is_empty()) {
-            self.open(Block::Thinking(None), thinking_start(), out);
-            self.delta(json!({"type": "thinking_delta", "thinking": t}), out);
+            self.open(Block::Thinking(None), &thinking_start(), out);
+            self.delta(&json!({"type": "thinking_delta", "thinking": t}), out);
         }
     }
 
