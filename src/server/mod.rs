@@ -15,6 +15,7 @@
 //! the stacks and the catalogue, key and metrics endpoints on an axum router, and `serve.rs` runs
 //! the accept loop and the graceful stop.
 
+mod anthropic_api;
 mod catalog_api;
 mod direct;
 mod drain;

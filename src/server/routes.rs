@@ -1,12 +1,12 @@
 //! The axum router: the completion stacks, the catalogue, key and metrics endpoints under
 //! `/api/v1/` and `/v1/`, `/healthz` at the root, and JSON errors for unknown routes.
 
-use super::{Gateway, catalog_api, error, keys_api, metrics_api};
+use super::{Gateway, anthropic_api, catalog_api, error, keys_api, metrics_api};
 use crate::context::ApiKind;
 use crate::error::GatewayError;
 use axum::extract::{Path as AxPath, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post_service};
+use axum::routing::{any, get, post, post_service};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::json;
@@ -24,6 +24,8 @@ impl Gateway {
                 "/completions",
                 post_service(self.completion_service(ApiKind::Completions)),
             )
+            .route_service("/messages", post_service(self.messages_service()))
+            .route("/messages/count_tokens", post(anthropic_api::count_tokens))
             .route("/models", get(list_models))
             .route("/models/{author}/{slug}/endpoints", get(model_endpoints))
             .route("/model/{author}/{slug}", get(one_model))
@@ -53,7 +55,12 @@ impl Gateway {
 async fn list_models(
     State(gw): State<Gateway>,
     Query(q): Query<catalog_api::ModelsQuery>,
+    headers: http::HeaderMap,
 ) -> Response {
+    // Claude clients discover models with `anthropic-version` set, and read Anthropic's shape.
+    if headers.contains_key("anthropic-version") {
+        return Json(anthropic_api::models_json(&gw.catalog)).into_response();
+    }
     Json(catalog_api::models_json(&gw.catalog, &q)).into_response()
 }
 

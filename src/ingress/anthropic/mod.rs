@@ -56,6 +56,7 @@ mod request;
 mod response;
 mod stream;
 
+pub(crate) use layer::anthropic_error;
 pub use layer::{Messages, MessagesLayer, ModelNames};
 
 pub use names::candidates as model_name_candidates;
