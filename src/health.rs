@@ -13,6 +13,12 @@
 //! 429s count as failures for this rule and also start a cool-down: `Retry-After` when given,
 //! else 1 s.
 //!
+//! **Shared with other instances** (optional): a [`HealthObserver`] set with
+//! [`Health::observe`] hears every outcome (and must not block: a shared backend queues it for
+//! a background task), and [`Health::apply_shared`] folds in what the other instances saw — an
+//! endpoint unstable, or cooling down, for some time from now. Local and shared verdicts are
+//! OR-ed, so a store that stops answering only loses the others' view (health fails open).
+//!
 //! The registry is lock-light: keys are spread over 32 independently locked shards, so
 //! concurrent requests to different endpoints never wait on each other and no lock is held
 //! across an `.await`.
@@ -34,7 +40,7 @@ use std::hash::BuildHasher;
 /// One shard's endpoints. Keys are the catalogue's endpoints, hashed twice per attempt: a fast
 /// hash (no flood to resist in keys the configuration chose).
 type Shard = HashMap<String, EndpointHealth, foldhash::fast::RandomState>;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 const SHARDS: usize = 32;
@@ -96,6 +102,15 @@ struct EndpointHealth {
     cooldown_until: Option<Instant>,
     speed: Option<Speed>,
     samples: VecDeque<(Instant, f64, f64)>,
+    /// Until when other instances' outcomes make the endpoint unstable.
+    shared_unstable_until: Option<Instant>,
+}
+
+/// Hears every outcome [`Health::record`] takes, to share it with other instances. Called on
+/// the request path: it must not block or wait on I/O.
+pub trait HealthObserver: Send + Sync + std::fmt::Debug {
+    /// One attempt's outcome for the endpoint `key`.
+    fn outcome(&self, key: &str, outcome: Outcome);
 }
 
 /// The registry, shared (in an `Arc`) by the layers that read or write it.
@@ -103,6 +118,7 @@ struct EndpointHealth {
 pub struct Health {
     rule: OutageRule,
     shards: Box<[Mutex<Shard>]>,
+    observer: OnceLock<Arc<dyn HealthObserver>>,
 }
 
 impl Default for Health {
@@ -122,7 +138,33 @@ impl Health {
         Health {
             rule,
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            observer: OnceLock::new(),
         }
+    }
+
+    /// Sends every outcome recorded from now on to `observer` as well (once; later calls are
+    /// ignored and return false).
+    pub fn observe(&self, observer: Arc<dyn HealthObserver>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    /// Folds in other instances' verdicts on `key`: unstable for `unstable_for` from now, in a
+    /// cool-down for `cooldown_for`. Extends, never shortens, what this instance saw itself.
+    pub fn apply_shared(
+        &self,
+        key: &str,
+        unstable_for: Option<Duration>,
+        cooldown_for: Option<Duration>,
+    ) {
+        let now = Instant::now();
+        self.with_entry(key, |h| {
+            if let Some(d) = unstable_for {
+                h.shared_unstable_until = h.shared_unstable_until.max(Some(now + d));
+            }
+            if let Some(d) = cooldown_for {
+                h.cooldown_until = h.cooldown_until.max(Some(now + d));
+            }
+        });
     }
 
     /// The outage rule in force.
@@ -153,6 +195,9 @@ impl Health {
 
     /// Records an attempt's outcome for the endpoint `key` ([`Target::key`](crate::context::Target::key)).
     pub fn record(&self, key: &str, outcome: Outcome) {
+        if let Some(o) = self.observer.get() {
+            o.outcome(key, outcome);
+        }
         let now = Instant::now();
         let window = self.rule.window;
         self.with_entry(key, |h| {
@@ -220,6 +265,9 @@ impl Health {
         let now = Instant::now();
         let rule = self.rule;
         self.read(key, |h| {
+            if h.shared_unstable_until.is_some_and(|t| now < t) {
+                return true;
+            }
             // The common case of a healthy endpoint: no failure to count.
             if h.failures == 0 && rule.min_failures > 0 {
                 return false;
@@ -331,6 +379,17 @@ mod tests {
         assert!(!h.cooling_down("a"));
         h.record("b", fail(503, Some(Duration::from_secs(60))));
         assert!(!h.cooling_down("b"), "only 429 cools down");
+    }
+
+    #[test]
+    fn shared_verdicts_add_to_local_ones() {
+        let h = Health::new();
+        h.apply_shared("a", Some(Duration::from_millis(40)), None);
+        assert!(h.is_unstable("a") && !h.cooling_down("a"));
+        h.apply_shared("b", None, Some(Duration::from_millis(40)));
+        assert!(h.cooling_down("b") && !h.is_unstable("b"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!h.is_unstable("a") && !h.cooling_down("b"));
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct Config {
     /// `[auto]`: the Auto Router's candidate models.
     #[serde(default)]
     pub auto: Option<AutoConfig>,
+    /// `[state]`: state shared with other instances (Redis).
+    #[serde(default)]
+    pub state: Option<StateConfig>,
     /// The file this config was read from (set by [`Config::load`] and [`Config::parse`]).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -377,6 +380,13 @@ pub struct KeyConfig {
     /// Disabled keys get 403.
     #[serde(default)]
     pub disabled: bool,
+    /// Requests per minute; none means unlimited.
+    pub rpm: Option<u32>,
+    /// Tokens (prompt + completion) per minute; none means unlimited.
+    pub tpm: Option<u64>,
+    /// Models the key may call, as globs (`"openai/*"`); none or empty allows every model.
+    #[serde(default)]
+    pub models: Vec<String>,
 }
 
 impl KeyConfig {
@@ -389,8 +399,68 @@ impl KeyConfig {
             limit: None,
             limit_reset: None,
             disabled: false,
+            rpm: None,
+            tpm: None,
+            models: Vec::new(),
         }
     }
+}
+
+/// `[state]`: where instances behind one load balancer share credits, rate limits and health.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StateConfig {
+    /// `redis://host:port[/db]`; needs the `redis` feature. Unset: everything in process.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key the gateway writes (`switchyard:`), so deployments can share a
+    /// server.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// Multiplexed connections to Redis, used round-robin (4).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// How long a Redis command (or connecting) may take, in ms, before the request is refused
+    /// (money) or the signal dropped (health) (500).
+    #[serde(default = "default_state_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How long an unsettled reservation holds credit before Redis forgets it (an instance died
+    /// mid-request), in seconds (600).
+    #[serde(default = "default_reservation_ttl_s")]
+    pub reservation_ttl_s: u64,
+    /// How often each instance reads the others' health verdicts, in ms (250).
+    #[serde(default = "default_health_poll_ms")]
+    pub health_poll_ms: u64,
+}
+
+impl StateConfig {
+    /// Redis at `url` with the default prefix, pool, timeouts and poll interval.
+    pub fn redis(url: impl Into<String>) -> Self {
+        StateConfig {
+            redis_url: Some(url.into()),
+            key_prefix: default_key_prefix(),
+            pool_size: default_pool_size(),
+            timeout_ms: default_state_timeout_ms(),
+            reservation_ttl_s: default_reservation_ttl_s(),
+            health_poll_ms: default_health_poll_ms(),
+        }
+    }
+}
+
+fn default_key_prefix() -> String {
+    "switchyard:".to_owned()
+}
+fn default_pool_size() -> usize {
+    4
+}
+fn default_state_timeout_ms() -> u64 {
+    500
+}
+fn default_reservation_ttl_s() -> u64 {
+    600
+}
+fn default_health_poll_ms() -> u64 {
+    250
 }
 
 /// `[ledger]`.

@@ -39,7 +39,7 @@ pub use builder::{CatalogBuilder, EndpointSpec, ProviderSpec};
 pub use config::{
     AuthConfig, AutoConfig, AutoModelConfig, CatalogConfig, Config, ConfigError, EndpointConfig,
     KeyConfig, LedgerConfig, LedgerTarget, ModelConfig, OverrideConfig, PricingConfig,
-    ProviderConfig, ServerConfig, TimeoutsConfig,
+    ProviderConfig, ServerConfig, StateConfig, TimeoutsConfig,
 };
 pub use import::{ImportedCatalog, import_openrouter_models};
 pub use model::{Endpoint, Model};

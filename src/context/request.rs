@@ -108,12 +108,12 @@ impl RequestContext {
     /// Puts a credit hold on the request, for the meter to settle with the actual cost. A hold
     /// already there is released first.
     pub fn hold_credit(&self, hold: impl CreditSettle + 'static) {
-        let old = self
-            .0
-            .hold
-            .lock()
-            .ok()
-            .and_then(|mut g| g.replace(Box::new(hold)));
+        self.hold_credit_boxed(Box::new(hold));
+    }
+
+    /// As [`RequestContext::hold_credit`], for a hold already boxed.
+    pub fn hold_credit_boxed(&self, hold: Box<dyn CreditSettle>) {
+        let old = self.0.hold.lock().ok().and_then(|mut g| g.replace(hold));
         drop(old);
     }
 
@@ -125,10 +125,16 @@ impl RequestContext {
     /// Settles the hold to the actual cost (once: later calls find none). False when there was
     /// no hold.
     pub fn settle_credit(&self, actual: Usd) -> bool {
+        self.settle_credit_with_tokens(actual, 0)
+    }
+
+    /// As [`RequestContext::settle_credit`], also counting `tokens` towards the key's tokens
+    /// per minute.
+    pub fn settle_credit_with_tokens(&self, actual: Usd, tokens: u64) -> bool {
         let hold = self.0.hold.lock().ok().and_then(|mut g| g.take());
         match hold {
             Some(h) => {
-                h.settle(actual);
+                h.settle_with_tokens(actual, tokens);
                 true
             }
             None => false,
@@ -142,6 +148,13 @@ impl RequestContext {
 pub trait CreditSettle: Send + fmt::Debug {
     /// Replaces the hold with the actual cost.
     fn settle(self: Box<Self>, actual: Usd);
+
+    /// As [`CreditSettle::settle`], also counting the request's tokens (prompt + completion)
+    /// towards its key's tokens per minute. The default ignores them.
+    fn settle_with_tokens(self: Box<Self>, actual: Usd, tokens: u64) {
+        let _ = tokens;
+        self.settle(actual);
+    }
 }
 
 /// The generation id (`gen-…`) of a request: response `id`, `X-Generation-Id`, ledger key.

@@ -86,8 +86,9 @@ fn create(store: &KeyStore, body: &[u8]) -> Result<Answer, Answer> {
     };
     let limit = limit_field(&obj)?.flatten();
     let limit_reset = reset_field(&obj)?.unwrap_or_default();
+    let limits = limits_fields(&obj, &super::KeyLimits::default())?;
     let (secret, info) = store
-        .create(name, limit, limit_reset)
+        .create_with_limits(name, limit, limit_reset, limits)
         .map_err(|e| store_error(&e))?;
     Ok((
         StatusCode::CREATED,
@@ -107,11 +108,21 @@ fn update(store: &KeyStore, hash: &str, body: &[u8]) -> Result<Answer, Answer> {
         Some(Value::Bool(b)) => Some(*b),
         Some(_) => return Err(bad_request("`disabled` must be true or false")),
     };
+    let limits = if ["rpm", "tpm", "models"]
+        .iter()
+        .any(|f| obj.contains_key(*f))
+    {
+        let current = store.limits(hash).unwrap_or_default();
+        Some(limits_fields(&obj, &current)?)
+    } else {
+        None
+    };
     let update = KeyUpdate {
         name,
         limit: limit_field(&obj)?,
         limit_reset: reset_field(&obj)?,
         disabled,
+        limits,
     };
     match store.update(hash, update) {
         Ok(Some(info)) => Ok((StatusCode::OK, json!({"data": key_json(&info)}))),
@@ -144,6 +155,36 @@ fn limit_field(obj: &Map<String, Value>) -> Result<Option<Option<Usd>>, Answer> 
             )),
         },
     }
+}
+
+/// `rpm`, `tpm` (absent: as in `current`; `null`: unlimited; else a non-negative integer) and
+/// `models` (absent: as in `current`; `null` or `[]`: every model; else an array of globs).
+fn limits_fields(
+    obj: &Map<String, Value>,
+    current: &super::KeyLimits,
+) -> Result<super::KeyLimits, Answer> {
+    let count = |field: &str, old: Option<u64>| match obj.get(field) {
+        None => Ok(old),
+        Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            bad_request(&format!("`{field}` must be a non-negative integer or null"))
+        }),
+    };
+    let rpm = count("rpm", current.rpm.map(u64::from))?
+        .map(|n| u32::try_from(n).map_err(|_| bad_request("`rpm` is too large")))
+        .transpose()?;
+    let tpm = count("tpm", current.tpm)?;
+    let models = match obj.get("models") {
+        None => current.models.clone(),
+        Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|m| m.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad_request("`models` must be an array of strings"))?,
+        Some(_) => return Err(bad_request("`models` must be an array of strings or null")),
+    };
+    Ok(super::KeyLimits { rpm, tpm, models })
 }
 
 /// `limit_reset`: absent → `None`; `null` → never; `daily | weekly | monthly`.
@@ -190,6 +231,9 @@ pub fn key_json(k: &KeyInfo) -> Value {
         "created_at": (k.created_at > 0).then(|| iso8601(k.created_at)),
         "updated_at": null,
         "expires_at": null,
+        "rpm": k.limits.rpm,
+        "tpm": k.limits.tpm,
+        "models": k.limits.models,
     })
 }
 

@@ -8,12 +8,17 @@
 //!    further than this: upstream requests are built afresh by the translate layer.
 //!
 //! Credits:
+//! 0. The key's model allow-list (`models = ["openai/*"]`): candidates whose model it does not
+//!    allow are dropped; when none is left, 403 naming the model.
 //! 1. The worst case of the request: over the candidates that may be tried, the largest of
 //!    `estimated prompt tokens × prompt price + max output × completion price + request price`,
 //!    where max output is `max_tokens`, else the endpoint's or model's max completion, else the
 //!    context left after the prompt.
-//! 2. Reserve it atomically against the key's remaining limit (limit − spend in the period −
-//!    other holds); when it does not fit: 402 naming what is left and what was needed.
+//! 2. Ask the [`Admission`] (in process by default, or a shared store such as Redis): the
+//!    key's requests/tokens per minute (over: 429 with `Retry-After` and `X-RateLimit-*`), then
+//!    reserve the worst case atomically against the key's remaining limit (limit − spend in the
+//!    period − other holds); when it does not fit: 402 naming what is left and what was
+//!    needed. A shared store that cannot be reached refuses with 503: money fails closed.
 //! 3. Put the hold on the request's [`RequestContext`]; the meter settles it to the actual cost
 //!    when the response ends, and a failed or cancelled request releases it.
 //!
@@ -32,8 +37,9 @@ use crate::context::{CallerKey, Candidates, ChatRequest, CreditSettle, RequestCo
 use crate::error::GatewayError;
 use crate::error::MissingInput;
 use crate::future::ResponseFuture;
+use crate::state::{Admission, Admit, LocalAdmission, Refusal};
 use futures_util::future::{BoxFuture, FutureExt};
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
@@ -63,6 +69,56 @@ impl From<ReserveError> for GatewayError {
             ReserveError::Disabled => AuthError::Disabled.into(),
         }
     }
+}
+
+impl From<Refusal> for GatewayError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Credit(e) => e.into(),
+            Refusal::Rate(e) => {
+                let mut g =
+                    GatewayError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit", e.to_string())
+                        .with_metadata("limit", e.limit_kind)
+                        .with_metadata("limit_value", e.limit)
+                        .with_metadata("reset_ms", e.reset_at_ms);
+                g.retry_after = Some(e.retry_after_secs());
+                g
+            }
+            Refusal::Unavailable(e) => GatewayError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+/// A refusal as the client sees it: the error envelope, and on a 429 `Retry-After` with
+/// `X-RateLimit-Limit`, `X-RateLimit-Remaining` (0) and `X-RateLimit-Reset` (unix ms at which
+/// the window ends). An answer, not an error: nothing downstream ran.
+fn refusal_response(refusal: Refusal) -> Response<Body> {
+    let rate = match &refusal {
+        Refusal::Rate(e) => Some((e.limit, e.reset_at_ms)),
+        _ => None,
+    };
+    let mut resp = GatewayError::from(refusal).into_response();
+    if let Some((limit, reset)) = rate {
+        let h = resp.headers_mut();
+        h.insert("x-ratelimit-limit", HeaderValue::from(limit));
+        h.insert("x-ratelimit-remaining", HeaderValue::from(0));
+        h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    }
+    resp
+}
+
+/// A model the key's allow-list does not include (403).
+fn model_not_allowed(key: &str, model: &str) -> GatewayError {
+    GatewayError::new(
+        StatusCode::FORBIDDEN,
+        "permission_denied",
+        format!("The key `{key}` may not use the model `{model}` (see its `models` allow-list)"),
+    )
+    .with_metadata("model", model)
 }
 
 /// Requires a valid gateway key on every request (or, when optional, recognises one if given).
@@ -150,16 +206,26 @@ where
 #[derive(Debug, Clone)]
 pub struct CreditLayer {
     store: KeyStore,
+    admission: Arc<dyn Admission>,
     allow_anonymous: bool,
 }
 
 impl CreditLayer {
-    /// Holds credits in `store`; a request without a [`CallerKey`] is refused (401).
+    /// Holds credits in `store`, counting rate limits in process; a request without a
+    /// [`CallerKey`] is refused (401).
     pub fn new(store: KeyStore) -> Self {
         CreditLayer {
+            admission: Arc::new(LocalAdmission::new(store.clone())),
             store,
             allow_anonymous: false,
         }
+    }
+
+    /// Admits requests through `admission` (a shared store) instead of in process; `store`
+    /// still holds the keys' settings.
+    pub fn admission(mut self, admission: Arc<dyn Admission>) -> Self {
+        self.admission = admission;
+        self
     }
 
     /// Lets requests without a [`CallerKey`] through unchecked: for a gateway whose keys are
@@ -182,6 +248,7 @@ impl<S> Layer<S> for CreditLayer {
         Credit {
             inner,
             store: self.store.clone(),
+            admission: Arc::clone(&self.admission),
             allow_anonymous: self.allow_anonymous,
         }
     }
@@ -192,6 +259,7 @@ impl<S> Layer<S> for CreditLayer {
 pub struct Credit<S> {
     inner: S,
     store: KeyStore,
+    admission: Arc<dyn Admission>,
     allow_anonymous: bool,
 }
 
@@ -226,8 +294,10 @@ pub fn worst_case(chat: &ChatRequest, candidates: &Candidates) -> Usd {
 
 impl<S, B> Service<Request<B>> for Credit<S>
 where
-    S: Service<Request<B>, Response = Response<Body>>,
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = Response<Body>;
     type Error = BoxError;
@@ -237,7 +307,10 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if let Err(refusal) = self.allowed_models(&mut req) {
+            return ResponseFuture::refused(refusal);
+        }
         let ext = req.extensions();
         let Some(key) = ext.get::<CallerKey>() else {
             if self.allow_anonymous {
@@ -261,12 +334,69 @@ where
             return ResponseFuture::refused(missing("RequestContext"));
         };
         let needed = worst_case(chat, candidates);
-        match self.store.reserve(&key.hash, needed) {
-            Ok(reservation) => {
-                ctx.hold_credit(reservation);
+        match self.admission.admit(&key.hash, needed) {
+            Admit::Ready(Ok(hold)) => {
+                ctx.hold_credit_boxed(hold);
                 ResponseFuture::called(self.inner.call(req))
             }
-            Err(e) => ResponseFuture::refused(GatewayError::from(e)),
+            Admit::Ready(Err(e @ Refusal::Rate(_))) => {
+                let resp = refusal_response(e);
+                ResponseFuture::read(Box::pin(std::future::ready(Ok(resp))))
+            }
+            Admit::Ready(Err(e)) => ResponseFuture::refused(GatewayError::from(e)),
+            Admit::Pending(decision) => {
+                let ctx = ctx.clone();
+                // The clone that was made ready goes with the request (tower's usual swap).
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::read(Box::pin(async move {
+                    let hold = match decision.await {
+                        Ok(hold) => hold,
+                        Err(e) => return Ok(refusal_response(e)),
+                    };
+                    ctx.hold_credit_boxed(hold);
+                    inner.call(req).await.map_err(Into::into)
+                }))
+            }
         }
+    }
+}
+
+impl<S> Credit<S> {
+    /// Drops the candidates whose model the caller's key does not allow; 403 naming the model
+    /// when none is left. Keys without an allow-list (and keyless requests) pass untouched.
+    fn allowed_models<B>(&self, req: &mut Request<B>) -> Result<(), GatewayError> {
+        let ext = req.extensions();
+        let Some(key) = ext.get::<CallerKey>() else {
+            return Ok(());
+        };
+        let Some(limits) = self
+            .store
+            .limits(&key.hash)
+            .filter(|l| !l.models.is_empty())
+        else {
+            return Ok(());
+        };
+        let Some(candidates) = ext.get::<Candidates>() else {
+            return Ok(());
+        };
+        if candidates
+            .targets
+            .iter()
+            .all(|t| limits.allows(&t.model.slug))
+        {
+            return Ok(());
+        }
+        let Some(first) = candidates.targets.first() else {
+            return Ok(());
+        };
+        let refused = model_not_allowed(&key.name, &first.model.slug);
+        let mut kept = candidates.clone();
+        kept.targets.retain(|t| limits.allows(&t.model.slug));
+        if kept.targets.is_empty() {
+            return Err(refused);
+        }
+        req.extensions_mut().insert(kept);
+        Ok(())
     }
 }

@@ -33,6 +33,7 @@
 pub mod api;
 pub mod hash;
 mod layer;
+mod limits;
 pub mod period;
 mod persistence;
 mod records;
@@ -41,6 +42,7 @@ mod sqlite;
 mod store;
 
 pub use layer::{Auth, AuthLayer, Credit, CreditLayer, worst_case};
+pub use limits::{KeyLimits, glob};
 pub use period::LimitReset;
 pub use persistence::{KeyPersistence, MemoryKeys};
 pub use records::{Clock, KeyInfo, KeyUpdate, StoredKey, UsageCounters};

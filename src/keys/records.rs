@@ -1,6 +1,7 @@
 //! What the store keeps per key ([`StoredKey`], its [`UsageCounters`]) and what it hands out
 //! ([`KeyInfo`] snapshots, [`KeyUpdate`] changes).
 
+use super::limits::KeyLimits;
 use super::period::{LimitReset, day_start, month_start, week_start};
 use crate::catalog::Usd;
 use std::sync::Arc;
@@ -86,6 +87,8 @@ pub struct StoredKey {
     pub managed: bool,
     /// Spend so far.
     pub usage: UsageCounters,
+    /// Rate limits and the model allow-list.
+    pub limits: Arc<KeyLimits>,
 }
 
 /// What a request learns about its key: a snapshot, no secret in it.
@@ -109,8 +112,10 @@ pub struct KeyInfo {
     pub managed: bool,
     /// Spend, periods rolled over to now.
     pub usage: UsageCounters,
-    /// Held by requests in flight.
+    /// Held by requests in flight (in this process).
     pub reserved: Usd,
+    /// Rate limits and the model allow-list.
+    pub limits: Arc<KeyLimits>,
     /// The management key (never true for keys from [`KeyStore::authenticate`]).
     pub is_management_key: bool,
 }
@@ -134,4 +139,6 @@ pub struct KeyUpdate {
     pub limit_reset: Option<LimitReset>,
     /// Disable or enable.
     pub disabled: Option<bool>,
+    /// New rate limits and model allow-list (replacing the old ones whole).
+    pub limits: Option<KeyLimits>,
 }

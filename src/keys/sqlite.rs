@@ -1,12 +1,12 @@
 //! [`SqliteKeys`]: managed keys and every key's usage in the `keys` table of the SQLite ledger
 //! file, so they survive restarts.
 
-use super::{KeyPersistence, KeyStoreError, StoredKey, UsageCounters};
+use super::{KeyLimits, KeyPersistence, KeyStoreError, StoredKey, UsageCounters};
 use crate::catalog::Usd;
 use crate::keys::LimitReset;
 use rusqlite::{Connection, Row, params};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS keys (
@@ -24,9 +24,21 @@ CREATE TABLE IF NOT EXISTS keys (
     usage_monthly INTEGER NOT NULL,
     day_start     INTEGER NOT NULL,
     week_start    INTEGER NOT NULL,
-    month_start   INTEGER NOT NULL
+    month_start   INTEGER NOT NULL,
+    limits        TEXT
 );
 ";
+
+/// Tables made before per-key limits lack their column: add it, once.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_limits = conn
+        .prepare("SELECT 1 FROM pragma_table_info('keys') WHERE name = 'limits'")?
+        .exists([])?;
+    if !has_limits {
+        conn.execute_batch("ALTER TABLE keys ADD COLUMN limits TEXT")?;
+    }
+    Ok(())
+}
 
 /// Keys in a `keys` table, normally in the SQLite ledger's database. Stores hashes and
 /// masked labels, never secrets.
@@ -44,6 +56,7 @@ impl SqliteKeys {
     pub fn open(path: &Path) -> Result<Self, KeyStoreError> {
         let conn = crate::ledger::connect(path).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        migrate(&conn).map_err(err)?;
         Ok(SqliteKeys {
             conn: Mutex::new(conn),
         })
@@ -57,6 +70,11 @@ impl SqliteKeys {
 fn row(r: &Row<'_>) -> rusqlite::Result<StoredKey> {
     let pico = |i: usize| r.get::<_, i64>(i).map(Usd::from_picodollars);
     let reset: String = r.get(4)?;
+    let limits: Option<String> = r.get(15)?;
+    let limits = limits
+        .and_then(|l| serde_json::from_str(&l).ok())
+        .map(|v| KeyLimits::from_json(&v))
+        .unwrap_or_default();
     Ok(StoredKey {
         hash: r.get(0)?,
         name: r.get(1)?,
@@ -75,6 +93,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<StoredKey> {
             week_start: r.get(13)?,
             month_start: r.get(14)?,
         },
+        limits: Arc::new(limits),
     })
 }
 
@@ -82,7 +101,12 @@ impl KeyPersistence for SqliteKeys {
     fn load(&self) -> Result<Vec<StoredKey>, KeyStoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT * FROM keys ORDER BY created_at")
+            .prepare(
+                "SELECT hash, name, label, limit_pico, limit_reset, disabled, created_at, managed,
+                        usage_total, usage_daily, usage_weekly, usage_monthly,
+                        day_start, week_start, month_start, limits
+                 FROM keys ORDER BY created_at",
+            )
             .map_err(err)?;
         let rows = stmt.query_map([], row).map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
@@ -92,8 +116,10 @@ impl KeyPersistence for SqliteKeys {
         let u = &k.usage;
         self.conn()
             .prepare_cached(
-                "INSERT OR REPLACE INTO keys VALUES
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                "INSERT OR REPLACE INTO keys (hash, name, label, limit_pico, limit_reset,
+                     disabled, created_at, managed, usage_total, usage_daily, usage_weekly,
+                     usage_monthly, day_start, week_start, month_start, limits)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -112,6 +138,7 @@ impl KeyPersistence for SqliteKeys {
                     u.day_start,
                     u.week_start,
                     u.month_start,
+                    (!k.limits.is_unlimited()).then(|| k.limits.to_json().to_string()),
                 ])
             })
             .map(drop)

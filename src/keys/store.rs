@@ -2,6 +2,7 @@
 //! through the store) and usage counters over a [`KeyPersistence`].
 
 use super::hash::{KEY_PREFIX, ct_eq, generate_key, hash_key, is_hash, mask};
+use super::limits::KeyLimits;
 use super::period::LimitReset;
 use super::persistence::{KeyPersistence, MemoryKeys};
 use super::records::{Clock, KeyInfo, KeyUpdate, StoredKey, UsageCounters};
@@ -220,6 +221,11 @@ fn config_key(
         created_at: 0,
         managed: false,
         usage: UsageCounters::default(),
+        limits: Arc::new(KeyLimits {
+            rpm: k.rpm,
+            tpm: k.tpm,
+            models: k.models.clone(),
+        }),
     }))
 }
 
@@ -322,6 +328,7 @@ impl KeyStore {
             managed: false,
             usage: UsageCounters::default(),
             reserved: Usd::ZERO,
+            limits: Arc::default(),
             is_management_key: true,
         })
     }
@@ -330,6 +337,11 @@ impl KeyStore {
     pub fn get(&self, hash: &str) -> Option<KeyInfo> {
         let now = self.now();
         self.lock().get_mut(hash).map(|e| snapshot(e, now))
+    }
+
+    /// The key's rate limits and model allow-list (`None` for an unknown key).
+    pub fn limits(&self, hash: &str) -> Option<Arc<KeyLimits>> {
+        self.lock().get(hash).map(|e| Arc::clone(&e.key.limits))
     }
 
     /// Every key, oldest first.
@@ -347,6 +359,17 @@ impl KeyStore {
         limit: Option<Usd>,
         limit_reset: LimitReset,
     ) -> Result<(String, KeyInfo), KeyStoreError> {
+        self.create_with_limits(name, limit, limit_reset, KeyLimits::default())
+    }
+
+    /// As [`KeyStore::create`], with rate limits and a model allow-list.
+    pub fn create_with_limits(
+        &self,
+        name: &str,
+        limit: Option<Usd>,
+        limit_reset: LimitReset,
+        limits: KeyLimits,
+    ) -> Result<(String, KeyInfo), KeyStoreError> {
         let secret = generate_key();
         let now = self.now();
         let mut usage = UsageCounters::default();
@@ -361,6 +384,7 @@ impl KeyStore {
             created_at: now,
             managed: true,
             usage,
+            limits: Arc::new(limits),
         };
         let _persist = self.persist_lock();
         self.inner.persistence.save(&key)?;
@@ -397,6 +421,9 @@ impl KeyStore {
             }
             if let Some(disabled) = update.disabled {
                 k.disabled = disabled;
+            }
+            if let Some(limits) = update.limits {
+                k.limits = Arc::new(limits);
             }
             (snapshot(entry, now), entry.key.clone())
         };
@@ -522,6 +549,7 @@ fn snapshot(entry: &mut Entry, now: i64) -> KeyInfo {
         managed: k.managed,
         usage: k.usage,
         reserved: entry.reserved,
+        limits: Arc::clone(&k.limits),
         is_management_key: false,
     }
 }

@@ -92,7 +92,8 @@ impl Accounting {
         r.generation_time_ms =
             (self.started.elapsed().as_millis() as u64).saturating_sub(r.latency_ms);
         if let Some(ctx) = self.ctx.take() {
-            ctx.settle_credit(cost.total);
+            let tokens = usage.prompt_tokens + usage.completion_tokens;
+            ctx.settle_credit_with_tokens(cost.total, tokens);
         }
         if let (Some(health), Some(first), Some(target)) =
             (&self.shared.health, self.first_content, &self.target)

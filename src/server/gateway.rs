@@ -27,6 +27,8 @@ pub struct Gateway {
     pub(super) auto: AutoRouteLayer,
     pub(super) metrics: Arc<Metrics>,
     pub(super) drain: super::drain::Drain,
+    #[cfg(feature = "redis")]
+    pub(super) redis: Option<crate::state::redis::RedisState>,
 }
 
 impl Gateway {
@@ -74,7 +76,27 @@ impl Gateway {
         } else {
             None
         };
+        let redis_url = config.state.as_ref().and_then(|s| s.redis_url.as_ref());
+        #[cfg(not(feature = "redis"))]
+        if redis_url.is_some() {
+            return Err(ConfigError::new(
+                &source,
+                "[state] redis_url needs switchyard built with the `redis` feature",
+            ));
+        }
+        #[cfg(feature = "redis")]
+        let redis = match (redis_url, &config.state) {
+            (Some(_), Some(state)) => Some(
+                crate::state::redis::RedisState::new(state)
+                    .map_err(|e| ConfigError::new(&source, e))?,
+            ),
+            _ => None,
+        };
         let mut gw = Gateway::new(config, catalog);
+        #[cfg(feature = "redis")]
+        {
+            gw.redis = redis;
+        }
         gw.ledger = ledger;
         gw.keys = keys;
         gw.auto = AutoRouteLayer::from_config(gw.config.auto.as_ref(), gw.catalog.clone())
@@ -113,8 +135,29 @@ impl Gateway {
             sticky: Arc::new(Sticky::new()),
             metrics: Arc::new(Metrics::new()),
             drain: super::drain::Drain::new(),
+            #[cfg(feature = "redis")]
+            redis: None,
             config: Arc::new(config),
         }
+    }
+
+    /// Starts sharing health with the other instances when `[state] redis_url` is set (once;
+    /// `serve` calls it). Needs a Tokio runtime.
+    pub fn start_shared_state(&self) {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            crate::state::redis::RedisHealth::start(&self.health, redis.clone());
+        }
+    }
+
+    /// Credits and rate limits: through Redis when `[state] redis_url` is set, else in process.
+    pub(super) fn credit_layer(&self, store: KeyStore) -> crate::keys::CreditLayer {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            let admission = crate::state::redis::RedisAdmission::new(store.clone(), redis.clone());
+            return crate::keys::CreditLayer::new(store).admission(Arc::new(admission));
+        }
+        crate::keys::CreditLayer::new(store)
     }
 
     /// The generation ledger.

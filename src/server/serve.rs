@@ -36,6 +36,7 @@ impl Gateway {
 
         let grace = Duration::from_millis(self.config.server.shutdown_grace_ms);
         self.watch_config();
+        self.start_shared_state();
         let ledger = self.ledger.clone();
         // Completions skip the router (see `direct`); everything else goes through it.
         let direct = direct::Direct {

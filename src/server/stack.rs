@@ -7,7 +7,7 @@ use crate::balance::BalanceLayer;
 use crate::body::Body;
 use crate::context::ApiKind;
 use crate::fallback::FallbackLayer;
-use crate::keys::{AuthLayer, CreditLayer};
+use crate::keys::AuthLayer;
 use crate::meter::MeterLayer;
 use crate::parse::ParseLayer;
 use crate::route::RouteLayer;
@@ -96,7 +96,7 @@ impl Gateway {
             }
         });
         let credits = self.keys.clone().map(|store| {
-            let layer = CreditLayer::new(store);
+            let layer = self.credit_layer(store);
             if self.auth_required() {
                 layer
             } else {

@@ -1,0 +1,243 @@
+//! [`RedisAdmission`]: credits and per-minute limits admitted by one Lua script in Redis.
+
+use super::RedisState;
+use super::scripts::Scripts;
+use crate::catalog::Usd;
+use crate::context::CreditSettle;
+use crate::keys::{InsufficientCredits, KeyInfo, KeyStore, LimitReset, ReserveError};
+use crate::ledger::now_ms;
+use crate::state::rate::WINDOW_MS;
+use crate::state::{Admission, Admit, RateLimited, Refusal};
+use std::fmt;
+
+/// Admission through Redis: the keys' settings come from the [`KeyStore`]; their spend, holds
+/// and per-minute counters live in Redis, shared by every instance.
+#[derive(Debug, Clone)]
+pub struct RedisAdmission {
+    store: KeyStore,
+    redis: RedisState,
+}
+
+impl RedisAdmission {
+    /// Admission over `store`'s keys, counting in `redis`.
+    pub fn new(store: KeyStore, redis: RedisState) -> Self {
+        RedisAdmission { store, redis }
+    }
+}
+
+/// The Redis keys of one key's state in its current period, and that period's TTL.
+struct Keys {
+    spend: String,
+    holds: String,
+    rate: String,
+    spend_ttl_s: u64,
+}
+
+fn keys(redis: &RedisState, info: &KeyInfo, now: i64) -> Keys {
+    let (period, ttl_days) = match info.limit_reset {
+        LimitReset::Never => ("total".to_owned(), 0),
+        reset => (
+            format!(
+                "{}-{}",
+                reset.as_str().unwrap_or("period"),
+                reset.period_start(now)
+            ),
+            match reset {
+                LimitReset::Daily => 2,
+                LimitReset::Weekly => 8,
+                _ => 32,
+            },
+        ),
+    };
+    Keys {
+        spend: redis.key(&["spend", &info.hash, &period]),
+        holds: redis.key(&["holds", &info.hash]),
+        rate: redis.key(&["rate", &info.hash]),
+        spend_ttl_s: ttl_days * 86_400,
+    }
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_default()
+}
+
+fn pico(s: &str) -> Usd {
+    Usd::from_picodollars(s.parse().unwrap_or(0))
+}
+
+impl Admission for RedisAdmission {
+    fn admit(&self, key_hash: &str, cost: Usd) -> Admit {
+        let Some(info) = self.store.get(key_hash) else {
+            return Admit::Ready(Err(Refusal::Credit(ReserveError::UnknownKey)));
+        };
+        if info.disabled {
+            return Admit::Ready(Err(Refusal::Credit(ReserveError::Disabled)));
+        }
+        let amount = cost.max(Usd::ZERO);
+        let redis = self.redis.clone();
+        let store = self.store.clone();
+        Admit::Pending(Box::pin(async move {
+            let now = now_ms();
+            let k = keys(&redis, &info, now);
+            let hold_id = format!("{:016x}", rand::random::<u64>());
+            let seed = info.usage.in_period(info.limit_reset).picodollars().max(0);
+            let hold_ttl_ms = redis.inner.reservation_ttl.as_millis() as u64;
+            let reply: Vec<String> = redis
+                .run(|mut c| {
+                    let mut inv = Scripts::get().admit.prepare_invoke();
+                    inv.key(&k.spend)
+                        .key(&k.holds)
+                        .key(&k.rate)
+                        .arg(
+                            info.limit
+                                .map(|l| l.picodollars().max(0).to_string())
+                                .unwrap_or_default(),
+                        )
+                        .arg(amount.picodollars().to_string())
+                        .arg(seed.to_string())
+                        .arg(k.spend_ttl_s)
+                        .arg(&hold_id)
+                        .arg(hold_ttl_ms)
+                        .arg(opt(info.limits.rpm.map(u64::from)))
+                        .arg(opt(info.limits.tpm))
+                        .arg(WINDOW_MS);
+                    async move { inv.invoke_async(&mut c).await }
+                })
+                .await
+                .map_err(|e| Refusal::Unavailable(e.unavailable()))?;
+            match reply.first().map(String::as_str) {
+                Some("ok") => Ok(Box::new(RedisHold {
+                    redis,
+                    store,
+                    keys: k,
+                    hold_id,
+                    key_hash: info.hash,
+                    seed,
+                    settled: false,
+                    held: info.limit.is_some(),
+                }) as Box<dyn CreditSettle>),
+                Some("rate") if reply.len() == 5 => Err(Refusal::Rate(RateLimited {
+                    key_name: info.name,
+                    limit_kind: if reply[1] == "rpm" { "rpm" } else { "tpm" },
+                    limit: reply[2].parse().unwrap_or(0),
+                    reset_in_ms: reply[3].parse().unwrap_or(WINDOW_MS),
+                    reset_at_ms: reply[4].parse().unwrap_or(0),
+                })),
+                Some("credit") if reply.len() == 2 => Err(Refusal::Credit(
+                    ReserveError::Insufficient(InsufficientCredits {
+                        key_name: info.name,
+                        remaining: pico(&reply[1]),
+                        needed: amount,
+                        limit: info.limit.unwrap_or(Usd::ZERO),
+                        limit_reset: info.limit_reset,
+                    }),
+                )),
+                _ => Err(Refusal::Unavailable(
+                    redis
+                        .error(format!("unexpected admission reply {reply:?}"))
+                        .unavailable(),
+                )),
+            }
+        }))
+    }
+}
+
+/// A hold in Redis. Settling or dropping it runs off the request path (a spawned task): a
+/// failure there is logged, and the hold expires on its own.
+struct RedisHold {
+    redis: RedisState,
+    store: KeyStore,
+    keys: Keys,
+    hold_id: String,
+    key_hash: String,
+    seed: i64,
+    settled: bool,
+    /// Whether the admission placed a hold (limited keys only).
+    held: bool,
+}
+
+impl fmt::Debug for RedisHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisHold")
+            .field("hold", &self.hold_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisHold {
+    fn finish(&mut self, actual: Usd, tokens: u64) {
+        self.settled = true;
+        let actual = actual.max(Usd::ZERO);
+        // This instance's own view (`GET /api/v1/key`, persistence) follows along.
+        self.store.charge(&self.key_hash, actual);
+        let redis = self.redis.clone();
+        let (spend, holds, rate) = (
+            self.keys.spend.clone(),
+            self.keys.holds.clone(),
+            self.keys.rate.clone(),
+        );
+        let (id, ttl, seed) = (self.hold_id.clone(), self.keys.spend_ttl_s, self.seed);
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let res = redis
+                .run(|mut c| {
+                    let mut inv = Scripts::get().settle.prepare_invoke();
+                    inv.key(&spend)
+                        .key(&holds)
+                        .key(&rate)
+                        .arg(actual.picodollars().to_string())
+                        .arg(&id)
+                        .arg(tokens)
+                        .arg(WINDOW_MS)
+                        .arg(ttl)
+                        .arg(seed.to_string());
+                    async move { inv.invoke_async::<i64>(&mut c).await }
+                })
+                .await;
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "could not settle a credit hold in Redis; it expires on its own");
+            }
+        });
+    }
+}
+
+impl CreditSettle for RedisHold {
+    fn settle(mut self: Box<Self>, actual: Usd) {
+        self.finish(actual, 0);
+    }
+
+    fn settle_with_tokens(mut self: Box<Self>, actual: Usd, tokens: u64) {
+        self.finish(actual, tokens);
+    }
+}
+
+impl Drop for RedisHold {
+    fn drop(&mut self) {
+        if self.settled || !self.held {
+            return;
+        }
+        let (redis, holds, id) = (
+            self.redis.clone(),
+            self.keys.holds.clone(),
+            self.hold_id.clone(),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let res = redis
+                    .run(|mut c| async move {
+                        redis::cmd("HDEL")
+                            .arg(&holds)
+                            .arg(&id)
+                            .query_async::<i64>(&mut c)
+                            .await
+                    })
+                    .await;
+                if let Err(e) = res {
+                    tracing::warn!(error = %e, "could not release a credit hold in Redis; it expires on its own");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Three gateway instances sharing one Redis (feature `redis`): credits are never overspent,
+//! an outage seen by one steers the others, per-minute limits hold across instances, and an
+//! unreachable Redis fails closed for money and open for health.
+//!
+//! Needs Redis on 127.0.0.1:6379 (`.ci/run` starts it). Each test writes under its own random
+//! key prefix and deletes it after. Set `SWITCHYARD_SKIP_SERVICES=1` to skip when no Redis can
+//! be had; otherwise a missing Redis fails the test loudly.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used)] // panicking is how tests fail
+
+mod support;
+
+use std::time::Duration;
+use support::{Fake, post_json, start_fake, start_gateway_with_env};
+use switchyard::catalog::StateConfig;
+use switchyard::state::redis::RedisState;
+
+const REDIS_URL: &str = "redis://127.0.0.1:6379";
+const KEY: &str = "sk-team-shared";
+
+/// A fresh prefix in the test Redis, or `None` (after saying why) when skipping is allowed.
+async fn redis_prefix() -> Option<(String, RedisState)> {
+    let prefix = format!("switchyard_test_{:016x}:", rand::random::<u64>());
+    let mut config = StateConfig::redis(REDIS_URL);
+    config.key_prefix = prefix.clone();
+    config.timeout_ms = 2000;
+    let redis = RedisState::new(&config).expect("url");
+    match redis.connection().await {
+        Ok(_) => Some((prefix, redis)),
+        Err(e) if std::env::var("SWITCHYARD_SKIP_SERVICES").as_deref() == Ok("1") => {
+            println!("SKIPPED: no Redis at {REDIS_URL} ({e}); SWITCHYARD_SKIP_SERVICES=1");
+            None
+        }
+        Err(e) => panic!(
+            "Redis is needed at {REDIS_URL} (start it, or set SWITCHYARD_SKIP_SERVICES=1): {e}"
+        ),
+    }
+}
+
+/// Models, each a list of (scenario, $/request, $/M tokens) endpoints.
+type Models<'a> = &'a [(&'a str, &'a [(&'a str, f64, f64)])];
+
+/// Providers on the fake and these models.
+fn config(addr: std::net::SocketAddr, models: Models<'_>, extra: &str) -> String {
+    let mut out = String::from("[server]\nkeepalive_ms = 300\n\n");
+    let mut scenarios: Vec<&str> = models
+        .iter()
+        .flat_map(|(_, e)| e.iter().map(|x| x.0))
+        .collect();
+    scenarios.sort_unstable();
+    scenarios.dedup();
+    for s in scenarios {
+        out.push_str(&format!(
+            "[[providers]]\nslug = \"p-{s}\"\nbase_url = \"http://{addr}/{s}/v1\"\ntimeouts = {{ connect_ms = 1000, first_byte_ms = 2000, idle_ms = 1000, total_ms = 10000 }}\n\n"
+        ));
+    }
+    for (slug, eps) in models {
+        out.push_str(&format!(
+            "[[models]]\nslug = \"{slug}\"\ncontext_length = 100000\n"
+        ));
+        for (s, request, tokens) in eps.iter() {
+            out.push_str(&format!(
+                "[[models.endpoints]]\nprovider = \"p-{s}\"\nmodel = \"up-{s}\"\npricing = {{ request = {request}, prompt = {tokens}, completion = {tokens} }}\n"
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str(extra);
+    out
+}
+
+fn state(prefix: &str, url: &str) -> String {
+    format!(
+        "\n[state]\nredis_url = \"{url}\"\nkey_prefix = \"{prefix}\"\nhealth_poll_ms = 100\ntimeout_ms = 1000\n"
+    )
+}
+
+async fn three(config: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        urls.push(start_gateway_with_env(config, &[("TEAM", KEY)]).await);
+    }
+    urls
+}
+
+fn chat(model: &str) -> String {
+    format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}],"max_tokens":5}}"#)
+}
+
+async fn ask(url: &str, model: &str) -> (u16, http::HeaderMap, String) {
+    let (s, h, b) = post_json(
+        &format!("{url}/chat/completions"),
+        &chat(model),
+        &[("authorization", &format!("Bearer {KEY}"))],
+    )
+    .await;
+    (s.as_u16(), h, b)
+}
+
+async fn same_minute() {
+    let ms = switchyard::ledger::now_ms() % 60_000;
+    if ms > 50_000 {
+        tokio::time::sleep(Duration::from_millis((60_000 - ms + 200) as u64)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_requests_over_three_instances_spend_at_most_the_limit() {
+    let Some((prefix, redis)) = redis_prefix().await else {
+        return;
+    };
+    let (addr, fake) = start_fake().await;
+    // Each request costs exactly $0.1 (worst case = actual), the key has $0.5: room for 5.
+    let keys =
+        "[auth]\nrequired = true\n\n[[keys]]\nlabel = \"team\"\nkey_env = \"TEAM\"\nlimit = 0.5\n";
+    let cfg = config(
+        addr,
+        &[("m/one", &[("ok", 0.1, 0.0)])],
+        &format!("{keys}{}", state(&prefix, REDIS_URL)),
+    );
+    let urls = three(&cfg).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let url = urls[i % 3].clone();
+            tokio::spawn(async move { ask(&url, "m/one").await })
+        })
+        .collect();
+    let (mut served, mut refused) = (0, 0);
+    for t in tasks {
+        let (status, _, body) = t.await.unwrap();
+        match status {
+            200 => served += 1,
+            402 => {
+                assert!(body.contains("Key limit exceeded"), "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(served, 5, "exactly the limit's room is served");
+    assert_eq!(refused, 45);
+    assert_eq!(fake.count("ok"), 5, "the upstream saw no more than 5");
+    let spent = spend(&redis, &prefix).await;
+    assert_eq!(spent, 500_000_000_000, "spend is the limit, in picodollars");
+    cleanup(&redis).await;
+}
+
+/// The key's spend as Redis holds it, once the settlements (spawned) have landed.
+async fn spend(redis: &RedisState, prefix: &str) -> i64 {
+    let pattern = format!("{prefix}spend:*");
+    for _ in 0..50 {
+        let mut c = redis.connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        if let Some(k) = keys.first() {
+            let v: String = redis::cmd("GET").arg(k).query_async(&mut c).await.unwrap();
+            let holds: usize = redis::cmd("HLEN")
+                .arg(format!(
+                    "{prefix}holds:{}",
+                    k.split(':').nth(2).unwrap_or("")
+                ))
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            if holds == 0 && v != "0" {
+                return v.parse().unwrap();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("settlements never landed in Redis");
+}
+
+async fn cleanup(redis: &RedisState) {
+    redis.delete_all().await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_seen_by_one_instance_steers_the_others() {
+    let Some((prefix, redis)) = redis_prefix().await else {
+        return;
+    };
+    let (addr, fake) = start_fake().await;
+    // The failing endpoint is far cheaper, so balance picks it first while it looks healthy.
+    let cfg = config(
+        addr,
+        &[("m/two", &[("status-503", 0.0, 0.01), ("ok", 0.0, 100.0)])],
+        &state(&prefix, REDIS_URL),
+    );
+    let urls = three(&cfg).await;
+    for _ in 0..3 {
+        let (status, _, body) = post_json(
+            &format!("{}/chat/completions", urls[0]),
+            &chat("m/two"),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "fallback serves: {body}");
+    }
+    let failed = fake.count("status-503");
+    assert!(failed >= 2, "instance 0 saw the outage ({failed})");
+    wait_for_verdict(&fake, &redis, &prefix).await;
+    for url in &urls[1..] {
+        for _ in 0..4 {
+            let (status, _, body) =
+                post_json(&format!("{url}/chat/completions"), &chat("m/two"), &[]).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    assert_eq!(
+        fake.count("status-503"),
+        failed,
+        "the others went straight to the healthy endpoint"
+    );
+    cleanup(&redis).await;
+}
+
+/// Until the shared verdict is in Redis and a poll (100 ms) has passed.
+async fn wait_for_verdict(_fake: &Fake, redis: &RedisState, prefix: &str) {
+    for _ in 0..40 {
+        let mut c = redis.connection().await.unwrap();
+        let n: usize = redis::cmd("HLEN")
+            .arg(format!("{prefix}health"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        if n > 0 {
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no shared health verdict appeared in Redis");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpm_holds_across_instances() {
+    let Some((prefix, redis)) = redis_prefix().await else {
+        return;
+    };
+    let (addr, _fake) = start_fake().await;
+    let keys =
+        "[auth]\nrequired = true\n\n[[keys]]\nlabel = \"team\"\nkey_env = \"TEAM\"\nrpm = 4\n";
+    let cfg = config(
+        addr,
+        &[("m/one", &[("ok", 0.0, 1.0)])],
+        &format!("{keys}{}", state(&prefix, REDIS_URL)),
+    );
+    let urls = three(&cfg).await;
+    same_minute().await;
+    let mut statuses = Vec::new();
+    for i in 0..9 {
+        let (status, headers, body) = ask(&urls[i % 3], "m/one").await;
+        if status == 429 {
+            assert!(body.contains("4 requests per minute"), "{body}");
+            assert_eq!(headers["x-ratelimit-limit"], "4");
+            assert_eq!(headers["x-ratelimit-remaining"], "0");
+            assert!(headers.contains_key("retry-after"));
+        }
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 429, 429, 429, 429, 429],
+        "{statuses:?}"
+    );
+    cleanup(&redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_refuses_money_and_serves_the_rest() {
+    let (addr, _fake) = start_fake().await;
+    // A closed port: nothing listens on the discard port on loopback.
+    let keys =
+        "[auth]\nrequired = false\n\n[[keys]]\nlabel = \"team\"\nkey_env = \"TEAM\"\nlimit = 5\n";
+    let cfg = config(
+        addr,
+        &[("m/one", &[("ok", 0.0, 1.0)])],
+        &format!(
+            "{keys}{}",
+            state("switchyard_test_closed:", "redis://127.0.0.1:9")
+        ),
+    );
+    let url = start_gateway_with_env(&cfg, &[("TEAM", KEY)]).await;
+    let (status, _, body) = ask(&url, "m/one").await;
+    assert_eq!(status, 503, "money fails closed: {body}");
+    assert!(body.contains("Redis at redis://127.0.0.1:9"), "{body}");
+    // Keyless requests spend nothing: health fails open and they are served.
+    let (status, _, body) =
+        post_json(&format!("{url}/chat/completions"), &chat("m/one"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+}
