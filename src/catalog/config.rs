@@ -474,6 +474,11 @@ pub struct LedgerConfig {
     /// Keep generations in memory instead, the newest within this many bytes (estimated from
     /// each record's fields). Exclusive with `path`.
     pub memory_bytes: Option<usize>,
+    /// `postgres://user@host/db`: the ledger in PostgreSQL, shared by every instance (feature
+    /// `postgres`). Exclusive with `path` and `memory_bytes`.
+    pub postgres_url: Option<String>,
+    /// Reading connections to PostgreSQL (4); one more writes.
+    pub postgres_pool: Option<usize>,
 }
 
 impl LedgerConfig {
@@ -482,6 +487,8 @@ impl LedgerConfig {
         LedgerConfig {
             path: Some(path.into()),
             memory_bytes: None,
+            postgres_url: None,
+            postgres_pool: None,
         }
     }
 }

@@ -19,12 +19,16 @@
 mod batch;
 mod jsonl;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use jsonl::JsonlSink;
 pub use memory::{DEFAULT_MEMORY_BYTES, MemorySink, record_bytes};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresSink;
 pub use record::{AttemptRecord, GenerationRecord, Ingress, generation_id, now_ms};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;

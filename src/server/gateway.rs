@@ -13,6 +13,37 @@ use crate::upstream::Upstream;
 use std::path::Path;
 use std::sync::Arc;
 
+/// The PostgreSQL ledger of `[ledger] postgres_url` (alone: not with `path`/`memory_bytes`).
+fn open_postgres(
+    config: &Config,
+    url: &str,
+    source: &Path,
+) -> Result<Arc<dyn MeterSink>, ConfigError> {
+    let l = config.ledger.as_ref();
+    if l.is_some_and(|l| l.path.is_some() || l.memory_bytes.is_some()) {
+        return Err(ConfigError::new(
+            source,
+            "[ledger]: `postgres_url` stores generations in PostgreSQL; leave out `path` and \
+             `memory_bytes`",
+        ));
+    }
+    #[cfg(feature = "postgres")]
+    {
+        let pool = l.and_then(|l| l.postgres_pool).unwrap_or(4);
+        crate::ledger::PostgresSink::open(url, pool)
+            .map(|s| Arc::new(s) as Arc<dyn MeterSink>)
+            .map_err(|e| ConfigError::new(source, format!("[ledger] postgres_url: {e}")))
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = url;
+        Err(ConfigError::new(
+            source,
+            "[ledger] postgres_url needs switchyard built with the `postgres` feature",
+        ))
+    }
+}
+
 /// A configured gateway: catalogue, shared state and settings.
 #[derive(Debug, Clone)]
 pub struct Gateway {
@@ -52,11 +83,16 @@ impl Gateway {
             LedgerTarget::File(path) => (Some(base_dir.join(path)), DEFAULT_MEMORY_BYTES),
             LedgerTarget::Memory { bytes } => (None, bytes),
         };
-        let ledger: Arc<dyn MeterSink> = match &ledger_path {
-            Some(path) => crate::ledger::open(path)
+        let postgres = config.ledger.as_ref().and_then(|l| l.postgres_url.as_ref());
+        let ledger: Arc<dyn MeterSink> = match (postgres, &ledger_path) {
+            (Some(url), _) => open_postgres(&config, url, &source)?,
+            (None, Some(path)) => crate::ledger::open(path)
                 .map_err(|e| ConfigError::new(&source, format!("[ledger] path: {e}")))?,
-            None => Arc::new(MemorySink::with_byte_limit(memory_bytes)),
+            (None, None) => Arc::new(MemorySink::with_byte_limit(memory_bytes)),
         };
+        // With the ledger in PostgreSQL, keys persist nowhere locally (a file would differ per
+        // instance).
+        let ledger_path = ledger_path.filter(|_| postgres.is_none());
         let keys = if config.auth.is_some() || !config.keys.is_empty() {
             let mut builder = KeyStore::builder();
             #[cfg(feature = "sqlite")]
