@@ -19,7 +19,7 @@ fn chat(model: &str) -> String {
 /// Waits out the end of a minute, so a test's requests fall in one rate-limit window.
 async fn same_minute() {
     let ms = switchyard::ledger::now_ms() % 60_000;
-    if ms > 50_000 {
+    if ms > 57_000 {
         tokio::time::sleep(std::time::Duration::from_millis((60_000 - ms + 200) as u64)).await;
     }
 }

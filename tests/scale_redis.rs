@@ -12,8 +12,10 @@ mod support;
 
 use std::time::Duration;
 use support::{Fake, post_json, start_fake, start_gateway_with_env};
-use switchyard::catalog::StateConfig;
-use switchyard::state::redis::RedisState;
+use switchyard::catalog::{StateConfig, Usd};
+use switchyard::keys::{KeyStore, LimitReset, ReserveError};
+use switchyard::state::redis::{RedisAdmission, RedisState};
+use switchyard::state::{Admission, Admit, Refusal};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 const KEY: &str = "sk-team-shared";
@@ -99,7 +101,7 @@ async fn ask(url: &str, model: &str) -> (u16, http::HeaderMap, String) {
 
 async fn same_minute() {
     let ms = switchyard::ledger::now_ms() % 60_000;
-    if ms > 50_000 {
+    if ms > 57_000 {
         tokio::time::sleep(Duration::from_millis((60_000 - ms + 200) as u64)).await;
     }
 }
@@ -292,4 +294,85 @@ async fn unreachable_redis_refuses_money_and_serves_the_rest() {
     let (status, _, body) =
         post_json(&format!("{url}/chat/completions"), &chat("m/one"), &[]).await;
     assert_eq!(status, 200, "{body}");
+}
+
+async fn admit(
+    adm: &RedisAdmission,
+    hash: &str,
+    cost: Usd,
+) -> Result<Box<dyn switchyard::context::CreditSettle>, Refusal> {
+    match adm.admit(hash, cost) {
+        Admit::Ready(r) => r,
+        Admit::Pending(f) => f.await,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn money_stays_exact_past_what_a_double_holds() {
+    let Some((prefix, redis)) = redis_prefix().await else {
+        return;
+    };
+    // $20,000 and one picodollar: 2e16 picodollars, past 2^53, where Lua's doubles round.
+    let store = KeyStore::in_memory();
+    let limit = Usd::from_picodollars(20_000 * Usd::PICO + 1);
+    let (_, key) = store.create("big", Some(limit), LimitReset::Never).unwrap();
+    let adm = RedisAdmission::new(store.clone(), redis.clone());
+    let half = Usd::from_picodollars(10_000 * Usd::PICO);
+    let pico = Usd::from_picodollars(1);
+    let a = admit(&adm, &key.hash, half).await.unwrap();
+    let b = admit(&adm, &key.hash, half).await.unwrap();
+    let last = admit(&adm, &key.hash, pico)
+        .await
+        .expect("the last picodollar fits");
+    match admit(&adm, &key.hash, pico).await {
+        Err(Refusal::Credit(ReserveError::Insufficient(e))) => assert_eq!(e.remaining, Usd::ZERO),
+        Err(e) => panic!("unexpected refusal: {e}"),
+        Ok(_) => panic!("one picodollar too many was admitted"),
+    }
+    drop(last); // released, off the request path
+    let mut again = None;
+    for _ in 0..40 {
+        if let Ok(h) = admit(&adm, &key.hash, pico).await {
+            again = Some(h);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let again = again.expect("a released hold frees its credit");
+    a.settle(half);
+    b.settle(Usd::ZERO);
+    again.settle(pico);
+    assert_eq!(spend(&redis, &prefix).await, 10_000 * Usd::PICO + 1);
+    cleanup(&redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpm_counts_finished_requests_across_instances() {
+    let Some((prefix, redis)) = redis_prefix().await else {
+        return;
+    };
+    let (addr, _fake) = start_fake().await;
+    // The fake answers with 12 + 5 = 17 tokens: two requests use up 20 tokens a minute.
+    let keys =
+        "[auth]\nrequired = true\n\n[[keys]]\nlabel = \"team\"\nkey_env = \"TEAM\"\ntpm = 20\n";
+    let cfg = config(
+        addr,
+        &[("m/one", &[("ok", 0.0, 1.0)])],
+        &format!("{keys}{}", state(&prefix, REDIS_URL)),
+    );
+    let urls = three(&cfg).await;
+    same_minute().await;
+    let mut statuses = Vec::new();
+    for url in &urls {
+        let (status, headers, body) = ask(url, "m/one").await;
+        if status == 429 {
+            assert!(body.contains("20 tokens per minute"), "{body}");
+            assert_eq!(headers["x-ratelimit-limit"], "20");
+        }
+        statuses.push(status);
+        // Settling (which adds the tokens) runs just after the response.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    cleanup(&redis).await;
 }
