@@ -15,9 +15,9 @@
 //!
 //! **Shared with other instances** (optional): a [`HealthObserver`] set with
 //! [`Health::observe`] hears every outcome (and must not block: a shared backend queues it for
-//! a background task), and [`Health::apply_shared`] folds in what the other instances saw — an
-//! endpoint unstable, or cooling down, for some time from now. Local and shared verdicts are
-//! OR-ed, so a store that stops answering only loses the others' view (health fails open).
+//! a background task), and [`Health::apply_shared`] takes what all instances concluded — which
+//! endpoints are unstable, or cooling down, for how long from now. Local and shared verdicts
+//! are OR-ed, so a store that stops answering only loses the others' view (health fails open).
 //!
 //! The registry is lock-light: keys are spread over 32 independently locked shards, so
 //! concurrent requests to different endpoints never wait on each other and no lock is held
@@ -148,23 +148,28 @@ impl Health {
         self.observer.set(observer).is_ok()
     }
 
-    /// Folds in other instances' verdicts on `key`: unstable for `unstable_for` from now, in a
-    /// cool-down for `cooldown_for`. Extends, never shortens, what this instance saw itself.
-    pub fn apply_shared(
-        &self,
-        key: &str,
-        unstable_for: Option<Duration>,
-        cooldown_for: Option<Duration>,
-    ) {
+    /// Replaces the shared verdicts with the latest ones from all instances: the endpoints in
+    /// `unstable` are unstable for the given time from now, every other endpoint no longer
+    /// (its own outcomes still count); those in `cooling` are in a cool-down at least that
+    /// long (a cool-down is only ever extended).
+    pub fn apply_shared(&self, unstable: &[(String, Duration)], cooling: &[(String, Duration)]) {
         let now = Instant::now();
-        self.with_entry(key, |h| {
-            if let Some(d) = unstable_for {
-                h.shared_unstable_until = h.shared_unstable_until.max(Some(now + d));
+        for shard in &self.shards {
+            let mut map = shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for h in map.values_mut() {
+                h.shared_unstable_until = None;
             }
-            if let Some(d) = cooldown_for {
-                h.cooldown_until = h.cooldown_until.max(Some(now + d));
-            }
-        });
+        }
+        for (key, d) in unstable {
+            self.with_entry(key, |h| h.shared_unstable_until = Some(now + *d));
+        }
+        for (key, d) in cooling {
+            self.with_entry(key, |h| {
+                h.cooldown_until = h.cooldown_until.max(Some(now + *d))
+            });
+        }
     }
 
     /// The outage rule in force.
@@ -384,12 +389,17 @@ mod tests {
     #[test]
     fn shared_verdicts_add_to_local_ones() {
         let h = Health::new();
-        h.apply_shared("a", Some(Duration::from_millis(40)), None);
+        let ms = Duration::from_millis;
+        h.apply_shared(&[("a".into(), ms(40))], &[("b".into(), ms(40))]);
         assert!(h.is_unstable("a") && !h.cooling_down("a"));
-        h.apply_shared("b", None, Some(Duration::from_millis(40)));
         assert!(h.cooling_down("b") && !h.is_unstable("b"));
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(ms(60));
         assert!(!h.is_unstable("a") && !h.cooling_down("b"));
+        // A verdict the others have withdrawn (the endpoint recovered) is withdrawn here too.
+        h.apply_shared(&[("c".into(), ms(10_000))], &[]);
+        assert!(h.is_unstable("c"));
+        h.apply_shared(&[], &[]);
+        assert!(!h.is_unstable("c"));
     }
 
     #[test]

@@ -121,16 +121,18 @@ async fn read_verdicts(redis: RedisState, health: Weak<Health>) {
         let Some(now) = reply.first().and_then(|n| n.parse::<i64>().ok()) else {
             continue;
         };
+        let (mut unstable, mut cooling) = (Vec::new(), Vec::new());
         for pair in reply[1..].chunks_exact(2) {
             let Ok(until) = pair[1].parse::<f64>() else {
                 continue;
             };
             let left = Duration::from_millis((until as i64 - now).max(0) as u64);
             match pair[0].split_at_checked(2) {
-                Some(("u:", ep)) => health.apply_shared(ep, Some(left), None),
-                Some(("c:", ep)) => health.apply_shared(ep, None, Some(left)),
+                Some(("u:", ep)) => unstable.push((ep.to_owned(), left)),
+                Some(("c:", ep)) => cooling.push((ep.to_owned(), left)),
                 _ => {}
             }
         }
+        health.apply_shared(&unstable, &cooling);
     }
 }
