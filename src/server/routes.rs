@@ -26,6 +26,7 @@ impl Gateway {
             )
             .route_service("/messages", post_service(self.messages_service()))
             .route("/messages/count_tokens", post(anthropic_api::count_tokens))
+            .route_service("/responses", post_service(self.responses_service()))
             .route("/models", get(list_models))
             .route("/models/{author}/{slug}/endpoints", get(model_endpoints))
             .route("/model/{author}/{slug}", get(one_model))
