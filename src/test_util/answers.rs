@@ -45,6 +45,17 @@ pub(super) fn completion_json(ask: &Ask) -> String {
     .to_string()
 }
 
+/// An embeddings list: one three-dimensional vector per input, 8 prompt tokens each.
+pub(super) fn embeddings_json(ask: &Ask, inputs: usize) -> String {
+    let data: Vec<Value> = (0..inputs)
+        .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.25, -0.5, i as f64]}))
+        .collect();
+    let tokens = 8 * inputs;
+    json!({"object": "list", "data": data, "model": ask.model,
+           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    .to_string()
+}
+
 pub(super) fn chunk(model: &str, delta: &Value, finish: Option<&str>) -> String {
     let v = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
@@ -85,6 +96,10 @@ pub(super) enum Pacing {
 }
 
 pub(super) fn normal(fake: &Fake, ask: &Ask, pacing: Pacing) -> Response {
+    if let Some(inputs) = ask.embeddings {
+        fake.completed.fetch_add(1, Ordering::Relaxed);
+        return json_response(StatusCode::OK, embeddings_json(ask, inputs));
+    }
     let (ct, pieces) = if ask.stream {
         ("text/event-stream", stream_events(ask))
     } else {

@@ -55,6 +55,8 @@ pub(super) struct Ask {
     pub(super) echo: Option<String>,
     /// The `Authorization` header received (for the key-echo scenarios).
     pub(super) auth: String,
+    /// An embeddings request: how many inputs it sent.
+    pub(super) embeddings: Option<usize>,
 }
 
 impl Ask {

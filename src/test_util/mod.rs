@@ -38,6 +38,9 @@
 //!
 //! Connection refused has no scenario: point a provider at [`refused_base_url`].
 //!
+//! `POST …/v1/embeddings` gets, in `ok` and the other normal scenarios, an embeddings list: one
+//! three-number vector per input and 8 prompt tokens each (`status-…` scenarios fail as above).
+//!
 //! ```no_run
 //! # async fn demo() {
 //! let (addr, fake) = switchyard::test_util::start_fake().await;

@@ -83,6 +83,10 @@ pub(super) async fn handle(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned(),
+        embeddings: path.ends_with("/embeddings").then(|| match &body["input"] {
+            Value::Array(items) => items.len(),
+            _ => 1,
+        }),
     };
     if fake.record.load(Ordering::Relaxed) {
         fake.seen.lock().unwrap().push(Seen {
@@ -187,9 +191,11 @@ pub async fn start_fake_on(bind: &str) -> (SocketAddr, Fake) {
     let app = Router::new()
         .route("/{scenario}/v1/chat/completions", post(handle))
         .route("/{scenario}/v1/completions", post(handle))
+        .route("/{scenario}/v1/embeddings", post(handle))
         // Without a scenario segment the fake behaves as `ok` (any OpenAI base URL ending in /v1).
         .route("/v1/chat/completions", post(handle_ok))
         .route("/v1/completions", post(handle_ok))
+        .route("/v1/embeddings", post(handle_ok))
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
