@@ -57,6 +57,9 @@ pub(super) struct Ask {
     pub(super) auth: String,
     /// An embeddings request: how many inputs it sent.
     pub(super) embeddings: Option<usize>,
+    /// The first tool the request offers, unless its last message is already a tool result
+    /// (for the `toolcall` scenario).
+    pub(super) tool: Option<String>,
 }
 
 impl Ask {
