@@ -92,6 +92,13 @@ class Upstream(BaseHTTPRequestHandler):
     def do_POST(self):
         req = json.loads(self.rfile.read(int(self.headers["content-length"])))
         Upstream.seen.append((self.path, dict(self.headers), req))
+        if self.path.startswith("/gemini/"):
+            gemini = os.path.join(ROOT, "tests", "fixtures", "gemini")
+            if ":streamGenerateContent" in self.path:
+                with open(os.path.join(gemini, "stream_text.sse")) as f:
+                    return self.send(200, "text/event-stream", f.read())
+            with open(os.path.join(gemini, "text.json")) as f:
+                return self.send(200, "application/json", f.read())
         if self.path.startswith("/fail/"):
             return self.send(503, "application/json", '{"error":{"message":"overloaded","code":503}}')
         if self.path == "/anthropic/v1/messages/count_tokens":
@@ -148,6 +155,19 @@ name = "Acme Chat"
 [[models.endpoints]]
 provider = "oai"
 model = "acme-chat-1"
+pricing = {{ prompt = 1.0, completion = 2.0 }}
+
+[[providers]]
+slug = "google"
+name = "Google AI Studio"
+api = "gemini"
+base_url = "http://{up}/gemini/v1beta"
+
+[[models]]
+slug = "google/gemini-test"
+[[models.endpoints]]
+provider = "google"
+model = "gemini-test-flash"
 pricing = {{ prompt = 1.0, completion = 2.0 }}
 
 [[models]]
@@ -268,6 +288,14 @@ def main():
             assert final.content[0].text == "Hello from the fake", final.content
             assert any(p.startswith("/fail/") for p, _, _ in Upstream.seen), "the flaky endpoint was tried"
 
+        def gemini_upstream():
+            m = client.messages.create(model="google/gemini-test", max_tokens=64, messages=HI)
+            assert m.content[0].text == "AI learns patterns from data to make predictions.", m.content
+            with client.messages.stream(model="google/gemini-test", max_tokens=64, messages=HI) as s:
+                final = s.get_final_message()
+            assert final.content[0].text == "The quick brown fox jumps.", final.content
+            assert final.usage.output_tokens == 6, final.usage
+
         def unknown_model():
             try:
                 client.messages.create(model="nope/nothing", max_tokens=8, messages=HI)
@@ -289,6 +317,7 @@ def main():
         for name, fn in [("plain", plain), ("stream", stream), ("tool-use round trip", tool_round_trip),
                          ("streamed tool use", streamed_tool_use), ("thinking (translated)", thinking_translated),
                          ("thinking (native)", thinking_native), ("fallback before content", fallback_before_content),
+                         ("gemini upstream", gemini_upstream),
                          ("unknown model", unknown_model), ("count_tokens", count_tokens), ("models", models)]:
             check(name, fn)
         print(f"{passed} passed, {failed} failed")
