@@ -520,3 +520,24 @@ async fn models_answers_in_anthropics_shape_when_asked_by_a_claude_client() {
     let (_, text) = get(&format!("{url}/models")).await;
     assert!(serde_json::from_str::<Value>(&text).unwrap()["data"][0]["pricing"].is_object());
 }
+
+#[tokio::test]
+async fn a_failure_after_content_ends_the_stream_with_an_anthropic_error_event() {
+    let (fake_addr, _fake) = start_fake().await;
+    let toml = config_toml(
+        fake_addr,
+        &[("openai/cut", &[("errchunkafter", 1.0, 1.0)])],
+        "",
+    );
+    let url = start_gateway_with_env(&toml, &[]).await;
+    let (status, text) = messages(&url, &hello("openai/cut", true), &[]).await;
+    assert_eq!(status, 200, "{text}");
+    let evs = events(&text);
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"content_block_delta"), "{names:?}");
+    let (last, data) = evs.last().unwrap();
+    assert_eq!(last, "error", "{names:?}");
+    assert_eq!(data["type"], "error");
+    assert!(data["error"]["type"].is_string() && data["error"]["message"].is_string());
+    assert!(!names.contains(&"message_stop"), "{names:?}");
+}
