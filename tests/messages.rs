@@ -239,6 +239,11 @@ async fn a_translated_message_comes_back_in_anthropics_shape_and_is_metered() {
     assert!(v["content"][0]["text"].as_str().unwrap().contains("Hello"));
     assert_eq!(v["usage"]["input_tokens"], 12);
     assert_eq!(v["usage"]["output_tokens"], 5);
+    // OpenRouter's cost rides along: 12 × $1/M + 5 × $2/M.
+    assert!(
+        (v["usage"]["cost"].as_f64().unwrap() - 0.000022).abs() < 1e-12,
+        "{v}"
+    );
     let id = v["id"].as_str().unwrap();
     assert!(id.starts_with("msg_"), "{id}");
     // The upstream got an OpenAI chat request.
@@ -341,6 +346,7 @@ async fn an_anthropic_upstream_gets_the_native_body_and_headers() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["type"], "message");
     assert_eq!(v["content"][0]["text"], "Hi! My name is Claude.");
+    assert!(v["usage"]["cost"].as_f64().unwrap() > 0.0, "{v}");
     let seen = seen.lock().unwrap();
     let (action, headers, up) = &seen[0];
     assert_eq!(action, "messages");
