@@ -547,3 +547,44 @@ async fn a_failure_after_content_ends_the_stream_with_an_anthropic_error_event()
     assert!(data["error"]["type"].is_string() && data["error"]["message"].is_string());
     assert!(!names.contains(&"message_stop"), "{names:?}");
 }
+
+#[tokio::test]
+async fn the_messages_layer_alone_reaches_the_chat_path_of_a_plain_client() {
+    use switchyard::ingress::anthropic::MessagesLayer;
+    use tower::{Layer, ServiceExt};
+    let (addr, fake) = start_fake().await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<switchyard::Body>();
+    let upstream = tower::service_fn(move |req: http::Request<switchyard::Body>| {
+        let client = client.clone();
+        async move {
+            let (mut parts, body) = req.into_parts();
+            parts.uri = format!("http://{addr}/ok{}", parts.uri).parse()?;
+            let resp = client
+                .request(http::Request::from_parts(parts, body))
+                .await?;
+            Ok::<_, switchyard::BoxError>(resp.map(switchyard::body::boxed))
+        }
+    });
+    let svc = MessagesLayer::new()
+        .model_names(|_| Some("local".to_owned()))
+        .layer(upstream);
+    let req = http::Request::post("/v1/messages?beta=true")
+        .body(switchyard::body::full(
+            hello("claude-sonnet-4-5", false).to_string(),
+        ))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["content"][0]["text"], "Hello from the fake");
+    assert_eq!(v["model"], "claude-sonnet-4-5");
+    assert!(v.get("provider").is_none(), "{v}");
+    let seen = fake.requests();
+    assert_eq!(seen[0].path, "/ok/v1/chat/completions");
+    assert_eq!(seen[0].body["model"], "local");
+}
