@@ -178,12 +178,24 @@ where
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    parts.uri = chat_uri(&parts.uri);
     parts.extensions.insert(Ingress::Responses);
     Ok(Prepared {
         chat: Request::from_parts(parts, body::full(chat_bytes)),
         request,
         save,
     })
+}
+
+/// `…/responses` as `…/chat/completions`, so an inner service that forwards the path reaches
+/// the chat endpoint beside it.
+fn chat_uri(uri: &http::Uri) -> http::Uri {
+    let Some(prefix) = uri.path().strip_suffix("/responses") else {
+        return uri.clone();
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = format!("{prefix}/chat/completions").parse().ok();
+    http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
 }
 
 /// The chat service's answer in the Responses shape.

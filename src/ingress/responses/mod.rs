@@ -19,7 +19,7 @@
 //! | | |
 //! |---|---|
 //! | reads | the body (a Responses request; malformed or uncarriable → 400, over the limit → 413, each in OpenAI's error shape), `Authorization` (whose conversations `previous_response_id` may continue), `X-Generation-Id` on the answer (the response id) |
-//! | writes | a Chat Completions body; extension [`Ingress::Responses`](crate::ledger::Ingress) |
+//! | writes | a Chat Completions body, posted to `…/chat/completions` beside the `…/responses` path; extension [`Ingress::Responses`](crate::ledger::Ingress) |
 //! | inner service | any OpenAI Chat Completions service: the gateway's stack, or your own |
 //!
 //! ```

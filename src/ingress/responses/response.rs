@@ -157,7 +157,7 @@ pub fn to_response(chat: &Value, mut response: Value) -> Value {
         usage(&chat["usage"]),
         choice["finish_reason"].as_str(),
     );
-    if let Some(p) = chat.get("provider") {
+    if let Some(p) = chat.get("provider").filter(|p| p.is_string()) {
         response["provider"] = p.clone();
     }
     response
