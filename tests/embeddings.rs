@@ -122,6 +122,15 @@ async fn a_chat_model_or_a_bad_body_is_a_clear_400() {
     assert!(v["error"]["message"].as_str().unwrap().contains("stream"));
     assert!(fake.requests().is_empty());
 
+    // An embedding model is no chat model either.
+    let chat = json!({"model": "openai/text-embedding-3-small",
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, text) =
+        post_json(&format!("{url}/chat/completions"), &chat.to_string(), &[]).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("is an embedding model"), "{text}");
+    assert!(fake.requests().is_empty());
+
     // And the chat endpoint still serves chat models as before.
     let chat = json!({"model": "openai/gpt-test", "messages": [{"role": "user", "content": "hi"}]});
     let (status, _, text) =

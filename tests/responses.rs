@@ -98,6 +98,7 @@ async fn gateway(extra: &str) -> (String, Fake, Seen) {
         fake_addr,
         &[
             ("openai/gpt-test", &[("ok", 1.0, 2.0)]),
+            ("openai/gpt-breaks", &[("errchunkafter", 1.0, 1.0)]),
             (
                 "openai/gpt-busy",
                 &[("status-503", 0.5, 0.5), ("ok", 2.0, 2.0)],
@@ -372,6 +373,24 @@ async fn a_failing_first_endpoint_is_invisible_to_a_stream() {
     assert_eq!(fake.count("status-503"), 1);
     assert_eq!(fake.count("ok"), 1);
     assert_eq!(events(&text).last().unwrap().0, "response.completed");
+}
+
+#[tokio::test]
+async fn a_failure_after_content_ends_the_stream_with_response_failed() {
+    let (url, _, _) = gateway("").await;
+    let body = json!({"model": "openai/gpt-breaks", "input": "hi", "stream": true});
+    let (status, _, text) = post_json(&format!("{url}/responses"), &body.to_string(), &[]).await;
+    assert_eq!(status, 200, "{text}");
+    let evs = events(&text);
+    assert!(
+        evs.iter().any(|(n, _)| n == "response.output_text.delta"),
+        "{text}"
+    );
+    let (name, last) = evs.last().unwrap();
+    assert_eq!(name, "response.failed", "{text}");
+    assert_eq!(last["response"]["status"], "failed");
+    assert!(last["response"]["error"]["message"].is_string());
+    assert!(evs.iter().all(|(n, _)| n != "response.completed"));
 }
 
 #[tokio::test]

@@ -93,8 +93,8 @@ impl Router<'_> {
                     Some(json!({"code": "model_not_found", "requested_models": [slug]}));
                 e
             })?;
-            if chat.kind == ApiKind::Embeddings && !model.embeds() {
-                return Err(not_an_embedding_model(slug));
+            if (chat.kind == ApiKind::Embeddings) != model.embeds() {
+                return Err(wrong_api(slug, chat.kind));
             }
             let mh = chat
                 .hints
@@ -183,12 +183,24 @@ impl Router<'_> {
     }
 }
 
-/// The 400 for an embeddings request naming a model that does not embed.
-fn not_an_embedding_model(slug: &str) -> GatewayError {
-    let mut e = GatewayError::bad_request(format!(
-        "`{slug}` is not an embedding model: `/embeddings` is served only by models whose \
-         `output_modalities` include `embeddings`"
-    ));
-    e.availability = Some(json!({"code": "not_an_embedding_model", "requested_models": [slug]}));
+/// The 400 for a model the request's API cannot use: an embeddings request naming a model
+/// that does not embed, or a completion naming an embedding model.
+fn wrong_api(slug: &str, kind: ApiKind) -> GatewayError {
+    let (message, code) = if kind == ApiKind::Embeddings {
+        (
+            format!(
+                "`{slug}` is not an embedding model: `/embeddings` is served only by models \
+                 whose `output_modalities` include `embeddings`"
+            ),
+            "not_an_embedding_model",
+        )
+    } else {
+        (
+            format!("`{slug}` is an embedding model: send it to `/embeddings`"),
+            "embedding_model",
+        )
+    };
+    let mut e = GatewayError::bad_request(message);
+    e.availability = Some(json!({"code": code, "requested_models": [slug]}));
     e
 }
