@@ -16,8 +16,18 @@ use support::*;
 
 type Seen = Arc<Mutex<Vec<Value>>>;
 
-/// A chat answer: a `get_weather` call until the conversation holds its result, then text.
+/// A patch, as Codex's freeform `apply_patch` tool takes it.
+const PATCH: &str = "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n";
+
+/// A chat answer: a call of the first tool until the conversation holds its result, then
+/// text. A tool taking one `input` string gets [`PATCH`], any other `{"city":"Paris"}`.
 fn tools_answer(req: &Value) -> Response {
+    let tool = &req["tools"][0]["function"];
+    let args = if tool["parameters"]["properties"]["input"].is_object() {
+        json!({"input": PATCH}).to_string()
+    } else {
+        "{\"city\":\"Paris\"}".to_owned()
+    };
     let answered = req["messages"]
         .as_array()
         .unwrap()
@@ -32,7 +42,7 @@ fn tools_answer(req: &Value) -> Response {
         (
             json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0,
                 "id": "call_1", "type": "function",
-                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}),
+                "function": {"name": tool["name"], "arguments": args}}]}),
             "tool_calls",
         )
     };
@@ -301,6 +311,70 @@ async fn a_function_call_round_trip_in_json_and_streams() {
     assert_eq!(evs[2].1["item"]["name"], "get_weather");
     assert_eq!(evs[4].1["arguments"], "{\"city\":\"Paris\"}");
     assert_eq!(evs[6].1["response"]["output"][0]["call_id"], "call_1");
+}
+
+#[tokio::test]
+async fn a_custom_tool_call_comes_back_as_raw_input() {
+    let (url, _, seen) = gateway("").await;
+    let tools = json!([{"type": "custom", "name": "apply_patch", "description": "Edit files.",
+        "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/s"}}]);
+    let body = json!({"model": "openai/gpt-tools", "input": "Add hello.txt", "tools": tools});
+    let (status, v) = responses(&url, &body, &[]).await;
+    assert_eq!(status, 200, "{v}");
+    let call = &v["output"][0];
+    assert_eq!(call["type"], "custom_tool_call", "{v}");
+    assert_eq!(call["name"], "apply_patch");
+    assert_eq!(call["input"], PATCH);
+    {
+        let seen = seen.lock().unwrap();
+        let f = &seen[0]["tools"][0];
+        assert_eq!(f["type"], "function");
+        assert_eq!(f["function"]["parameters"]["required"], json!(["input"]));
+    }
+
+    // Its output, and the call itself, go back as a tool round trip.
+    let follow = json!({"model": "openai/gpt-tools", "tools": tools, "input": [
+        {"role": "user", "content": "Add hello.txt"},
+        call,
+        {"type": "custom_tool_call_output", "call_id": "call_1", "output": "Done!"}]});
+    let (status, v) = responses(&url, &follow, &[]).await;
+    assert_eq!(status, 200, "{v}");
+    {
+        let seen = seen.lock().unwrap();
+        let m = &seen[1]["messages"];
+        let args = m[1]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(args).unwrap()["input"], PATCH);
+        assert_eq!(
+            m[2],
+            json!({"role": "tool", "tool_call_id": "call_1", "content": "Done!"})
+        );
+    }
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let (status, _, text) =
+        post_json(&format!("{url}/responses"), &streamed.to_string(), &[]).await;
+    assert_eq!(status, 200, "{text}");
+    let evs = events(&text);
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.custom_tool_call_input.delta",
+            "response.custom_tool_call_input.done",
+            "response.output_item.done",
+            "response.completed"
+        ]
+    );
+    assert_eq!(evs[2].1["item"]["type"], "custom_tool_call");
+    assert_eq!(evs[3].1["delta"], PATCH);
+    assert_eq!(evs[4].1["input"], PATCH);
+    assert_eq!(evs[6].1["response"]["output"][0]["input"], PATCH);
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@
 //! ([`to_chat`]), calls the service under it, and turns the answer back: a `chat.completion`
 //! into a `response` object ([`to_response`]), a chunk stream into the Responses events, named
 //! and numbered, an error into OpenAI's `{"error":{"message","type","param","code"}}`
-//! (mid-stream: a `response.failed` event).
+//! (mid-stream: a `response.failed` event). Function tools map one to one; freeform `custom`
+//! tools (Codex's `apply_patch`) go up as function tools taking one string and come back as
+//! `custom_tool_call` items; OpenAI's hosted tools are a 400 naming them.
 //!
 //! Responses can continue one another: unless the request says `"store": false`, the layer
 //! keeps its conversation (input and output items) in a bounded in-memory [`ResponseStore`],
@@ -51,6 +53,7 @@
 //! # Ok(()) }
 //! ```
 
+mod custom;
 mod layer;
 mod request;
 mod response;

@@ -2,11 +2,13 @@
 //!
 //! `input` (a string, or items) becomes `messages`: message items with their content parts,
 //! `function_call` items an assistant's `tool_calls` (consecutive calls share one message),
-//! `function_call_output` items `tool` messages, `reasoning` items the next assistant
+//! `function_call_output` items `tool` messages (freeform `custom` tools and their calls as
+//! function tools: see [`custom`](super::custom)), `reasoning` items the next assistant
 //! message's `reasoning_details`. `instructions` is the system message. A field or item this
 //! gateway cannot carry (a hosted tool, a background run) is a 400 naming it, never a silent
 //! drop.
 
+use super::custom;
 use crate::error::GatewayError;
 use serde_json::{Map, Value, json};
 
@@ -128,15 +130,19 @@ fn items_to_messages(items: &[Value], out: &mut Vec<Value>) -> Result<(), Gatewa
                     out.push(msg);
                 }
             }
-            Some("function_call") => {
+            Some(kind @ ("function_call" | "custom_tool_call")) => {
+                let arguments = match item["input"].as_str() {
+                    Some(input) if kind == "custom_tool_call" => Value::from(custom::wrap(input)),
+                    _ => item["arguments"].clone(),
+                };
                 let call = json!({
                     "id": item["call_id"],
                     "type": "function",
-                    "function": {"name": item["name"], "arguments": item["arguments"]},
+                    "function": {"name": item["name"], "arguments": arguments},
                 });
                 if !call["id"].is_string() || !item["name"].is_string() {
                     return Err(bad(format!(
-                        "input[{i}]: function_call needs `call_id` and `name`"
+                        "input[{i}]: {kind} needs `call_id` and `name`"
                     )));
                 }
                 // Calls right after an assistant message (or each other) belong to it.
@@ -156,10 +162,10 @@ fn items_to_messages(items: &[Value], out: &mut Vec<Value>) -> Result<(), Gatewa
                     ),
                 }
             }
-            Some("function_call_output") => {
-                let id = item["call_id"].as_str().ok_or_else(|| {
-                    bad(format!("input[{i}]: function_call_output needs `call_id`"))
-                })?;
+            Some(kind @ ("function_call_output" | "custom_tool_call_output")) => {
+                let id = item["call_id"]
+                    .as_str()
+                    .ok_or_else(|| bad(format!("input[{i}]: {kind} needs `call_id`")))?;
                 let output = match &item["output"] {
                     Value::String(s) => s.clone(),
                     Value::Array(parts) => parts
@@ -285,7 +291,7 @@ fn tools(value: &Value) -> Result<Value, GatewayError> {
     list.iter()
         .map(|t| {
             let kind = t["type"].as_str().unwrap_or("?");
-            if kind != "function" {
+            if kind != "function" && kind != "custom" {
                 return Err(bad(format!(
                     "tool type `{kind}` is hosted by OpenAI and cannot run through this gateway; \
                      define it as a function tool"
@@ -293,7 +299,10 @@ fn tools(value: &Value) -> Result<Value, GatewayError> {
             }
             let name = t["name"]
                 .as_str()
-                .ok_or_else(|| bad("every function tool needs a `name`"))?;
+                .ok_or_else(|| bad(format!("every {kind} tool needs a `name`")))?;
+            if kind == "custom" {
+                return Ok(custom::as_function(t, name));
+            }
             let mut f = json!({"name": name,
                 "parameters": t.get("parameters").filter(|p| !p.is_null()).cloned()
                     .unwrap_or(json!({"type": "object", "properties": {}}))});
@@ -311,7 +320,12 @@ fn tools(value: &Value) -> Result<Value, GatewayError> {
 fn tool_choice(value: &Value) -> Result<Value, GatewayError> {
     match value {
         Value::String(s) if matches!(s.as_str(), "auto" | "none" | "required") => Ok(value.clone()),
-        Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
+        Value::Object(o)
+            if matches!(
+                o.get("type").and_then(Value::as_str),
+                Some("function" | "custom")
+            ) =>
+        {
             Ok(json!({"type": "function", "function": {"name": o.get("name")}}))
         }
         _ => Err(bad(

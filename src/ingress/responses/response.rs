@@ -1,6 +1,7 @@
 //! A `chat.completion` as a Responses `response` object, chat usage as Responses usage, and
 //! errors in OpenAI's shape.
 
+use super::custom;
 use serde_json::{Map, Value, json};
 
 /// Request fields a `response` object echoes, with the value OpenAI reports when the request
@@ -77,8 +78,28 @@ pub(super) fn reasoning_item(id: &str, text: &str) -> Value {
     json!({"type": "reasoning", "id": id, "summary": [{"type": "summary_text", "text": text}]})
 }
 
-/// The output items of a chat `message`: reasoning, then text, then function calls.
-pub fn output_items(msg: &Value, response_id: &str) -> Vec<Value> {
+/// A finished call item: a `custom_tool_call` when `name` is one of the request's custom
+/// tools (`customs`), else a `function_call`.
+pub(super) fn call_item(
+    id: &str,
+    call_id: &Value,
+    name: &Value,
+    args: &str,
+    customs: &[String],
+) -> Value {
+    if name
+        .as_str()
+        .is_some_and(|n| customs.iter().any(|c| c == n))
+    {
+        custom::call_item(id, call_id, name, &custom::unwrap(args))
+    } else {
+        function_call_item(id, call_id, name, args)
+    }
+}
+
+/// The output items of a chat `message`: reasoning, then text, then tool calls (a call of one
+/// of `customs`, the request's custom tools, as a `custom_tool_call`).
+pub fn output_items(msg: &Value, response_id: &str, customs: &[String]) -> Vec<Value> {
     let mut out = Vec::new();
     let reasoning = reasoning_text(msg);
     if !reasoning.is_empty() {
@@ -90,11 +111,12 @@ pub fn output_items(msg: &Value, response_id: &str) -> Vec<Value> {
     for call in msg["tool_calls"].as_array().into_iter().flatten() {
         let id = item_id("fc", response_id, out.len());
         let args = call["function"]["arguments"].as_str().unwrap_or("{}");
-        out.push(function_call_item(
+        out.push(call_item(
             &id,
             &call["id"],
             &call["function"]["name"],
             args,
+            customs,
         ));
     }
     out
@@ -146,11 +168,13 @@ pub(super) fn finish(response: &mut Value, output: Vec<Value>, usage: Value, fin
     response["usage"] = usage;
 }
 
-/// The `response` for a `chat.completion`, built on `skeleton` (see [`skeleton`]).
+/// The `response` for a `chat.completion`, built on `skeleton` (see [`skeleton`]), whose
+/// echoed `tools` say which calls are of custom tools.
 pub fn to_response(chat: &Value, mut response: Value) -> Value {
     let id = response["id"].as_str().unwrap_or("").to_owned();
     let choice = &chat["choices"][0];
-    let items = output_items(&choice["message"], &id);
+    let customs = custom::names(&response["tools"]);
+    let items = output_items(&choice["message"], &id, &customs);
     finish(
         &mut response,
         items,

@@ -5,8 +5,11 @@
 //! whole response with usage. A failure ends the stream with `response.failed`.
 //!
 //! Reasoning (as a summary), text and each tool call are items of their own, in the order they
-//! arrive; a change of kind (or of tool call) finishes the item before it.
+//! arrive; a change of kind (or of tool call) finishes the item before it. A call of a custom
+//! (freeform) tool is a `custom_tool_call` item whose input comes in one
+//! `response.custom_tool_call_input.delta` when the call is complete.
 
+use super::custom;
 use super::response::{finish, function_call_item, item_id, message_item, reasoning_item, usage};
 use super::store::ResponseStore;
 use crate::BoxError;
@@ -27,12 +30,15 @@ enum Open {
         id: String,
         text: String,
     },
+    /// A tool call; `custom` when of a freeform tool, whose input goes out whole at the end
+    /// (it arrives wrapped in JSON arguments, unwrapped only once complete).
     Tool {
         index: u64,
         id: String,
         call_id: Value,
         name: Value,
         args: String,
+        custom: bool,
     },
 }
 
@@ -57,12 +63,15 @@ pub(crate) struct ResponsesStream {
     usage: Option<Value>,
     ended: bool,
     save: Option<Save>,
+    /// The request's custom tools.
+    customs: Vec<String>,
 }
 
 impl ResponsesStream {
     /// A stream answering with `response` (a [`skeleton`](super::response::skeleton)).
     pub(super) fn new(response: Value, save: Option<Save>) -> Self {
         ResponsesStream {
+            customs: custom::names(&response["tools"]),
             response,
             sequence: 0,
             started: false,
@@ -109,6 +118,14 @@ impl ResponsesStream {
             Open::Reasoning { id, .. } => json!({"type": "reasoning", "id": id, "summary": []}),
             Open::Message { id, .. } => json!({"type": "message", "id": id,
                 "status": "in_progress", "role": "assistant", "content": []}),
+            Open::Tool {
+                id,
+                call_id,
+                name,
+                custom: true,
+                ..
+            } => json!({"type": "custom_tool_call", "id": id,
+                "call_id": call_id, "name": name, "input": "", "status": "in_progress"}),
             Open::Tool {
                 id, call_id, name, ..
             } => json!({"type": "function_call", "id": id,
@@ -160,6 +177,24 @@ impl ResponsesStream {
                 part["part"] = json!({"type": "output_text", "text": text, "annotations": []});
                 self.emit("response.content_part.done", part, out);
                 message_item(&id, &text)
+            }
+            Open::Tool {
+                id,
+                call_id,
+                name,
+                args,
+                custom: true,
+                ..
+            } => {
+                let input = custom::unwrap(&args);
+                let at = json!({"item_id": id, "output_index": index});
+                let mut delta = at.clone();
+                delta["delta"] = input.as_str().into();
+                self.emit("response.custom_tool_call_input.delta", delta, out);
+                let mut done = at;
+                done["input"] = input.as_str().into();
+                self.emit("response.custom_tool_call_input.done", done, out);
+                custom::call_item(&id, &call_id, &name, &input)
             }
             Open::Tool {
                 id,
@@ -264,12 +299,17 @@ impl ResponsesStream {
         let is_open = matches!(&self.open, Some(Open::Tool { index: i, .. }) if *i == index);
         if call.get("id").is_some_and(Value::is_string) || !is_open {
             let n = self.index() + usize::from(self.open.is_some());
+            let name = &call["function"]["name"];
+            let custom = name
+                .as_str()
+                .is_some_and(|n| self.customs.iter().any(|c| c == n));
             let open = Open::Tool {
                 index,
-                id: item_id("fc", self.id(), n),
+                id: item_id(if custom { "ctc" } else { "fc" }, self.id(), n),
                 call_id: call["id"].clone(),
-                name: call["function"]["name"].clone(),
+                name: name.clone(),
                 args: String::new(),
+                custom,
             };
             self.open(open, out);
         }
@@ -280,10 +320,18 @@ impl ResponsesStream {
             return;
         };
         let output_index = self.index();
-        if let Some(Open::Tool { id, args: all, .. }) = &mut self.open {
-            all.push_str(args);
-            let data = json!({"item_id": id, "output_index": output_index, "delta": args});
-            self.emit("response.function_call_arguments.delta", data, out);
+        match &mut self.open {
+            Some(Open::Tool {
+                args: all,
+                custom: true,
+                ..
+            }) => all.push_str(args),
+            Some(Open::Tool { id, args: all, .. }) => {
+                all.push_str(args);
+                let data = json!({"item_id": id, "output_index": output_index, "delta": args});
+                self.emit("response.function_call_arguments.delta", data, out);
+            }
+            _ => {}
         }
     }
 
