@@ -202,6 +202,11 @@ fn push_assistant(out: &mut Vec<Value>, mut msg: Value, reasoning: &mut Vec<Valu
     out.push(msg);
 }
 
+/// The `reasoning_details[].format` of reasoning from a Responses client: marked as OpenAI's,
+/// so a translator for another provider (Anthropic's, which needs its own signatures) leaves
+/// it out instead of replaying it.
+const REASONING_FORMAT: &str = "openai-responses-v1";
+
 /// A reasoning item's summary and content texts, and its encrypted content, as
 /// `reasoning_details`.
 fn reasoning_details(item: &Value) -> Vec<Value> {
@@ -209,10 +214,10 @@ fn reasoning_details(item: &Value) -> Vec<Value> {
         .iter()
         .flat_map(|k| item[*k].as_array().into_iter().flatten())
         .filter_map(|p| p["text"].as_str())
-        .map(|t| json!({"type": "reasoning.text", "text": t}));
+        .map(|t| json!({"type": "reasoning.text", "text": t, "format": REASONING_FORMAT}));
     let encrypted = item["encrypted_content"]
         .as_str()
-        .map(|d| json!({"type": "reasoning.encrypted", "data": d}));
+        .map(|d| json!({"type": "reasoning.encrypted", "data": d, "format": REASONING_FORMAT}));
     texts.chain(encrypted).collect()
 }
 
@@ -406,6 +411,10 @@ mod tests {
         );
         assert_eq!(m[2]["content"], "Checking.");
         assert_eq!(m[2]["reasoning_details"][0]["text"], "hm");
+        assert_eq!(
+            m[2]["reasoning_details"][0]["format"],
+            "openai-responses-v1"
+        );
         assert_eq!(m[2]["tool_calls"][1]["function"]["name"], "get_time");
         assert_eq!(
             m[3],
