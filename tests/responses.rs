@@ -81,20 +81,46 @@ fn tools_answer(req: &Value) -> Response {
     ([("content-type", "text/event-stream")], body).into_response()
 }
 
+fn fixture(path: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/anthropic/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// The tool-calling chat upstream (`/tools/v1`) and an Anthropic one that thinks, with
+/// signatures (`/anthropic/v1`); both record the bodies they get.
 async fn start_tools() -> (std::net::SocketAddr, Seen) {
     let seen: Seen = Arc::default();
-    let s = seen.clone();
-    let app = Router::new().route(
-        "/tools/v1/chat/completions",
-        post(move |body: String| {
-            let seen = s.clone();
-            async move {
-                let v: Value = serde_json::from_str(&body).unwrap();
-                seen.lock().unwrap().push(v.clone());
-                tools_answer(&v)
+    let (s, a) = (seen.clone(), seen.clone());
+    let anthropic = post(move |body: String| {
+        let seen = a.clone();
+        async move {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            seen.lock().unwrap().push(v.clone());
+            if v["stream"] == true {
+                let sse = fixture("stream_thinking.sse");
+                ([("content-type", "text/event-stream")], sse).into_response()
+            } else {
+                let json = fixture("thinking.json");
+                ([("content-type", "application/json")], json).into_response()
             }
-        }),
-    );
+        }
+    });
+    let app = Router::new()
+        .route("/anthropic/v1/messages", anthropic)
+        .route(
+            "/tools/v1/chat/completions",
+            post(move |body: String| {
+                let seen = s.clone();
+                async move {
+                    let v: Value = serde_json::from_str(&body).unwrap();
+                    seen.lock().unwrap().push(v.clone());
+                    tools_answer(&v)
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -119,7 +145,12 @@ async fn gateway(extra: &str) -> (String, Fake, Seen) {
     toml.push_str(&format!(
         "\n[[providers]]\nslug = \"tools\"\nname = \"Tools\"\nbase_url = \"http://{addr}/tools/v1\"\n\n\
          [[models]]\nslug = \"openai/gpt-tools\"\n[[models.endpoints]]\nprovider = \"tools\"\n\
-         model = \"up-tools\"\npricing = {{ prompt = 1.0, completion = 1.0 }}\n"
+         model = \"up-tools\"\npricing = {{ prompt = 1.0, completion = 1.0 }}\n\n\
+         [[providers]]\nslug = \"anthropic\"\nname = \"Anthropic\"\napi = \"anthropic\"\n\
+         base_url = \"http://{addr}/anthropic/v1\"\n\n\
+         [[models]]\nslug = \"anthropic/claude-thinker\"\n[[models.endpoints]]\n\
+         provider = \"anthropic\"\nmodel = \"claude-sonnet-4-5-20250929\"\n\
+         pricing = {{ prompt = 3.0, completion = 15.0 }}\n"
     ));
     let url =
         start_gateway_with_env(&toml, &[("TEAM_KEY", "sk-sy-v1-team-secret-0123456789")]).await;
@@ -375,6 +406,73 @@ async fn a_custom_tool_call_comes_back_as_raw_input() {
     assert_eq!(evs[3].1["delta"], PATCH);
     assert_eq!(evs[4].1["input"], PATCH);
     assert_eq!(evs[6].1["response"]["output"][0]["input"], PATCH);
+}
+
+#[tokio::test]
+async fn signed_thinking_rides_in_encrypted_content_to_the_next_turn() {
+    let (url, _, seen) = gateway("").await;
+    let ask = json!({"model": "anthropic/claude-thinker", "input": "27 * 453?",
+                     "reasoning": {"effort": "high"}, "max_output_tokens": 4000});
+    let (status, v) = responses(&url, &ask, &[]).await;
+    assert_eq!(status, 200, "{v}");
+    let reasoning = &v["output"][0];
+    assert_eq!(reasoning["type"], "reasoning", "{v}");
+    assert!(
+        reasoning["summary"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("12231")
+    );
+    assert!(reasoning["encrypted_content"].is_string(), "{reasoning}");
+    assert_eq!(v["output"][1]["content"][0]["text"], "27 × 453 = 12,231.");
+
+    // The client sends the items back (as Codex does, `store: false`): the thinking goes to
+    // Anthropic again with its signature.
+    let follow = json!({"model": "anthropic/claude-thinker", "store": false,
+        "reasoning": {"effort": "high"}, "max_output_tokens": 4000,
+        "input": [{"role": "user", "content": "27 * 453?"}, reasoning, v["output"][1],
+                  {"role": "user", "content": "And times 2?"}]});
+    let (status, v) = responses(&url, &follow, &[]).await;
+    assert_eq!(status, 200, "{v}");
+    {
+        let seen = seen.lock().unwrap();
+        let assistant = &seen[1]["messages"][1];
+        assert_eq!(assistant["role"], "assistant");
+        assert_eq!(assistant["content"][0]["type"], "thinking", "{assistant}");
+        assert!(
+            assistant["content"][0]["signature"]
+                .as_str()
+                .unwrap()
+                .starts_with("EqQB")
+        );
+        assert_eq!(assistant["content"][1]["type"], "redacted_thinking");
+    }
+
+    let mut streamed = ask.clone();
+    streamed["stream"] = json!(true);
+    let (status, _, text) =
+        post_json(&format!("{url}/responses"), &streamed.to_string(), &[]).await;
+    assert_eq!(status, 200, "{text}");
+    let evs = events(&text);
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"response.reasoning_summary_text.delta"),
+        "{names:?}"
+    );
+    let done = &evs.last().unwrap().1["response"];
+    assert_eq!(done["output"][0]["type"], "reasoning");
+    assert!(
+        done["output"][0]["encrypted_content"]
+            .as_str()
+            .unwrap()
+            .contains("EqQB")
+    );
+    assert!(
+        done["output"][1]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("21")
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@
 //! and numbered, an error into OpenAI's `{"error":{"message","type","param","code"}}`
 //! (mid-stream: a `response.failed` event). Function tools map one to one; freeform `custom`
 //! tools (Codex's `apply_patch`) go up as function tools taking one string and come back as
-//! `custom_tool_call` items; OpenAI's hosted tools are a 400 naming them.
+//! `custom_tool_call` items; OpenAI's hosted tools are a 400 naming them. Signed provider
+//! reasoning rides in reasoning items' `encrypted_content` to the next turn.
 //!
 //! Responses can continue one another: unless the request says `"store": false`, the layer
 //! keeps its conversation (input and output items) in a bounded in-memory [`ResponseStore`],
@@ -57,6 +58,7 @@ mod custom;
 mod layer;
 mod request;
 mod response;
+mod sealed;
 mod store;
 mod stream;
 

@@ -8,7 +8,7 @@
 //! gateway cannot carry (a hosted tool, a background run) is a 400 naming it, never a silent
 //! drop.
 
-use super::custom;
+use super::{custom, sealed};
 use crate::error::GatewayError;
 use serde_json::{Map, Value, json};
 
@@ -210,6 +210,10 @@ const REASONING_FORMAT: &str = "openai-responses-v1";
 /// A reasoning item's summary and content texts, and its encrypted content, as
 /// `reasoning_details`.
 fn reasoning_details(item: &Value) -> Vec<Value> {
+    // This gateway's own: the provider's details as they were, signatures included.
+    if let Some(details) = item["encrypted_content"].as_str().and_then(sealed::open) {
+        return details;
+    }
     let texts = ["summary", "content"]
         .iter()
         .flat_map(|k| item[*k].as_array().into_iter().flatten())

@@ -1,7 +1,7 @@
 //! A `chat.completion` as a Responses `response` object, chat usage as Responses usage, and
 //! errors in OpenAI's shape.
 
-use super::custom;
+use super::{custom, sealed};
 use serde_json::{Map, Value, json};
 
 /// Request fields a `response` object echoes, with the value OpenAI reports when the request
@@ -102,8 +102,15 @@ pub(super) fn call_item(
 pub fn output_items(msg: &Value, response_id: &str, customs: &[String]) -> Vec<Value> {
     let mut out = Vec::new();
     let reasoning = reasoning_text(msg);
-    if !reasoning.is_empty() {
-        out.push(reasoning_item(&item_id("rs", response_id, 0), &reasoning));
+    let details = msg["reasoning_details"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if !reasoning.is_empty() || sealed::seal(details).is_some() {
+        let mut item = reasoning_item(&item_id("rs", response_id, 0), &reasoning);
+        if let Some(kept) = sealed::seal(details) {
+            item["encrypted_content"] = kept.into();
+        }
+        out.push(item);
     }
     if let Some(text) = msg["content"].as_str().filter(|t| !t.is_empty()) {
         out.push(message_item(&item_id("msg", response_id, out.len()), text));

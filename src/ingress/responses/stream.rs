@@ -9,9 +9,9 @@
 //! (freeform) tool is a `custom_tool_call` item whose input comes in one
 //! `response.custom_tool_call_input.delta` when the call is complete.
 
-use super::custom;
 use super::response::{finish, function_call_item, item_id, message_item, reasoning_item, usage};
 use super::store::ResponseStore;
+use super::{custom, sealed};
 use crate::BoxError;
 use crate::error::GatewayError;
 use crate::ingress::remap::{Remap, named_event};
@@ -22,9 +22,11 @@ use serde_json::{Value, json};
 /// The output item being written, with what it has gathered.
 #[derive(Debug)]
 enum Open {
+    /// Reasoning: its text, and the chat side's `reasoning_details` (kept sealed when signed).
     Reasoning {
         id: String,
         text: String,
+        details: Vec<Value>,
     },
     Message {
         id: String,
@@ -157,7 +159,7 @@ impl ResponsesStream {
         let Some(open) = self.open.take() else { return };
         let index = self.index();
         let item = match open {
-            Open::Reasoning { id, text } => {
+            Open::Reasoning { id, text, details } => {
                 let at = json!({"item_id": id, "output_index": index, "summary_index": 0});
                 let mut done = at.clone();
                 done["text"] = text.as_str().into();
@@ -165,7 +167,11 @@ impl ResponsesStream {
                 let mut part = at;
                 part["part"] = json!({"type": "summary_text", "text": text});
                 self.emit("response.reasoning_summary_part.done", part, out);
-                reasoning_item(&id, &text)
+                let mut item = reasoning_item(&id, &text);
+                if let Some(kept) = sealed::seal(&details) {
+                    item["encrypted_content"] = kept.into();
+                }
+                item
             }
             Open::Message { id, text } => {
                 let at = json!({"item_id": id, "output_index": index, "content_index": 0});
@@ -237,8 +243,20 @@ impl ResponsesStream {
             return;
         };
         let delta = &choice["delta"];
-        if let Some(text) = reasoning_delta(delta).filter(|t| !t.is_empty()) {
-            self.text(true, &text, out);
+        let details = delta["reasoning_details"]
+            .as_array()
+            .filter(|d| !d.is_empty());
+        let reasoning = reasoning_delta(delta).unwrap_or_default();
+        if !reasoning.is_empty() || details.is_some() {
+            // A signature-only delta still belongs to the reasoning item.
+            self.text(true, &reasoning, out);
+            if let (Some(details), Some(Open::Reasoning { details: all, .. })) =
+                (details, &mut self.open)
+            {
+                for d in details {
+                    sealed::merge(all, d);
+                }
+            }
         }
         if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
             self.text(false, text, out);
@@ -263,6 +281,7 @@ impl ResponsesStream {
                 Open::Reasoning {
                     id: item_id("rs", self.id(), n),
                     text: String::new(),
+                    details: Vec::new(),
                 }
             } else {
                 Open::Message {
@@ -272,9 +291,12 @@ impl ResponsesStream {
             };
             self.open(open, out);
         }
+        if text.is_empty() {
+            return;
+        }
         let index = self.index();
         let (name, data) = match &mut self.open {
-            Some(Open::Reasoning { id, text: all }) => {
+            Some(Open::Reasoning { id, text: all, .. }) => {
                 all.push_str(text);
                 (
                     "response.reasoning_summary_text.delta",
