@@ -25,7 +25,8 @@ const SAME_NAME: [&str; 7] = [
 
 /// Fields read and dropped: they shape nothing a chat upstream would do differently here
 /// (`store` and `previous_response_id` are the layer's own).
-const IGNORED: [&str; 11] = [
+const IGNORED: [&str; 12] = [
+    "client_metadata",
     "prompt_cache_retention",
     "store",
     "previous_response_id",

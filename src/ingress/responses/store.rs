@@ -18,8 +18,9 @@ pub const DEFAULT_CAPACITY: usize = 1000;
 /// Default bytes of conversation kept (as JSON).
 pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
 
-/// Recent responses' conversations; see the [module docs](self). Shared: clones see the same
-/// entries.
+/// Recent responses' conversations, for `previous_response_id`: at most a count and a byte
+/// total of them, oldest out first, each continued only by the key that created it. Shared:
+/// clones see the same entries.
 #[derive(Clone, Debug)]
 pub struct ResponseStore(Arc<Shared>);
 
