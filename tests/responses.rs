@@ -225,6 +225,23 @@ async fn a_response_comes_back_in_the_responses_shape_and_is_metered() {
 }
 
 #[tokio::test]
+async fn a_bare_openai_model_name_is_found_under_openai() {
+    let (url, fake, _) = gateway("").await;
+    let (status, v) = responses(&url, &json!({"model": "gpt-test", "input": "hi"}), &[]).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["model"], "gpt-test");
+    assert_eq!(fake.requests()[0].body["model"], "up-ok");
+    let (status, v) = responses(&url, &json!({"model": "gpt-nothing", "input": "hi"}), &[]).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gpt-nothing")
+    );
+}
+
+#[tokio::test]
 async fn a_stream_sends_named_numbered_events_in_order() {
     let (url, _, _) = gateway("").await;
     let body = json!({"model": "openai/gpt-test", "input": "Say hello", "stream": true});

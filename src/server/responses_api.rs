@@ -1,6 +1,7 @@
 //! OpenAI's Responses API on the gateway: `POST /responses`, the completion stack behind
 //! [`ResponsesLayer`], with one [`ResponseStore`] for every mount of the route (`/api/v1` and
-//! `/v1` continue each other's responses).
+//! `/v1` continue each other's responses), and OpenAI's bare model names (`gpt-5`) found
+//! under `openai/` when the catalogue has them only there.
 
 use super::Gateway;
 use super::stack::CompletionService;
@@ -23,9 +24,14 @@ impl Gateway {
         let stack = self
             .completion_service(ApiKind::Chat)
             .map_request(|req: http::Request<Body>| req.map(axum::body::Body::new));
+        let names = {
+            let gw = self.clone();
+            move |name: &str| gw.responses_slug(name)
+        };
         let responses = ResponsesLayer::new()
             .max_body_bytes(server.max_body_bytes)
             .store(store)
+            .model_names(names)
             .layer(stack);
         // The router mounts services that cannot fail: a failure is an OpenAI error answer.
         BoxCloneSyncService::new(tower::service_fn(
@@ -41,5 +47,22 @@ impl Gateway {
                 }
             },
         ))
+    }
+
+    /// The slug an OpenAI model name stands for when the catalogue knows it only under
+    /// `openai/` (Codex's default `gpt-5-codex`, say, as `openai/gpt-5-codex`). `None` keeps
+    /// the name as sent: a slug, an alias, or a name routing then reports unknown.
+    fn responses_slug(&self, name: &str) -> Option<String> {
+        let known = |n: &str| {
+            let base = n.split_once(':').map_or(n, |(b, _)| b);
+            self.catalog.model(n).is_some()
+                || self.catalog.model(base).is_some()
+                || self.aliases.current().get(n).is_some()
+        };
+        if name.contains('/') || known(name) {
+            return None;
+        }
+        let slug = format!("openai/{name}");
+        known(&slug).then_some(slug)
     }
 }

@@ -8,11 +8,14 @@ use crate::BoxError;
 use crate::body::{self, Body, read_limited};
 use crate::context::DEFAULT_MAX_BODY_BYTES;
 use crate::error::GatewayError;
+use crate::ingress::anthropic::ModelNames;
 use crate::ingress::remap::Remapped;
 use crate::ledger::Ingress;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use serde_json::{Map, Value};
+use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
@@ -20,10 +23,21 @@ use tower::{Layer, Service};
 const MAX_ANSWER_BYTES: usize = crate::body::MAX_RESPONSE_BYTES;
 
 /// Applies [`Responses`]; see the [module docs](super).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct ResponsesLayer {
     max_body_bytes: Option<usize>,
     store: ResponseStore,
+    models: Option<ModelNames>,
+}
+
+impl fmt::Debug for ResponsesLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponsesLayer")
+            .field("max_body_bytes", &self.limit())
+            .field("store", &self.store)
+            .field("models", &self.models.is_some())
+            .finish()
+    }
 }
 
 impl ResponsesLayer {
@@ -43,6 +57,16 @@ impl ResponsesLayer {
     /// should see each other's responses).
     pub fn store(mut self, store: ResponseStore) -> Self {
         self.store = store;
+        self
+    }
+
+    /// Maps each request's `model` through `names` before the service below sees it (`None`:
+    /// keep it); the response still names the model as the client did.
+    pub fn model_names(
+        mut self,
+        names: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.models = Some(Arc::new(names));
         self
     }
 
@@ -169,7 +193,11 @@ where
         }
     };
     conversation.extend(input_items(&request)?);
-    let chat = to_chat(&request, &conversation)?;
+    let mut chat = to_chat(&request, &conversation)?;
+    let asked = request["model"].as_str().unwrap_or_default();
+    if let Some(slug) = config.models.as_ref().and_then(|names| names(asked)) {
+        chat.insert("model".into(), slug.into());
+    }
     let chat_bytes = serde_json::to_vec(&chat)
         .map_err(|e| GatewayError::bad_request(format!("the request cannot be encoded: {e}")))?;
     let save = (request.get("store") != Some(&Value::Bool(false))).then_some((owner, conversation));
