@@ -367,5 +367,6 @@ fn api_path(kind: ApiKind) -> &'static str {
     match kind {
         ApiKind::Chat => "/chat/completions",
         ApiKind::Completions => "/completions",
+        ApiKind::Embeddings => "/embeddings",
     }
 }
