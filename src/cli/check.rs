@@ -129,7 +129,18 @@ pub(super) fn inspect(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Resu
             }
         }
     }
+    let postgres = config
+        .ledger
+        .as_ref()
+        .and_then(|l| l.postgres_url.as_deref());
+    if let Some(url) = config.state.as_ref().and_then(|st| st.redis_url.as_deref()) {
+        let _ = writeln!(s, "shared state: Redis at {}", without_password(url));
+    }
     match ledger {
+        _ if postgres.is_some() => {
+            let url = without_password(postgres.unwrap_or_default());
+            let _ = writeln!(s, "ledger: PostgreSQL at {url}");
+        }
         LedgerTarget::File(p) => {
             let file = base.join(&p);
             let _ = writeln!(s, "ledger: {}", file.display());
@@ -218,6 +229,20 @@ async fn probe(catalog: &Catalog) -> Vec<String> {
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// A server URL as shown: any password replaced (`postgres://user:…@host/db`).
+fn without_password(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:…@{host}"),
+                None => url.to_owned(),
+            },
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 #[cfg(test)]
