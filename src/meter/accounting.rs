@@ -91,6 +91,10 @@ impl Accounting {
         r.usage_estimated = usage.estimated;
         r.generation_time_ms =
             (self.started.elapsed().as_millis() as u64).saturating_sub(r.latency_ms);
+        // A stream's first token is its first content event; a JSON answer arrives whole.
+        r.ttft_ms = self.first_content.map_or(r.latency_ms, |t| {
+            t.saturating_duration_since(self.started).as_millis() as u64
+        });
         if let Some(ctx) = self.ctx.take() {
             ctx.settle_credit(cost.total);
         }

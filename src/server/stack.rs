@@ -108,9 +108,14 @@ impl Gateway {
             .keepalive_after(Duration::from_millis(server.keepalive_ms))
             .health(self.health.clone())
             .sticky(self.sticky.clone());
+        let mut meter = MeterLayer::new()
+            .sink(self.ledger.clone())
+            .health(self.health.clone());
         if server.metrics {
             parse = parse.metrics(self.metrics.clone());
             fallback = fallback.metrics(self.metrics.clone());
+            let metrics = self.metrics.clone();
+            meter = meter.on_record(move |r| metrics.record_generation(r));
         }
         let stack = ServiceBuilder::new()
             .option_layer(auth)
@@ -128,11 +133,7 @@ impl Gateway {
             .layer(BalanceLayer::new().health(self.health.clone()))
             .option_layer(credits)
             .layer(fallback)
-            .layer(
-                MeterLayer::new()
-                    .sink(self.ledger.clone())
-                    .health(self.health.clone()),
-            )
+            .layer(meter)
             .layer(TranslateLayer::new())
             .service(upstream);
         self.drain.wrap(stack)
