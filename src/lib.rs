@@ -60,6 +60,7 @@ pub mod route;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod sse;
+pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod translate;

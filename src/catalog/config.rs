@@ -41,6 +41,9 @@ pub struct Config {
     /// `[auto]`: the Auto Router's candidate models.
     #[serde(default)]
     pub auto: Option<AutoConfig>,
+    /// `[telemetry]`: request log, dashboard, trace export.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// The file this config was read from (set by [`Config::load`] and [`Config::parse`]).
     #[serde(skip)]
     pub source: Option<PathBuf>,

@@ -52,6 +52,8 @@ pub(crate) struct Accounting {
     pub(crate) started: Instant,
     pub(crate) attempt_started: Instant,
     pub(crate) first_content: Option<Instant>,
+    /// The request's [`Tap`](crate::telemetry::Tap), given a copy of the finished record.
+    pub(crate) tap: Option<crate::telemetry::Tap>,
 }
 
 impl Accounting {
@@ -113,6 +115,9 @@ impl Accounting {
         }
         if let Some(f) = &self.shared.on_record {
             f(&self.record);
+        }
+        if let Some(tap) = &self.tap {
+            tap.fill(&self.record);
         }
         if let Some(sink) = &self.shared.sink {
             // Finished once per attempt (the stream and the JSON paths guard it): the record

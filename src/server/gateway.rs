@@ -9,6 +9,7 @@ use crate::keys::KeyStore;
 use crate::ledger::{DEFAULT_MEMORY_BYTES, MemorySink, MeterSink};
 use crate::metrics::Metrics;
 use crate::route::Sticky;
+use crate::telemetry::Observer;
 use crate::upstream::Upstream;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub struct Gateway {
     pub(super) sticky: Arc<Sticky>,
     pub(super) auto: AutoRouteLayer,
     pub(super) metrics: Arc<Metrics>,
+    pub(super) telemetry: Arc<Observer>,
     pub(super) drain: super::drain::Drain,
 }
 
@@ -74,7 +76,10 @@ impl Gateway {
         } else {
             None
         };
+        let telemetry = Observer::from_config(&config.telemetry, base_dir)
+            .map_err(|e| ConfigError::new(&source, format!("[telemetry] request_log_path: {e}")))?;
         let mut gw = Gateway::new(config, catalog);
+        gw.telemetry = Arc::new(telemetry);
         gw.ledger = ledger;
         gw.keys = keys;
         gw.auto = AutoRouteLayer::from_config(gw.config.auto.as_ref(), gw.catalog.clone())
@@ -112,6 +117,17 @@ impl Gateway {
             aliases: AliasHandle::new(AliasTable::from_config(&config)),
             sticky: Arc::new(Sticky::new()),
             metrics: Arc::new(Metrics::new()),
+            // No file is opened here: a request log to a path comes with `from_config`.
+            telemetry: Arc::new(
+                Observer::from_config(
+                    &crate::telemetry::TelemetryConfig {
+                        request_log_path: None,
+                        ..config.telemetry.clone()
+                    },
+                    Path::new("."),
+                )
+                .unwrap_or_default(),
+            ),
             drain: super::drain::Drain::new(),
             config: Arc::new(config),
         }
@@ -151,6 +167,12 @@ impl Gateway {
     /// `[server] metrics = false`.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Where finished requests are reported: the request log and the dashboard's store
+    /// (`[telemetry]`).
+    pub fn telemetry(&self) -> &Arc<Observer> {
+        &self.telemetry
     }
 
     /// The alias table's handle: [`AliasHandle::replace`] swaps it without a restart.

@@ -11,6 +11,7 @@ use crate::keys::{AuthLayer, CreditLayer};
 use crate::meter::MeterLayer;
 use crate::parse::ParseLayer;
 use crate::route::RouteLayer;
+use crate::telemetry::TelemetryLayer;
 use crate::translate::TranslateLayer;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -46,7 +47,7 @@ impl<U> UpstreamService for U where
 
 impl Gateway {
     /// The completion stack for one client API, outermost first:
-    /// auth → parse → alias → route → balance → credits → fallback → meter → translate →
+    /// auth → parse → telemetry (when `[telemetry]` asks for it) → alias → route → balance → credits → fallback → meter → translate →
     /// upstream; what is still in flight when a graceful stop's grace is over is ended with a
     /// 503 (a stream: a final error event) by the drain around it.
     pub fn completion_service(&self, kind: ApiKind) -> CompletionService {
@@ -117,9 +118,15 @@ impl Gateway {
             let metrics = self.metrics.clone();
             meter = meter.on_record(move |r| metrics.record_generation(r));
         }
+        let telemetry = self
+            .config
+            .telemetry
+            .observes()
+            .then(|| TelemetryLayer::new(self.telemetry.clone()));
         let stack = ServiceBuilder::new()
             .option_layer(auth)
             .layer(parse)
+            .option_layer(telemetry)
             .layer(AliasLayer::with_handle(
                 self.catalog.clone(),
                 self.aliases.clone(),
