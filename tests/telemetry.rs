@@ -249,3 +249,127 @@ async fn the_request_log_is_off_by_default_and_the_trace_header_is_not() {
     assert_eq!(status, 200);
     assert_eq!(headers["x-switchyard-trace-id"].len(), 32);
 }
+
+#[tokio::test]
+async fn the_dashboard_needs_the_management_key_and_counts_the_traffic() {
+    let (fake, _fake) = start_fake().await;
+    let addr = start_gateway(gateway_from(&config(fake, ""), &env)).await;
+    let url = |path: &str| format!("http://{addr}{path}");
+    // Refused without the management key, with a Basic challenge for browsers.
+    for auth in [
+        None,
+        Some(format!("Bearer {KEY_A}")),
+        Some("Basic OnNrLXdyb25n".into()),
+    ] {
+        for path in ["/dashboard", "/dashboard/data"] {
+            let headers: Vec<(&str, &str)> =
+                auth.iter().map(|a| ("authorization", a.as_str())).collect();
+            let (status, h, text) = support::send(&url(path), "GET", "", &headers).await;
+            assert_eq!(status, 401, "{path} {auth:?}: {text}");
+            assert!(
+                h["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Basic ")
+            );
+        }
+    }
+    let mgmt = format!("Bearer {MGMT}");
+    let (status, h, page) =
+        support::send(&url("/dashboard"), "GET", "", &[("authorization", &mgmt)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    assert!(page.contains("<title>switchyard dashboard</title>"));
+    assert!(
+        page.contains("name=\"viewport\""),
+        "phones get the responsive layout"
+    );
+
+    let mut spend = std::collections::HashMap::<&str, f64>::new();
+    for (key, label, model) in [
+        (KEY_A, "team-a", "acme/m"),
+        (KEY_A, "team-a", "acme/fb"),
+        (KEY_B, "team-b", "acme/m"),
+        (KEY_B, "team-b", "acme/echo"),
+    ] {
+        let bearer = format!("Bearer {key}");
+        let (_, _, text) = support::send(
+            &url("/v1/chat/completions"),
+            "POST",
+            &chat(model, false),
+            &[("authorization", &bearer)],
+        )
+        .await;
+        let v: Value = serde_json::from_str(&text).unwrap();
+        *spend.entry(label).or_default() += v["usage"]["cost"].as_f64().unwrap_or(0.0);
+    }
+    // Basic authentication with the management key as the password: ":<key>".
+    let basic = format!("Basic {}", base64(&format!("browser:{MGMT}")));
+    let (status, _, text) = support::send(
+        &url("/dashboard/data"),
+        "GET",
+        "",
+        &[("authorization", &basic)],
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let d: Value = serde_json::from_str(&text).unwrap();
+    let t = &d["totals"];
+    assert_eq!(t["requests"], 4, "{d}");
+    assert_eq!(t["errors"], 1, "{d}");
+    assert_eq!(t["fallbacks"], 1, "{d}");
+    assert_eq!(t["error_rate"], 0.25);
+    let provider = |name: &str| {
+        d["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {d}"))
+            .clone()
+    };
+    assert_eq!(provider("p-ok")["served"], 3);
+    assert_eq!(provider("p-ok")["share"], 1.0);
+    assert_eq!(provider("p-status-500")["failed_attempts"], 1);
+    assert_eq!(provider("p-echokey")["failed_attempts"], 1);
+    for k in d["keys"].as_array().unwrap() {
+        let label = k["name"].as_str().unwrap();
+        let shown = k["cost_usd"].as_f64().unwrap();
+        assert!(
+            (shown - spend[label]).abs() < 1e-12,
+            "{label}: {shown} vs {}",
+            spend[label]
+        );
+    }
+    let recent = d["recent"].as_array().unwrap();
+    assert_eq!(recent.len(), 4);
+    assert_eq!(recent[0]["outcome"], "error", "newest first");
+    assert_eq!(
+        recent[2]["attempts"].as_array().unwrap().len(),
+        2,
+        "{}",
+        recent[2]
+    );
+    assert!(!text.contains(KEY_A) && !text.contains(MGMT) && !text.contains(UPSTREAM));
+}
+
+fn base64(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
