@@ -18,6 +18,8 @@
 mod check;
 mod demo;
 mod import;
+#[cfg(feature = "otel")]
+mod otel;
 mod prices;
 mod serve;
 mod signal;
@@ -118,6 +120,9 @@ fn block_on(command: impl Future<Output = Result<(), String>>) -> Result<(), Str
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    #[cfg(feature = "otel")]
+    return otel::init_logging(filter);
+    #[cfg(not(feature = "otel"))]
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

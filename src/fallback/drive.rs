@@ -195,7 +195,8 @@ where
 }
 
 /// One attempt's span, a child of the request's (see [`crate::telemetry`]): the OpenTelemetry
-/// GenAI fields of the endpoint tried, then its outcome. It ends when the attempt is classified,
+/// GenAI fields of the endpoint tried, then its outcome (integers as `i64`: OpenTelemetry
+/// exports a `u64` as text). It ends when the attempt is classified,
 /// which for a stream is its first content event: its duration is the attempt's time to first
 /// token.
 fn attempt_span(target: &Target, index: usize) -> tracing::Span {
@@ -209,7 +210,7 @@ fn attempt_span(target: &Target, index: usize) -> tracing::Span {
         gen_ai.provider.name = &*e.provider.slug,
         gen_ai.request.model = &*e.upstream_model,
         switchyard.model = &*target.model.slug,
-        switchyard.attempt = index as u64 + 1,
+        switchyard.attempt = i64::try_from(index + 1).unwrap_or(i64::MAX),
         switchyard.outcome = tracing::field::Empty,
         switchyard.latency_ms = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
@@ -223,8 +224,11 @@ fn record_attempt_span(
     failure: Option<&AttemptFailure>,
 ) {
     // The failure's message is left out: an upstream's error text can echo what it was sent.
-    span.record("http.response.status_code", status);
-    span.record("switchyard.latency_ms", elapsed.as_millis() as u64);
+    span.record("http.response.status_code", i64::from(status));
+    span.record(
+        "switchyard.latency_ms",
+        i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+    );
     span.record(
         "switchyard.outcome",
         if failure.is_some() {

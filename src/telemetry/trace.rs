@@ -113,6 +113,12 @@ pub(super) fn request_span(headers: &HeaderMap, ext: &http::Extensions) -> (Span
     (span, id.into())
 }
 
+/// A count as a span value: integers are recorded as `i64`, which OpenTelemetry exports as
+/// integers (a `u64` would arrive as text).
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Fills the request span's outcome fields from the finished request.
 pub(super) fn record_finish(span: &Span, s: &RequestSummary) {
     if let Some(model) = &s.model {
@@ -124,13 +130,13 @@ pub(super) fn record_finish(span: &Span, s: &RequestSummary) {
     if let Some(key) = &s.key {
         span.record("switchyard.key", key.as_str());
     }
-    span.record("gen_ai.usage.input_tokens", s.input_tokens);
-    span.record("gen_ai.usage.output_tokens", s.output_tokens);
-    span.record("http.response.status_code", s.status);
-    span.record("switchyard.attempts", s.attempts.len() as u64);
+    span.record("gen_ai.usage.input_tokens", int(s.input_tokens));
+    span.record("gen_ai.usage.output_tokens", int(s.output_tokens));
+    span.record("http.response.status_code", i64::from(s.status));
+    span.record("switchyard.attempts", int(s.attempts.len() as u64));
     span.record("switchyard.outcome", outcome_str(s));
     if let Some(ttft) = s.ttft_ms {
-        span.record("switchyard.ttft_ms", ttft);
+        span.record("switchyard.ttft_ms", int(ttft));
     }
     span.record("switchyard.cost_usd", s.cost_usd);
     if s.outcome == super::Outcome::Error {
