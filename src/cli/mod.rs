@@ -118,6 +118,10 @@ fn block_on(command: impl Future<Output = Result<(), String>>) -> Result<(), Str
 /// Logs to stderr (stdout carries the command's own output), filtered by `RUST_LOG` or else
 /// `default`.
 fn init_logging(default: &str) {
+    // Without an exporter the request and attempt spans would only prefix log lines (and cost
+    // their formatting on every request): off unless RUST_LOG asks for them.
+    #[cfg(not(feature = "otel"))]
+    let default = format!("{default},switchyard::request=off,switchyard::attempt=off");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     #[cfg(feature = "otel")]

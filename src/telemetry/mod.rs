@@ -6,7 +6,7 @@
 //! last byte of a stream. [`TelemetryLayer`] sits just inside parse, where the request is
 //! parsed and its [`RequestContext`](crate::context::RequestContext) exists, and reports when
 //! the response's body ends: the context's attempt chain, the status, and the served
-//! generation's record, which the meter copies into the request's [`Tap`].
+//! generation's figures, which the meter copies into the request's [`Tap`].
 //!
 //! # Contract
 //!
@@ -57,7 +57,7 @@ pub use layer::{ResponseFuture, Telemetry, TelemetryLayer};
 pub use log::RequestLog;
 pub use recent::Recent;
 pub use summary::{AttemptSummary, Outcome, RequestSummary};
-pub use tap::Tap;
+pub use tap::{Served, Tap};
 pub use trace::{TRACE_ID_HEADER, TraceParent};
 
 use std::path::Path;

@@ -2,9 +2,10 @@
 //! keeps it — who asked (the key's label, never the key), what was asked and served, every
 //! attempt, and what it cost and took.
 
+use super::Served;
 use crate::catalog::Usd;
 use crate::context::{ApiKind, CallerKey, ChatRequest, RequestContext};
-use crate::ledger::{GenerationRecord, Ingress};
+use crate::ledger::Ingress;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -121,16 +122,11 @@ impl Arrival {
         }
     }
 
-    /// The summary once the response has ended (`ended`: to its last byte), with the meter's
-    /// record of the served attempt if there was one.
-    pub(super) fn finish(
-        self,
-        status: u16,
-        ended: bool,
-        record: Option<GenerationRecord>,
-    ) -> RequestSummary {
-        let attempts = match &self.ctx {
-            Some(ctx) => ctx.with_attempts(|logged| {
+    /// The summary once the response has ended (`ended`: to its last byte), with the figures
+    /// of the served attempt if there was one.
+    pub(super) fn finish(self, status: u16, ended: bool, served: Option<Served>) -> RequestSummary {
+        let attempts = self.ctx.as_ref().map_or_else(Vec::new, |ctx| {
+            ctx.with_attempts(|logged| {
                 logged
                     .iter()
                     .map(|a| AttemptSummary {
@@ -140,28 +136,17 @@ impl Arrival {
                         latency_ms: a.latency_ms,
                     })
                     .collect()
-            }),
-            None => record.as_ref().map_or_else(Vec::new, |r| {
-                r.attempts
-                    .iter()
-                    .map(|a| AttemptSummary {
-                        provider: a.provider.clone(),
-                        model: a.model.clone(),
-                        status: a.status,
-                        latency_ms: a.latency_ms,
-                    })
-                    .collect()
-            }),
-        };
-        let outcome = match &record {
+            })
+        });
+        let outcome = match &served {
             _ if status >= 400 => Outcome::Error,
-            Some(r) if r.finish_reason.as_deref() == Some("error") => Outcome::Error,
-            Some(r) if r.cancelled => Outcome::Cancelled,
+            Some(s) if s.errored => Outcome::Error,
+            Some(s) if s.cancelled => Outcome::Cancelled,
             _ if !ended => Outcome::Cancelled,
             _ => Outcome::Ok,
         };
-        let id = match (&record, &self.ctx) {
-            (Some(r), _) => r.id.clone(),
+        let id = match (&served, &self.ctx) {
+            (Some(s), _) => s.id.clone(),
             (None, Some(ctx)) => ctx.id().shared(),
             (None, None) => Arc::from(""),
         };
@@ -188,17 +173,14 @@ impl Arrival {
             ttft_ms: None,
             total_ms,
         };
-        if let Some(r) = record {
-            s.model = Some(r.model);
-            s.provider = Some(r.provider_slug);
-            s.input_tokens = r.tokens_prompt;
-            s.output_tokens = r.tokens_completion;
-            s.cost_picodollars = r.total_cost;
-            s.cost_usd = Usd::from_picodollars(r.total_cost).as_f64();
-            s.ttft_ms = Some(r.ttft_ms);
-            if s.key.is_none() {
-                s.key = r.label;
-            }
+        if let Some(served) = served {
+            s.model = Some(served.model);
+            s.provider = Some(served.provider);
+            s.input_tokens = served.input_tokens;
+            s.output_tokens = served.output_tokens;
+            s.cost_picodollars = served.cost_picodollars;
+            s.cost_usd = Usd::from_picodollars(served.cost_picodollars).as_f64();
+            s.ttft_ms = Some(served.ttft_ms);
         }
         s
     }
