@@ -65,6 +65,9 @@ pub(super) async fn bind(
         .local_addr()
         .map_or_else(|_| listen.to_owned(), |a| a.to_string());
     println!("switchyard listening on http://{addr}/api/v1");
+    if gateway.config().telemetry.dashboard {
+        println!("dashboard: http://{addr}/dashboard");
+    }
     Ok(listener)
 }
 
