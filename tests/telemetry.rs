@@ -373,3 +373,42 @@ fn base64(text: &str) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn a_stream_the_client_leaves_is_logged_as_cancelled() {
+    use http_body_util::BodyExt;
+    let (fake, _fake) = start_fake().await;
+    let dir = scratch("request-log-cancel");
+    let log = dir.join("requests.jsonl");
+    let cfg = fault_config(
+        fake,
+        &[("acme/slow", &["drip-30"])],
+        FaultTimeouts::default(),
+        &format!(
+            "[telemetry]\nrequest_log = true\nrequest_log_path = {:?}\n",
+            log.display().to_string()
+        ),
+    );
+    let addr = start_gateway(gateway_from(&cfg, &|_| None)).await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let req = http::Request::post(format!("http://{addr}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(chat(
+            "acme/slow",
+            true,
+        ))))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    // Some of the stream, then the client goes away.
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.is_data());
+    drop(body);
+    drop(client);
+    let lines = read_lines(&log, 1).await;
+    assert_eq!(lines[0]["outcome"], "cancelled", "{}", lines[0]);
+    assert_eq!(lines[0]["streamed"], true);
+    let _ = std::fs::remove_dir_all(dir);
+}
