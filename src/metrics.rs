@@ -89,9 +89,10 @@ const STATUSES: [u16; 13] = [
     200, 400, 401, 402, 403, 404, 408, 413, 429, 500, 502, 503, 504,
 ];
 const STATUS_SLOTS: usize = STATUSES.len() + 1;
-const APIS: [(ApiKind, &str); 2] = [
+const APIS: [(ApiKind, &str); 3] = [
     (ApiKind::Chat, "chat"),
     (ApiKind::Completions, "completions"),
+    (ApiKind::Embeddings, "embeddings"),
 ];
 
 /// One provider's attempts: successes and failures.
@@ -277,6 +278,7 @@ fn api_slot(api: ApiKind) -> usize {
     match api {
         ApiKind::Chat => 0,
         ApiKind::Completions => 1,
+        ApiKind::Embeddings => 2,
     }
 }
 

@@ -239,6 +239,11 @@ async fn a_translated_message_comes_back_in_anthropics_shape_and_is_metered() {
     assert!(v["content"][0]["text"].as_str().unwrap().contains("Hello"));
     assert_eq!(v["usage"]["input_tokens"], 12);
     assert_eq!(v["usage"]["output_tokens"], 5);
+    // OpenRouter's cost rides along: 12 × $1/M + 5 × $2/M.
+    assert!(
+        (v["usage"]["cost"].as_f64().unwrap() - 0.000022).abs() < 1e-12,
+        "{v}"
+    );
     let id = v["id"].as_str().unwrap();
     assert!(id.starts_with("msg_"), "{id}");
     // The upstream got an OpenAI chat request.
@@ -341,6 +346,7 @@ async fn an_anthropic_upstream_gets_the_native_body_and_headers() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["type"], "message");
     assert_eq!(v["content"][0]["text"], "Hi! My name is Claude.");
+    assert!(v["usage"]["cost"].as_f64().unwrap() > 0.0, "{v}");
     let seen = seen.lock().unwrap();
     let (action, headers, up) = &seen[0];
     assert_eq!(action, "messages");
@@ -519,4 +525,66 @@ async fn models_answers_in_anthropics_shape_when_asked_by_a_claude_client() {
     // Without the header, OpenRouter's shape.
     let (_, text) = get(&format!("{url}/models")).await;
     assert!(serde_json::from_str::<Value>(&text).unwrap()["data"][0]["pricing"].is_object());
+}
+
+#[tokio::test]
+async fn a_failure_after_content_ends_the_stream_with_an_anthropic_error_event() {
+    let (fake_addr, _fake) = start_fake().await;
+    let toml = config_toml(
+        fake_addr,
+        &[("openai/cut", &[("errchunkafter", 1.0, 1.0)])],
+        "",
+    );
+    let url = start_gateway_with_env(&toml, &[]).await;
+    let (status, text) = messages(&url, &hello("openai/cut", true), &[]).await;
+    assert_eq!(status, 200, "{text}");
+    let evs = events(&text);
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"content_block_delta"), "{names:?}");
+    let (last, data) = evs.last().unwrap();
+    assert_eq!(last, "error", "{names:?}");
+    assert_eq!(data["type"], "error");
+    assert!(data["error"]["type"].is_string() && data["error"]["message"].is_string());
+    assert!(!names.contains(&"message_stop"), "{names:?}");
+}
+
+#[tokio::test]
+async fn the_messages_layer_alone_reaches_the_chat_path_of_a_plain_client() {
+    use switchyard::ingress::anthropic::MessagesLayer;
+    use tower::{Layer, ServiceExt};
+    let (addr, fake) = start_fake().await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<switchyard::Body>();
+    let upstream = tower::service_fn(move |req: http::Request<switchyard::Body>| {
+        let client = client.clone();
+        async move {
+            let (mut parts, body) = req.into_parts();
+            parts.uri = format!("http://{addr}/ok{}", parts.uri).parse()?;
+            let resp = client
+                .request(http::Request::from_parts(parts, body))
+                .await?;
+            Ok::<_, switchyard::BoxError>(resp.map(switchyard::body::boxed))
+        }
+    });
+    let svc = MessagesLayer::new()
+        .model_names(|_| Some("local".to_owned()))
+        .layer(upstream);
+    let req = http::Request::post("/v1/messages?beta=true")
+        .body(switchyard::body::full(
+            hello("claude-sonnet-4-5", false).to_string(),
+        ))
+        .unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["content"][0]["text"], "Hello from the fake");
+    assert_eq!(v["model"], "claude-sonnet-4-5");
+    assert!(v.get("provider").is_none(), "{v}");
+    let seen = fake.requests();
+    assert_eq!(seen[0].path, "/ok/v1/chat/completions");
+    assert_eq!(seen[0].body["model"], "local");
 }

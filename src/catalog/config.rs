@@ -70,6 +70,12 @@ pub struct ServerConfig {
     /// Record metrics and serve them at `GET /metrics` (default true).
     #[serde(default = "yes")]
     pub metrics: bool,
+    /// How many Responses API responses are kept for `previous_response_id` (default 1000).
+    #[serde(default = "default_responses_store")]
+    pub responses_store: usize,
+    /// How many bytes of their conversations (as JSON) are kept at most (default 64 MiB).
+    #[serde(default = "default_responses_store_bytes")]
+    pub responses_store_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +86,8 @@ impl Default for ServerConfig {
             keepalive_ms: default_keepalive_ms(),
             shutdown_grace_ms: default_shutdown_ms(),
             metrics: true,
+            responses_store: default_responses_store(),
+            responses_store_bytes: default_responses_store_bytes(),
         }
     }
 }
@@ -92,6 +100,12 @@ fn default_body_limit() -> usize {
 }
 fn default_keepalive_ms() -> u64 {
     1000
+}
+fn default_responses_store() -> usize {
+    crate::ingress::responses::DEFAULT_CAPACITY
+}
+fn default_responses_store_bytes() -> usize {
+    crate::ingress::responses::DEFAULT_MAX_BYTES
 }
 fn default_shutdown_ms() -> u64 {
     30_000

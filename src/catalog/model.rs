@@ -98,6 +98,12 @@ impl Model {
             .filter(|(_, e)| e.provider.enabled)
     }
 
+    /// True when the model answers `POST /embeddings`: its `output_modalities` include
+    /// `embeddings`, as OpenRouter's `/models` lists embedding models.
+    pub fn embeds(&self) -> bool {
+        self.output_modalities.iter().any(|m| m == "embeddings")
+    }
+
     /// `author` of `author/name`.
     pub fn author(&self) -> &str {
         self.slug.split_once('/').map_or("", |(a, _)| a)

@@ -90,12 +90,14 @@ pub fn run(cli: Cli) -> ExitCode {
     // `check` reports problems itself; the library's own warnings about them would repeat it.
     let quiet = matches!(cli.command, Some(Command::Check(_) | Command::Catalog(_)));
     init_logging(if quiet { "error" } else { "info" });
-    let result = match cli.command {
-        None => block_on(serve::run(cli.serve)),
-        Some(Command::Serve(args)) => block_on(serve::run(args)),
-        Some(Command::Demo(args)) => block_on(demo::run(args.listen.as_deref())),
-        Some(Command::Check(args)) => block_on(check::run(args)),
-        Some(Command::Catalog(CatalogCommand::Import(args))) => import::run(&args),
+    // No subcommand is `serve`; `serve --demo` is `demo`.
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let result = match command {
+        Command::Serve(args) if args.demo => block_on(demo::run(args.listen.as_deref())),
+        Command::Serve(args) => block_on(serve::run(args)),
+        Command::Demo(args) => block_on(demo::run(args.listen.as_deref())),
+        Command::Check(args) => block_on(check::run(args)),
+        Command::Catalog(CatalogCommand::Import(args)) => import::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

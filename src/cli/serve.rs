@@ -22,9 +22,6 @@ pub struct ServeArgs {
 
 /// Builds the gateway, serves until Ctrl-C or SIGTERM, then stops gracefully.
 pub(super) async fn run(args: ServeArgs) -> Result<(), String> {
-    if args.demo {
-        return super::demo::run(args.listen.as_deref()).await;
-    }
     let gateway = match &args.config {
         Some(path) => Gateway::from_file(path).map_err(|e| e.to_string())?,
         None => {

@@ -141,10 +141,12 @@ pub fn set_chat<B: FromChat>(req: &mut Request<B>, chat: Arc<ChatRequest>) {
 }
 
 /// The client API a request path names: `…/completions` but not `…/chat/completions` is the
-/// legacy completions API; anything else is chat.
+/// legacy completions API, `…/embeddings` embeddings; anything else is chat.
 pub fn api_of_path(path: &str) -> ApiKind {
     let path = path.trim_end_matches('/');
-    if path.ends_with("/completions") && !path.ends_with("/chat/completions") {
+    if path.ends_with("/embeddings") {
+        ApiKind::Embeddings
+    } else if path.ends_with("/completions") && !path.ends_with("/chat/completions") {
         ApiKind::Completions
     } else {
         ApiKind::Chat

@@ -14,6 +14,9 @@ pub enum ApiKind {
     Chat,
     /// `POST /completions` (legacy: `prompt` in, `choices[].text` out).
     Completions,
+    /// `POST /embeddings` (`input` in, `data[].embedding` out): served only by models that
+    /// embed ([`Model::embeds`](crate::catalog::Model::embeds)) on OpenAI-style endpoints.
+    Embeddings,
 }
 
 /// The parsed request body. [`body`](Self::body) keeps every field, known or not, so unknown

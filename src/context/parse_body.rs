@@ -121,6 +121,21 @@ pub(crate) fn parse_request_bytes(
                 .map(|m| m.get("content").map_or(0, text_len))
                 .sum()
         }
+        (ApiKind::Embeddings, _) => {
+            if stream {
+                return Err(GatewayError::bad_request(
+                    "`stream` is not supported for embeddings",
+                ));
+            }
+            match body.get("input") {
+                Some(i @ (Value::String(_) | Value::Array(_))) => embedding_chars(i),
+                _ => {
+                    return Err(GatewayError::bad_request(
+                        "`input` is required (a string, an array of strings, or token arrays)",
+                    ));
+                }
+            }
+        }
         (ApiKind::Completions, _) => match body.get("prompt") {
             Some(p @ (Value::String(_) | Value::Array(_))) => text_len(p),
             _ => {
@@ -192,6 +207,16 @@ fn check_reasoning(body: &Map<String, Value>) -> Result<(), GatewayError> {
         }
     }
     Ok(())
+}
+
+/// Characters an embeddings `input` stands for: its text, and about four per token id.
+fn embedding_chars(input: &Value) -> usize {
+    match input {
+        Value::Array(items) => items.iter().map(embedding_chars).sum(),
+        Value::String(s) => s.len(),
+        Value::Number(_) => 4,
+        _ => 0,
+    }
 }
 
 /// Characters of text in a content value (string, parts, or prompt array).

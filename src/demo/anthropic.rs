@@ -2,8 +2,8 @@
 //! SSE events (`message_start`, `content_block_start`, `ping`, `content_block_delta`…,
 //! `content_block_stop`, `message_delta`, `message_stop`), and Anthropic's error object.
 
+use super::event::Event;
 use super::reply::Reply;
-use super::sim::Event;
 use bytes::Bytes;
 use serde_json::{Value, json};
 

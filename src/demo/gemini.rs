@@ -2,8 +2,8 @@
 //! `streamGenerateContent?alt=sse` events (each a whole `GenerateContentResponse`, no
 //! `[DONE]`), and Google's error object.
 
+use super::event::Event;
 use super::reply::Reply;
-use super::sim::Event;
 use crate::body::sse_event;
 use serde_json::{Value, json};
 

@@ -26,6 +26,7 @@
 //! ```
 
 mod anthropic;
+mod event;
 mod gemini;
 mod openai;
 pub mod providers;

@@ -2,8 +2,8 @@
 //! `text_completion`) bodies, `chat.completion.chunk` SSE events ending in `data: [DONE]`,
 //! and OpenAI's error envelope.
 
+use super::event::Event;
 use super::reply::Reply;
-use super::sim::Event;
 use crate::body::{DONE_EVENT, sse_event};
 use bytes::Bytes;
 use serde_json::{Value, json};

@@ -2,6 +2,7 @@
 //! the key the way the real API does, answering after its latencies, and failing its share of
 //! requests.
 
+use super::event::Pace;
 use super::providers::SimSpec;
 use super::reply::Reply;
 use super::{anthropic, gemini, openai};
@@ -19,44 +20,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// One SSE event of a simulated stream and when it is due.
-#[derive(Debug, Clone)]
-pub(super) struct Event {
-    bytes: Bytes,
-    pace: Pace,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pace {
-    /// After the time to first token.
-    Head,
-    /// One token's time after the previous event.
-    Token,
-    /// Right after the previous event.
-    Tail,
-}
-
-impl Event {
-    pub(super) fn head(bytes: Bytes) -> Event {
-        Event {
-            bytes,
-            pace: Pace::Head,
-        }
-    }
-    pub(super) fn token(bytes: Bytes) -> Event {
-        Event {
-            bytes,
-            pace: Pace::Token,
-        }
-    }
-    pub(super) fn tail(bytes: Bytes) -> Event {
-        Event {
-            bytes,
-            pace: Pace::Tail,
-        }
-    }
-}
 
 struct Sim {
     spec: SimSpec,
@@ -191,7 +154,7 @@ impl Sim {
         let (first, per_token) = (spec.first_token, spec.per_token);
         let stream = futures_util::stream::unfold(events.into_iter(), move |mut rest| async move {
             let event = rest.next()?;
-            let wait = match event.pace {
+            let wait = match event.pace() {
                 Pace::Head => first,
                 Pace::Token => per_token,
                 Pace::Tail => Duration::ZERO,
@@ -199,7 +162,7 @@ impl Sim {
             if !wait.is_zero() {
                 tokio::time::sleep(jitter(wait)).await;
             }
-            Some((Ok::<_, Infallible>(event.bytes), rest))
+            Some((Ok::<_, Infallible>(event.into_bytes()), rest))
         });
         (
             [(header::CONTENT_TYPE, "text/event-stream")],

@@ -423,5 +423,6 @@ fn api_path(kind: ApiKind) -> &'static str {
     match kind {
         ApiKind::Chat => "/chat/completions",
         ApiKind::Completions => "/completions",
+        ApiKind::Embeddings => "/embeddings",
     }
 }

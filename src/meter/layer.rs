@@ -192,8 +192,14 @@ impl Facts {
     /// From a parsed completion.
     fn of(v: &Value) -> Facts {
         let choice = &v["choices"][0];
+        // An embeddings list has no completion and no finish: all it produced is there, so
+        // zero-completion insurance (a completion that stopped before it began) is not for it.
+        let embeddings = v["object"] == "list" && v["data"].is_array();
         Facts {
-            finish: choice["finish_reason"].as_str().map(str::to_owned),
+            finish: choice["finish_reason"]
+                .as_str()
+                .or(embeddings.then_some("stop"))
+                .map(str::to_owned),
             native: choice["native_finish_reason"].as_str().map(str::to_owned),
             completion_chars: text_chars(choice),
             usage: v.get("usage").and_then(Usage::from_openai),

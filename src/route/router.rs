@@ -4,8 +4,8 @@ use super::Sticky;
 use super::filter::{self, Exclusion, Filters};
 use super::plan::{Group, Keep, Plan};
 use super::sort::{self, Soft, SortKey};
-use crate::catalog::Catalog;
-use crate::context::ModelHints;
+use crate::catalog::{Api, Catalog};
+use crate::context::{ApiKind, ModelHints};
 use crate::context::{ChatRequest, SortPref, Target};
 use crate::error::GatewayError;
 use crate::health::Health;
@@ -93,6 +93,9 @@ impl Router<'_> {
                     Some(json!({"code": "model_not_found", "requested_models": [slug]}));
                 e
             })?;
+            if (chat.kind == ApiKind::Embeddings) != model.embeds() {
+                return Err(wrong_api(slug, chat.kind));
+            }
             let mh = chat
                 .hints
                 .per_model
@@ -105,7 +108,18 @@ impl Router<'_> {
                     model: model.clone(),
                     endpoint: i,
                 };
-                match filters.check(model, e, mh) {
+                let checked = if chat.kind == ApiKind::Embeddings && e.provider.api != Api::OpenAi {
+                    Err((
+                        "api",
+                        format!(
+                            "speaks {:?}, which has no embeddings API here",
+                            e.provider.api
+                        ),
+                    ))
+                } else {
+                    filters.check(model, e, mh)
+                };
+                match checked {
                     Ok(()) => group.push(target),
                     Err((code, detail)) => excluded.push(Exclusion {
                         key: target.key().to_owned(),
@@ -167,4 +181,26 @@ impl Router<'_> {
         }
         None
     }
+}
+
+/// The 400 for a model the request's API cannot use: an embeddings request naming a model
+/// that does not embed, or a completion naming an embedding model.
+fn wrong_api(slug: &str, kind: ApiKind) -> GatewayError {
+    let (message, code) = if kind == ApiKind::Embeddings {
+        (
+            format!(
+                "`{slug}` is not an embedding model: `/embeddings` is served only by models \
+                 whose `output_modalities` include `embeddings`"
+            ),
+            "not_an_embedding_model",
+        )
+    } else {
+        (
+            format!("`{slug}` is an embedding model: send it to `/embeddings`"),
+            "embedding_model",
+        )
+    };
+    let mut e = GatewayError::bad_request(message);
+    e.availability = Some(json!({"code": code, "requested_models": [slug]}));
+    e
 }

@@ -51,7 +51,8 @@ where
         let stack = match completion_kind(req.method(), req.uri().path()) {
             Some(ApiKind::Chat) => &self.chat,
             Some(ApiKind::Completions) => &self.completions,
-            None => {
+            // Embeddings are the router's: its route marks them with their ingress.
+            Some(ApiKind::Embeddings) | None => {
                 return Either::Right(
                     self.router
                         .clone()

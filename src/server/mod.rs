@@ -24,6 +24,7 @@ mod gateway;
 mod keys_api;
 mod metrics_api;
 mod repoll;
+mod responses_api;
 mod routes;
 mod serve;
 mod stack;

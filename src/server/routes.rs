@@ -25,8 +25,10 @@ impl Gateway {
                 "/completions",
                 post_service(self.completion_service(ApiKind::Completions)),
             )
+            .route_service("/embeddings", post_service(self.embeddings_service()))
             .route_service("/messages", post_service(self.messages_service()))
             .route("/messages/count_tokens", post(anthropic_api::count_tokens))
+            .route_service("/responses", post_service(self.responses_service()))
             .route("/models", get(list_models))
             .route("/models/{author}/{slug}/endpoints", get(model_endpoints))
             .route("/model/{author}/{slug}", get(one_model))

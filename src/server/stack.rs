@@ -54,6 +54,21 @@ impl Gateway {
         self.completion_service_over(kind, self.upstream.clone())
     }
 
+    /// `POST /embeddings`: the same stack for [`ApiKind::Embeddings`] (routed only to models
+    /// that embed, passed through to OpenAI-style endpoints, metered per input token), its
+    /// generations recorded as [`Ingress::Embeddings`](crate::ledger::Ingress).
+    pub fn embeddings_service(&self) -> CompletionService {
+        let stack = self.completion_service(ApiKind::Embeddings);
+        BoxCloneSyncService::new(tower::ServiceExt::map_request(
+            stack,
+            |mut req: http::Request<axum::body::Body>| {
+                req.extensions_mut()
+                    .insert(crate::ledger::Ingress::Embeddings);
+                req
+            },
+        ))
+    }
+
     /// [`Gateway::completion_service`] over another upstream service than the HTTP client: an
     /// in-process model server, a custom client, a test double. It receives each attempt's
     /// request as translate built it (the provider's wire format, the [`crate::context::Target`]

@@ -44,7 +44,7 @@ pub struct RequestSummary {
     pub id: Arc<str>,
     /// Its trace id (32 hex digits), as in `x-switchyard-trace-id`.
     pub trace_id: Arc<str>,
-    /// The client API: `chat`, `completions` or `messages`.
+    /// The client API: `chat`, `completions`, `messages`, `responses` or `embeddings`.
     pub api: &'static str,
     /// The paying key's label; `None` without a key.
     pub key: Option<String>,
@@ -108,6 +108,8 @@ impl Arrival {
         let chat = ext.get::<Arc<ChatRequest>>().cloned();
         let api = match (ext.get::<Ingress>(), chat.as_ref().map(|c| c.kind)) {
             (Some(Ingress::Messages), _) => "messages",
+            (Some(Ingress::Responses), _) => "responses",
+            (_, Some(ApiKind::Embeddings)) => "embeddings",
             (_, Some(ApiKind::Completions)) => "completions",
             _ => "chat",
         };

@@ -78,6 +78,7 @@ pub(super) fn request_span(headers: &HeaderMap, ext: &http::Extensions) -> (Span
     let model = chat.and_then(|c| c.model.as_deref()).unwrap_or_default();
     let operation = match chat.map(|c| c.kind) {
         Some(crate::context::ApiKind::Completions) => "text_completion",
+        Some(crate::context::ApiKind::Embeddings) => "embeddings",
         _ => "chat",
     };
     let id = ext

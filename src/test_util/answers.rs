@@ -45,6 +45,17 @@ pub(super) fn completion_json(ask: &Ask) -> String {
     .to_string()
 }
 
+/// An embeddings list: one three-dimensional vector per input, 8 prompt tokens each.
+pub(super) fn embeddings_json(ask: &Ask, inputs: usize) -> String {
+    let data: Vec<Value> = (0..inputs)
+        .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.25, -0.5, i as f64]}))
+        .collect();
+    let tokens = 8 * inputs;
+    json!({"object": "list", "data": data, "model": ask.model,
+           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+    .to_string()
+}
+
 pub(super) fn chunk(model: &str, delta: &Value, finish: Option<&str>) -> String {
     let v = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
@@ -72,6 +83,55 @@ pub(super) fn stream_events(ask: &Ask) -> Vec<String> {
     ]
 }
 
+/// A call of tool `name` with `{"city":"Paris"}`, as JSON or as chunks (the arguments in two
+/// pieces).
+pub(super) fn tool_call(ask: &Ask, name: &str) -> Response {
+    let m = &ask.model;
+    let usage = json!({"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27});
+    if !ask.stream {
+        let body = json!({"id": "chatcmpl-fake", "object": "chat.completion",
+            "created": 1_700_000_000, "model": m,
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": null, "tool_calls": [{"id": "call_fake",
+                "type": "function", "function": {"name": name,
+                "arguments": "{\"city\":\"Paris\"}"}}]}}],
+            "usage": usage});
+        return json_response(StatusCode::OK, body.to_string());
+    }
+    let call = |v: Value| json!({"tool_calls": [v]});
+    let usage = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+        "created": 1_700_000_000, "model": m, "choices": [], "usage": usage});
+    let body = [
+        chunk(m, &json!({"role": "assistant", "content": null}), None),
+        chunk(
+            m,
+            &call(json!({"index": 0, "id": "call_fake", "type": "function",
+            "function": {"name": name, "arguments": ""}})),
+            None,
+        ),
+        chunk(
+            m,
+            &call(json!({"index": 0, "function": {"arguments": "{\"city\":"}})),
+            None,
+        ),
+        chunk(
+            m,
+            &call(json!({"index": 0, "function": {"arguments": "\"Paris\"}"}})),
+            None,
+        ),
+        chunk(m, &json!({}), Some("tool_calls")),
+        format!("data: {usage}\n\n"),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    (
+        StatusCode::OK,
+        [("content-type", "text/event-stream")],
+        body,
+    )
+        .into_response()
+}
+
 /// How a normal answer is sent.
 pub(super) enum Pacing {
     /// As written.
@@ -85,6 +145,10 @@ pub(super) enum Pacing {
 }
 
 pub(super) fn normal(fake: &Fake, ask: &Ask, pacing: Pacing) -> Response {
+    if let Some(inputs) = ask.embeddings {
+        fake.completed.fetch_add(1, Ordering::Relaxed);
+        return json_response(StatusCode::OK, embeddings_json(ask, inputs));
+    }
     let (ct, pieces) = if ask.stream {
         ("text/event-stream", stream_events(ask))
     } else {

@@ -55,6 +55,11 @@ pub(super) struct Ask {
     pub(super) echo: Option<String>,
     /// The `Authorization` header received (for the key-echo scenarios).
     pub(super) auth: String,
+    /// An embeddings request: how many inputs it sent.
+    pub(super) embeddings: Option<usize>,
+    /// The first tool the request offers, unless its last message is already a tool result
+    /// (for the `toolcall` scenario).
+    pub(super) tool: Option<String>,
 }
 
 impl Ask {

@@ -22,6 +22,7 @@
 //! | `rechunk-<seed>` | the normal answer cut at pseudo-random byte positions |
 //! | `finishnodone` | streams: finish reason and usage, then the end without `[DONE]` |
 //! | `echokey` | 401 whose message echoes the `Authorization` header it received (as OpenAI does) |
+//! | `toolcall` | a call of the request's first tool with `{"city":"Paris"}` (streams: the arguments in two pieces); a normal answer once the last message is a tool result |
 //!
 //! Stream faults, injected after the role chunk (`…before`, before any content) or after the
 //! first content chunk (`…after`):
@@ -37,6 +38,9 @@
 //! | `errkeychunk` | as `errchunk`, its message echoing the `Authorization` header | as `echokey` but in a 200 |
 //!
 //! Connection refused has no scenario: point a provider at [`refused_base_url`].
+//!
+//! `POST …/v1/embeddings` gets, in `ok` and the other normal scenarios, an embeddings list: one
+//! three-number vector per input and 8 prompt tokens each (`status-…` scenarios fail as above).
 //!
 //! ```no_run
 //! # async fn demo() {

@@ -3,7 +3,7 @@
 
 use super::answers::{
     Pacing, body_response, faulty_json, faulty_stream, huge, json_response, normal, send_all,
-    silence, stream_events,
+    silence, stream_events, tool_call,
 };
 use super::ask::{Ask, parse_fault};
 use super::fake::{Abort, Fake, ResetHandle, Seen, serve_connection};
@@ -83,6 +83,17 @@ pub(super) async fn handle(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned(),
+        tool: body["tools"][0]["function"]["name"]
+            .as_str()
+            .filter(|_| {
+                let last = body["messages"].as_array().and_then(|m| m.last());
+                last.is_none_or(|m| m["role"] != "tool")
+            })
+            .map(str::to_owned),
+        embeddings: path.ends_with("/embeddings").then(|| match &body["input"] {
+            Value::Array(items) => items.len(),
+            _ => 1,
+        }),
     };
     if fake.record.load(Ordering::Relaxed) {
         fake.seen.lock().unwrap().push(Seen {
@@ -130,6 +141,10 @@ pub(super) async fn handle(
             resp.extensions_mut().insert(Abort);
             resp
         }
+        ["toolcall"] => match &ask.tool {
+            Some(name) => tool_call(&ask, name),
+            None => normal(&fake, &ask, Pacing::Whole),
+        },
         ["garbage"] => json_response(StatusCode::OK, "{not json".to_owned()),
         ["error200"] => json_response(
             StatusCode::OK,
@@ -187,9 +202,11 @@ pub async fn start_fake_on(bind: &str) -> (SocketAddr, Fake) {
     let app = Router::new()
         .route("/{scenario}/v1/chat/completions", post(handle))
         .route("/{scenario}/v1/completions", post(handle))
+        .route("/{scenario}/v1/embeddings", post(handle))
         // Without a scenario segment the fake behaves as `ok` (any OpenAI base URL ending in /v1).
         .route("/v1/chat/completions", post(handle_ok))
         .route("/v1/completions", post(handle_ok))
+        .route("/v1/embeddings", post(handle_ok))
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -245,12 +245,14 @@ async fn respond(
     let object = match chat.kind {
         ApiKind::Chat => "chat.completion",
         ApiKind::Completions => "text_completion",
+        ApiKind::Embeddings => "list",
     };
     // The usual OpenAI-compatible answer is spliced, never a `Value`; anything unusual
     // (errors included) takes the `Value` path below.
-    let spliced = (!chat.stream && matches!(provider.api, Api::OpenAi))
-        .then(|| response::splice_response(&bytes, &stamp, object))
-        .flatten();
+    let spliced =
+        (!chat.stream && matches!(provider.api, Api::OpenAi) && chat.kind != ApiKind::Embeddings)
+            .then(|| response::splice_response(&bytes, &stamp, object))
+            .flatten();
     if let Some(out) = spliced {
         return Ok(json_response(
             parts,
@@ -422,8 +424,14 @@ fn parse_response(
                 .with_metadata("provider_name", provider)
                 .with_metadata("raw", String::from_utf8_lossy(bytes).into_owned()));
             }
-            if !v.get("choices").is_some_and(Value::is_array) {
-                return Err(invalid("the response has no `choices`".into()));
+            // An embeddings list carries `data`; a completion `choices`.
+            let list = if kind == ApiKind::Embeddings {
+                "data"
+            } else {
+                "choices"
+            };
+            if !v.get(list).is_some_and(Value::is_array) {
+                return Err(invalid(format!("the response has no `{list}`")));
             }
             Ok(v)
         }

@@ -66,6 +66,7 @@ pub(crate) fn path(kind: ApiKind) -> &'static str {
     match kind {
         ApiKind::Chat => "/chat/completions",
         ApiKind::Completions => "/completions",
+        ApiKind::Embeddings => "/embeddings",
     }
 }
 

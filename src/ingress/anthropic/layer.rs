@@ -174,6 +174,7 @@ where
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    parts.uri = chat_uri(&parts.uri);
     parts.extensions.insert(Ingress::Messages);
     parts
         .extensions
@@ -183,6 +184,18 @@ where
         asked,
         estimate,
     ))
+}
+
+/// `…/messages` as `…/chat/completions`, without the query (Claude Code's `?beta=true`), so
+/// an inner service that forwards the path reaches the chat endpoint beside it.
+fn chat_uri(uri: &http::Uri) -> http::Uri {
+    let path = uri.path();
+    let Some(prefix) = path.strip_suffix("/messages") else {
+        return uri.clone();
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = format!("{prefix}/chat/completions").parse().ok();
+    http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
 }
 
 /// The client headers an Anthropic upstream gets with the native body.

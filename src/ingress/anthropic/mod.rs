@@ -18,7 +18,7 @@
 //! | | |
 //! |---|---|
 //! | reads | the body (a Messages request; malformed → 400, over the limit → 413, each in Anthropic's error shape), `x-api-key`, `anthropic-version`, `anthropic-beta` |
-//! | writes | a Chat Completions body; `Authorization: Bearer` from `x-api-key` when absent; extensions [`Ingress::Messages`](crate::ledger::Ingress), [`NativeRequest`](crate::context::NativeRequest) |
+//! | writes | a Chat Completions body; the path `…/messages` as `…/chat/completions` (query dropped); `Authorization: Bearer` from `x-api-key` when absent; extensions [`Ingress::Messages`](crate::ledger::Ingress), [`NativeRequest`](crate::context::NativeRequest) |
 //! | inner service | any OpenAI Chat Completions service: the gateway's stack, or your own |
 //!
 //! ```

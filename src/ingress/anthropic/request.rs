@@ -16,8 +16,15 @@ pub(super) const REASONING_FORMAT: &str = "anthropic-claude-v1";
 /// Fields passed to the chat request under the same name.
 const SAME_NAME: [&str; 4] = ["temperature", "top_p", "top_k", "stream"];
 
-/// Fields read and dropped: they shape nothing a chat upstream would honour differently.
-const IGNORED: [&str; 3] = ["service_tier", "container", "context_management"];
+/// Fields read and dropped from the chat request: they shape nothing a chat upstream would
+/// honour, and an Anthropic upstream still gets them in the client's own body.
+const IGNORED: [&str; 5] = [
+    "service_tier",
+    "container",
+    "context_management",
+    "mcp_servers",
+    "inference_geo",
+];
 
 /// The Chat Completions body for a Messages request (`model` as the client named it).
 pub fn to_chat(msg: &Map<String, Value>) -> Result<Map<String, Value>, GatewayError> {
@@ -64,6 +71,8 @@ pub fn to_chat(msg: &Map<String, Value>) -> Result<Map<String, Value>, GatewayEr
             }
             "tool_choice" => tool_choice(value, &mut chat)?,
             "thinking" => thinking(value, &mut chat)?,
+            "output_format" => output_format(value, &mut chat)?,
+            "output_config" => output_config(value, &mut chat)?,
             // OpenRouter's own request fields ride along unchanged.
             "provider" | "models" | "session_id" | "transforms" | "route" | "usage" => {
                 chat.insert(key.clone(), value.clone());
@@ -357,6 +366,47 @@ fn thinking(value: &Value, chat: &mut Map<String, Value>) -> Result<(), GatewayE
     Ok(())
 }
 
+/// `output_format` (structured outputs): a JSON schema as chat `response_format`.
+fn output_format(value: &Value, chat: &mut Map<String, Value>) -> Result<(), GatewayError> {
+    match value.get("type").and_then(Value::as_str) {
+        Some("json_schema") => {
+            let schema = value
+                .get("schema")
+                .filter(|s| s.is_object())
+                .ok_or_else(|| bad("`output_format.schema` must be an object"))?;
+            chat.insert(
+                "response_format".into(),
+                json!({"type": "json_schema",
+                       "json_schema": {"name": "output", "strict": true, "schema": schema}}),
+            );
+            Ok(())
+        }
+        _ => Err(bad("`output_format.type` must be json_schema")),
+    }
+}
+
+/// `output_config`: its `effort` as chat `reasoning.effort`; its `format` as `output_format`.
+fn output_config(value: &Value, chat: &mut Map<String, Value>) -> Result<(), GatewayError> {
+    if !value.is_object() {
+        return Err(bad("`output_config` must be an object"));
+    }
+    if let Some(effort) = value.get("effort") {
+        let effort = effort
+            .as_str()
+            .ok_or_else(|| bad("`output_config.effort` must be a string"))?;
+        let reasoning = chat
+            .entry("reasoning")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| bad("`reasoning` must be an object"))?;
+        reasoning.insert("effort".into(), effort.into());
+    }
+    if let Some(format) = value.get("format") {
+        output_format(format, chat)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,5 +482,27 @@ mod tests {
             "messages": [{"role": "system", "content": "x"}]}))
             .contains("messages[0].role")
         );
+    }
+
+    #[test]
+    fn structured_output_and_effort_map_to_chat_fields() {
+        let c = chat(&json!({
+            "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}],
+            "output_format": {"type": "json_schema", "schema": {"type": "object"}},
+            "output_config": {"effort": "low"}, "mcp_servers": [],
+        }));
+        assert_eq!(
+            c["response_format"]["json_schema"]["schema"]["type"],
+            "object"
+        );
+        assert_eq!(c["reasoning"]["effort"], "low");
+        assert!(c.get("mcp_servers").is_none());
+        let err = to_chat(
+            json!({"model": "m", "max_tokens": 1, "messages": [], "frobnicate": 1})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("frobnicate"), "{err}");
     }
 }

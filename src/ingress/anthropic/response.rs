@@ -65,7 +65,7 @@ pub fn to_message(chat: &Value, model: &str) -> Value {
         choice["finish_reason"].as_str(),
         choice["native_finish_reason"].as_str(),
     );
-    json!({
+    let mut message = json!({
         "id": message_id(chat["id"].as_str().unwrap_or("")),
         "type": "message",
         "role": "assistant",
@@ -74,8 +74,12 @@ pub fn to_message(chat: &Value, model: &str) -> Value {
         "stop_reason": stop,
         "stop_sequence": null,
         "usage": usage(&chat["usage"]),
-        "provider": chat["provider"],
-    })
+    });
+    // OpenRouter's extra: which provider served it, when the service below says.
+    if let Some(provider) = chat.get("provider").filter(|p| p.is_string()) {
+        message["provider"] = provider.clone();
+    }
+    message
 }
 
 /// `msg_…` from the generation id, so the two can be matched in the ledger.
