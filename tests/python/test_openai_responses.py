@@ -143,6 +143,15 @@ def main():
             final = events[-1].response.output[0]
             assert final.type == "function_call" and final.call_id == "call_fake", final
 
+        def custom_tool_call():
+            # Codex's freeform apply_patch: the call comes back as a custom_tool_call item.
+            patch = {"type": "custom", "name": "apply_patch", "description": "Edit files."}
+            r = client.responses.create(model="acme/tools", input="Patch it", tools=[patch])
+            call = r.output[0]
+            assert call.type == "custom_tool_call" and call.name == "apply_patch", r.output
+            # The fake wrote arguments without `input`, so they come back as they were.
+            assert json.loads(call.input) == {"city": "Paris"}, call.input
+
         def unknown_previous_response():
             try:
                 client.responses.create(model="acme/model", input="hi", previous_response_id="resp_gone")
@@ -171,6 +180,7 @@ def main():
             ("responses stream", stream),
             ("function-calling round trip", function_call_round_trip),
             ("streamed function call", streamed_function_call),
+            ("custom tool call", custom_tool_call),
             ("unknown previous_response_id", unknown_previous_response),
             ("embeddings", embeddings),
             ("chat model does not embed", chat_model_does_not_embed),
