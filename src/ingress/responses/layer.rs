@@ -6,7 +6,7 @@ use super::store::ResponseStore;
 use super::stream::{ResponsesStream, Save};
 use crate::BoxError;
 use crate::body::{self, Body, read_limited};
-use crate::context::DEFAULT_MAX_BODY_BYTES;
+use crate::context::{DEFAULT_MAX_BODY_BYTES, GenerationId};
 use crate::error::GatewayError;
 use crate::ingress::anthropic::ModelNames;
 use crate::ingress::remap::Remapped;
@@ -239,17 +239,19 @@ async fn answer(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    // The gateway's generation id names the response, so the two match in the ledger; alone,
+    // a fresh one (an upstream's own ids can repeat, and the store keys on this one).
     let generation = parts
         .headers
         .get("x-generation-id")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map_or_else(|| GenerationId::new().as_str().to_owned(), str::to_owned);
+    let id = response_id(&generation);
     let model = request["model"].as_str().unwrap_or("");
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     if parts.status.is_success() && is_sse {
-        let id = response_id(generation.as_deref().unwrap_or_default());
         let stream = ResponsesStream::new(skeleton(request, &id, created, model), save);
         return Ok(Response::from_parts(
             parts,
@@ -267,11 +269,6 @@ async fn answer(
             );
             return Ok(openai_error(&e));
         }
-        let generation = generation
-            .as_deref()
-            .or_else(|| json["id"].as_str())
-            .unwrap_or_default();
-        let id = response_id(generation);
         let response = to_response(&json, skeleton(request, &id, created, model));
         if let Some(mut save) = save {
             save.items

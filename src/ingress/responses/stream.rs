@@ -229,12 +229,6 @@ impl ResponsesStream {
             self.fail_with(message, out);
             return;
         }
-        if self.response["id"] == "resp_"
-            && let Some(id) = chunk["id"].as_str()
-        {
-            // No generation id header came with the stream: the chunks carry it.
-            self.response["id"] = super::response::response_id(id).into();
-        }
         self.start(out);
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(u.clone());
