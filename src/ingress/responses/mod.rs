@@ -55,6 +55,7 @@
 //! ```
 
 mod custom;
+mod item;
 mod layer;
 mod request;
 mod response;
