@@ -6,30 +6,19 @@ Run by scripts/test-dashboard after `cargo build --example gateway --example fak
 """
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import traceback
 import urllib.error
 import urllib.request
 
 from playwright.sync_api import sync_playwright
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-EXAMPLES = os.path.join(TARGET, "debug", "examples")
+from harness import ROOT, start_fake_upstream, start_gateway
+
 SHOTS = os.path.join(ROOT, "target")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 MGMT = "sk-dash-MANAGEMENT-0c1d"
 KEYS = {"team-a": "sk-dash-TEAM-A-77e2", "team-b": "sk-dash-TEAM-B-a9f4"}
-
-
-def start(args, marker, env=None):
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    for line in proc.stdout:
-        if marker in line:
-            return proc, line.strip().split("http://", 1)[1].split("/", 1)[0]
-    raise RuntimeError(f"{args[0]} exited before printing {marker!r}")
 
 
 def config(fake):
@@ -165,14 +154,13 @@ def main():
             print(f"FAIL {name} {detail}")
 
     try:
-        fake, fake_addr = start([os.path.join(EXAMPLES, "fake_upstream"), "127.0.0.1:0"], "listening on")
+        fake, fake_addr = start_fake_upstream()
         procs.append(fake)
-        cfg = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
-        cfg.write(config(fake_addr))
-        cfg.close()
-        env = dict(os.environ, DASH_MGMT=MGMT, DASH_TEAM_A=KEYS["team-a"], DASH_TEAM_B=KEYS["team-b"])
-        gw, base = start([os.path.join(EXAMPLES, "gateway"), "--config", cfg.name, "--listen", "127.0.0.1:0"], "listening on", env)
+        # The gateway reads its keys from these variables (it inherits this environment).
+        os.environ.update(DASH_MGMT=MGMT, DASH_TEAM_A=KEYS["team-a"], DASH_TEAM_B=KEYS["team-b"])
+        gw, api = start_gateway(config(fake_addr))
         procs.append(gw)
+        base = api.split("/", 1)[0]
         sent = send_traffic(base)
         served_total = sum(sent["served"].values())
         print("sent:", json.dumps(sent, sort_keys=True))
