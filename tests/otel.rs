@@ -17,8 +17,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
-/// A collector that keeps every JSON export request it is sent.
-async fn start_collector() -> (String, Arc<Mutex<Vec<Value>>>) {
+/// A collector that keeps the body of every export request it is sent.
+async fn start_collector() -> (String, Arc<Mutex<Vec<axum::body::Bytes>>>) {
     let got = Arc::new(Mutex::new(Vec::new()));
     let keep = got.clone();
     let app = Router::new().route(
@@ -26,10 +26,8 @@ async fn start_collector() -> (String, Arc<Mutex<Vec<Value>>>) {
         post(move |body: axum::body::Bytes| {
             let keep = keep.clone();
             async move {
-                keep.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
-                "{}"
+                keep.lock().unwrap().push(body);
+                ""
             }
         }),
     );
@@ -109,12 +107,18 @@ async fn spans_reach_the_collector_with_their_genai_attributes() {
 
     // Spans end with the response's last byte, just after the client has read it.
     let mut spans: Vec<Value> = Vec::new();
+    // The flush blocks until the collector (served by this runtime) has answered.
+    let guard = Arc::new(guard);
     for _ in 0..50 {
-        guard.flush().unwrap();
+        let flushing = guard.clone();
+        tokio::task::spawn_blocking(move || flushing.flush().unwrap())
+            .await
+            .unwrap();
         spans = got
             .lock()
             .unwrap()
             .iter()
+            .map(|body| serde_json::from_slice::<Value>(body).unwrap())
             .flat_map(|req| {
                 req["resourceSpans"]
                     .as_array()
@@ -218,4 +222,80 @@ async fn spans_reach_the_collector_with_their_genai_attributes() {
         "{children:?}"
     );
     drop(guard);
+}
+
+/// The default protocol, protobuf: the spans arrive, their attribute names and string values
+/// readable in the encoded bytes. (On a current-thread runtime with a thread-local subscriber,
+/// so it does not meet the JSON test's global one.)
+#[tokio::test(flavor = "current_thread")]
+async fn spans_also_arrive_as_protobuf() {
+    let (endpoint, got) = start_collector().await;
+    let mut cfg = TelemetryConfig::default();
+    cfg.otlp_endpoint = Some(endpoint);
+    let (layer, guard) = switchyard::telemetry::otel::layer(&cfg).unwrap().unwrap();
+    let _scope = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let (fake, _fake) = start_fake().await;
+    let config = fault_config(
+        fake,
+        &[("acme/proto", &["ok"])],
+        FaultTimeouts::default(),
+        "",
+    );
+    let addr = start_gateway(gateway_from(&config, &|_| None)).await;
+    let (status, headers, text) = support::send(
+        &format!("http://{addr}/v1/chat/completions"),
+        "POST",
+        r#"{"model":"acme/proto","messages":[{"role":"user","content":"hi"}]}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let trace = hex_bytes(headers["x-switchyard-trace-id"].to_str().unwrap());
+    let mut bytes = Vec::new();
+    // The flush waits for the collector, which this one thread also serves.
+    let guard = Arc::new(guard);
+    for _ in 0..50 {
+        let flushing = guard.clone();
+        tokio::task::spawn_blocking(move || flushing.flush().unwrap())
+            .await
+            .unwrap();
+        bytes = got.lock().unwrap().concat();
+        if contains(&bytes, b"chat acme/proto") && contains(&bytes, b"attempt 1 p-ok") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for needle in [
+        &b"chat acme/proto"[..],
+        b"attempt 1 p-ok",
+        b"gen_ai.request.model",
+        b"gen_ai.response.model",
+        b"gen_ai.provider.name",
+        b"gen_ai.usage.input_tokens",
+        b"gen_ai.usage.output_tokens",
+        b"switchyard.ttft_ms",
+        b"switchyard.cost_usd",
+        b"switchyard.attempt",
+        b"acme/proto",
+        b"switchyard",
+        &trace,
+    ] {
+        assert!(
+            contains(&bytes, needle),
+            "{:?} not exported",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A trace id's 16 bytes, as protobuf carries them.
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }
