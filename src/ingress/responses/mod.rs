@@ -63,6 +63,7 @@ mod sealed;
 mod store;
 mod stream;
 
+#[cfg(feature = "server")]
 pub(crate) use layer::openai_error;
 pub use layer::{Responses, ResponsesLayer};
 pub use request::{input_items, to_chat};
