@@ -5,7 +5,9 @@
 //! cargo bench --bench gateway -- --quick      # short run (about a minute), or SWITCHYARD_BENCH_QUICK=1
 //! ```
 //!
-//! Environment: `SWITCHYARD_BENCH_FILTER="json c=64 body=1 KB"` runs only the cells whose label
+//! Environment: `SWITCHYARD_BENCH_TELEMETRY=off` runs the gateways without the telemetry layer
+//! (`[telemetry] dashboard = false`), to measure what it costs;
+//! `SWITCHYARD_BENCH_FILTER="json c=64 body=1 KB"` runs only the cells whose label
 //! contains the text; `SWITCHYARD_BENCH_ROUND_MS` sets the length of one measuring round (for
 //! profiling); `SWITCHYARD_BENCH_NODELAY=1` serves the gateway's whole axum router through
 //! `axum::serve` with `TCP_NODELAY` on accepted sockets (run 2's experiment, kept for
@@ -745,6 +747,9 @@ pricing = {{ prompt = 0.1, completion = 0.2 }}
             "\n[[models]]\nslug = \"filler/model-{i}\"\nname = \"Filler {i}\"\ncontext_length = 32768\n[[models.endpoints]]\nprovider = \"up\"\nmodel = \"filler-{i}\"\npricing = {{ prompt = 0.{}, completion = 0.5 }}\n",
             i % 9 + 1
         ));
+    }
+    if std::env::var("SWITCHYARD_BENCH_TELEMETRY").is_ok_and(|v| v == "off") {
+        s.push_str("\n[telemetry]\ndashboard = false\n");
     }
     s
 }

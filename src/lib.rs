@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`keys::AuthLayer`] | gateway keys (401/403) |
 //! | [`parse::ParseLayer`] | body limit, JSON → [`context::ChatRequest`], error envelope |
+//! | [`telemetry::TelemetryLayer`] | request span, trace id header, request log line, dashboard row |
 //! | [`alias::AliasLayer`] | aliases, `~author/family-latest`, `:nitro`/`:floor`/`:free` |
 //! | [`route::RouteLayer`] | model + `models` + `provider` preferences → candidates |
 //! | [`balance::BalanceLayer`] | default order: 1/price² first pick among stable endpoints |
@@ -61,6 +62,7 @@ pub mod route;
 pub mod server;
 pub mod sse;
 pub mod state;
+pub mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod translate;

@@ -1,4 +1,4 @@
-//! Metrics: a small registry of counters and one histogram, rendered in Prometheus's text
+//! Metrics: a small registry of counters and histograms, rendered in Prometheus's text
 //! exposition format (version 0.0.4) for the gateway's `GET /metrics`.
 //!
 //! | metric | type | labels | recorded by |
@@ -6,6 +6,13 @@
 //! | `switchyard_overhead_seconds` | histogram | — | parse, with the [`crate::overhead`] header |
 //! | `switchyard_requests_total` | counter | `api`, `status` | parse, once per response |
 //! | `switchyard_upstream_attempts_total` | counter | `provider`, `outcome` | fallback, per attempt |
+//! | `switchyard_ttft_seconds` | histogram | `model`, `provider` | meter's record hook, per generation |
+//! | `switchyard_request_duration_seconds` | histogram | `model`, `provider` | the same |
+//! | `switchyard_fallbacks_total` | counter | `model`, `provider` | the same, when attempts failed first |
+//! | `switchyard_tokens_total` | counter | `model`, `key`, `kind` | the same (`kind`: input, output) |
+//! | `switchyard_cost_usd_total` | counter | `model`, `key` | the same (`key`: the key's label) |
+//! | `switchyard_endpoint_outage` | gauge | `model`, `provider` | read from [`Health`](crate::health::Health) on scrape ([`render_endpoint_health`]) |
+//! | `switchyard_endpoint_cooling_down` | gauge | `model`, `provider` | the same |
 //!
 //! Recording sits on every request's path, so it is cheap and never waits:
 //!
@@ -42,7 +49,15 @@
 //! ));
 //! ```
 
+mod endpoints;
+mod generation;
+mod labeled;
+
+pub use endpoints::render_endpoint_health;
+
 use crate::context::ApiKind;
+use crate::ledger::GenerationRecord;
+use generation::GenerationMetrics;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::RwLock;
@@ -99,6 +114,7 @@ pub struct Metrics {
     overhead_sum_us: AtomicU64,
     requests: [[AtomicU64; STATUS_SLOTS]; APIS.len()],
     attempts: RwLock<ProviderMap>,
+    generations: GenerationMetrics,
 }
 
 impl Default for Metrics {
@@ -108,6 +124,7 @@ impl Default for Metrics {
             overhead_sum_us: AtomicU64::new(0),
             requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             attempts: RwLock::default(),
+            generations: GenerationMetrics::default(),
         }
     }
 }
@@ -156,12 +173,20 @@ impl Metrics {
         bump(map.entry(provider.into()).or_default());
     }
 
+    /// Records one served generation (the meter's [`on_record`](crate::meter::MeterLayer::on_record)
+    /// hook): its time to first token and total time, tokens, cost, and whether a fallback
+    /// served it. The key is counted by its label, never by its secret or hash.
+    pub fn record_generation(&self, record: &GenerationRecord) {
+        self.generations.record(record);
+    }
+
     /// The registry in Prometheus's text format ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         self.render_overhead(&mut out);
         self.render_requests(&mut out);
         self.render_attempts(&mut out);
+        self.generations.render(&mut out);
         out
     }
 

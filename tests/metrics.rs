@@ -189,3 +189,91 @@ async fn metrics_off_is_a_404_and_records_nothing() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn metrics_break_generations_down_by_model_provider_and_key() {
+    let (fake, _fake) = start_fake().await;
+    let cfg = config(
+        fake,
+        "[auth]\nrequired = true\nmanagement_key_env = \"MGMT\"\n\n[[keys]]\nlabel = \"team-a\"\nkey_env = \"ORDINARY\"\n\n[[keys]]\nlabel = \"team-b\"\nkey_env = \"OTHER\"\n",
+    );
+    let env = |name: &str| match name {
+        "MGMT" => Some(MGMT.to_owned()),
+        "ORDINARY" => Some(ORDINARY.to_owned()),
+        "OTHER" => Some("sk-metrics-OTHER".to_owned()),
+        _ => None,
+    };
+    let addr = start_gateway(gateway_from(&cfg, &env)).await;
+    // (prompt, completion, cost) summed per key.
+    let mut sent = std::collections::HashMap::<&str, (u64, u64, f64)>::new();
+    for (body, key, label) in [
+        (CHAT, ORDINARY, "team-a"),
+        (CHAT, ORDINARY, "team-a"),
+        (FALLS_BACK, "sk-metrics-OTHER", "team-b"),
+    ] {
+        let a = send(addr, "POST", "/v1/chat/completions", body, Some(key)).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let v: serde_json::Value = serde_json::from_str(&a.text).unwrap();
+        let u = &v["usage"];
+        let e = sent.entry(label).or_default();
+        e.0 += u["prompt_tokens"].as_u64().unwrap();
+        e.1 += u["completion_tokens"].as_u64().unwrap();
+        e.2 += u["cost"].as_f64().unwrap();
+    }
+    let m = send(addr, "GET", "/metrics", "", Some(MGMT)).await;
+    assert_eq!(m.status, 200, "{}", m.text);
+    let t = &m.text;
+    for (model, label) in [("acme/m", "team-a"), ("acme/fb", "team-b")] {
+        let (prompt, completion, cost) = sent[label];
+        let tokens = |kind: &str| {
+            sample(
+                t,
+                &format!(
+                    "switchyard_tokens_total{{model=\"{model}\",key=\"{label}\",kind=\"{kind}\"}}"
+                ),
+            )
+        };
+        assert_eq!(tokens("input"), Some(prompt), "{t}");
+        assert_eq!(tokens("output"), Some(completion), "{t}");
+        let series = format!("switchyard_cost_usd_total{{model=\"{model}\",key=\"{label}\"}} ");
+        let shown: f64 = t
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("{series} in {t}"))
+            .parse()
+            .unwrap();
+        assert!((shown - cost).abs() < 1e-9, "{shown} vs {cost}");
+    }
+    for (family, model, n) in [
+        ("switchyard_ttft_seconds", "acme/m", 2),
+        ("switchyard_request_duration_seconds", "acme/m", 2),
+        ("switchyard_ttft_seconds", "acme/fb", 1),
+    ] {
+        let count = format!("{family}_count{{model=\"{model}\",provider=\"p-ok\"}}");
+        assert_eq!(sample(t, &count), Some(n), "{count} in {t}");
+        let inf = format!("{family}_bucket{{model=\"{model}\",provider=\"p-ok\",le=\"+Inf\"}}");
+        assert_eq!(sample(t, &inf), Some(n), "{inf} in {t}");
+    }
+    let fallbacks = |model: &str| {
+        sample(
+            t,
+            &format!("switchyard_fallbacks_total{{model=\"{model}\",provider=\"p-ok\"}}"),
+        )
+    };
+    assert_eq!(fallbacks("acme/fb"), Some(1), "{t}");
+    assert_eq!(fallbacks("acme/m"), Some(0), "{t}");
+    for gauge in [
+        "switchyard_endpoint_outage",
+        "switchyard_endpoint_cooling_down",
+    ] {
+        for provider in ["p-ok", "p-status-500"] {
+            let s = format!("{gauge}{{model=\"acme/fb\",provider=\"{provider}\"}}");
+            assert!(sample(t, &s).is_some_and(|v| v <= 1), "{s} in {t}");
+        }
+        assert!(t.contains(&format!("# TYPE {gauge} gauge\n")), "{t}");
+    }
+    // Keys by label only: no secret, no hash.
+    for secret in [MGMT, ORDINARY, "sk-metrics-OTHER"] {
+        assert!(!t.contains(secret), "{secret} in {t}");
+    }
+}

@@ -44,6 +44,9 @@ pub struct Config {
     /// `[state]`: state shared with other instances (Redis).
     #[serde(default)]
     pub state: Option<StateConfig>,
+    /// `[telemetry]`: request log, dashboard, trace export.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// The file this config was read from (set by [`Config::load`] and [`Config::parse`]).
     #[serde(skip)]
     pub source: Option<PathBuf>,

@@ -18,6 +18,8 @@
 mod check;
 mod demo;
 mod import;
+#[cfg(feature = "otel")]
+mod otel;
 mod prices;
 mod serve;
 mod signal;
@@ -118,8 +120,15 @@ fn block_on(command: impl Future<Output = Result<(), String>>) -> Result<(), Str
 /// Logs to stderr (stdout carries the command's own output), filtered by `RUST_LOG` or else
 /// `default`.
 fn init_logging(default: &str) {
+    // Without an exporter the request and attempt spans would only prefix log lines (and cost
+    // their formatting on every request): off unless RUST_LOG asks for them.
+    #[cfg(not(feature = "otel"))]
+    let default = format!("{default},switchyard::request=off,switchyard::attempt=off");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    #[cfg(feature = "otel")]
+    return otel::init_logging(filter);
+    #[cfg(not(feature = "otel"))]
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

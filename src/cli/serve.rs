@@ -35,6 +35,15 @@ pub(super) async fn run(args: ServeArgs) -> Result<(), String> {
             Gateway::from_config(config, Path::new(".")).map_err(|e| e.to_string())?
         }
     };
+    #[cfg(feature = "otel")]
+    let _spans = super::otel::install(&gateway.config().telemetry)?;
+    #[cfg(not(feature = "otel"))]
+    if gateway.config().telemetry.otlp_endpoint.is_some() {
+        tracing::warn!(
+            "[telemetry] otlp_endpoint is set, but this build has no `otel` feature: no spans \
+             are exported (cargo build --features otel)"
+        );
+    }
     let listener = bind(args.listen.as_deref(), &gateway).await?;
     print_enabled(&gateway);
     serve(gateway, listener).await
@@ -53,6 +62,9 @@ pub(super) async fn bind(
         .local_addr()
         .map_or_else(|_| listen.to_owned(), |a| a.to_string());
     println!("switchyard listening on http://{addr}/api/v1");
+    if gateway.config().telemetry.dashboard {
+        println!("dashboard: http://{addr}/dashboard");
+    }
     Ok(listener)
 }
 

@@ -21,6 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 use tower::{Service, ServiceExt};
+use tracing::Instrument as _;
 
 /// Why one attempt did not commit.
 struct AttemptFailure {
@@ -91,26 +92,33 @@ where
             };
             req.extensions_mut().insert(target.clone());
             let start = Instant::now();
+            let span = attempt_span(target, index);
             // Each attempt's future owns what it needs: the one inner service serves them all.
-            let ready: Result<&mut S, BoxError> = inner.ready().await.map_err(Into::into);
-            let result = match ready {
-                Ok(svc) => svc.call(req).await.map_err(Into::into),
-                Err(e) => Err(e),
-            };
-            let attempt = match result {
-                Ok(resp) => commit_or_fail(resp, &chat, &target.endpoint().provider.name).await,
-                Err(e) => Err(AttemptFailure {
-                    class: classify_error(&e),
-                    error: GatewayError::from_box(&e),
-                    retry_after: None,
-                }),
-            };
+            let attempt = async {
+                let ready: Result<&mut S, BoxError> = inner.ready().await.map_err(Into::into);
+                let result = match ready {
+                    Ok(svc) => svc.call(req).await.map_err(Into::into),
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(resp) => commit_or_fail(resp, &chat, &target.endpoint().provider.name).await,
+                    Err(e) => Err(AttemptFailure {
+                        class: classify_error(&e),
+                        error: GatewayError::from_box(&e),
+                        retry_after: None,
+                    }),
+                }
+            }
+            .instrument(span.clone())
+            .await;
             let provider = &target.endpoint().provider;
             let elapsed = start.elapsed();
             let status = match &attempt {
                 Ok(_) => 200,
                 Err(f) => f.error.status.as_u16(),
             };
+            record_attempt_span(&span, status, elapsed, attempt.as_ref().err());
+            drop(span);
             ctx.record_attempt(Attempt {
                 provider: provider.name.clone(),
                 provider_slug: provider.slug.clone(),
@@ -183,6 +191,54 @@ where
                 })
             }
         }
+    }
+}
+
+/// One attempt's span, a child of the request's (see [`crate::telemetry`]): the OpenTelemetry
+/// GenAI fields of the endpoint tried, then its outcome (integers as `i64`: OpenTelemetry
+/// exports a `u64` as text). It ends when the attempt is classified,
+/// which for a stream is its first content event: its duration is the attempt's time to first
+/// token.
+fn attempt_span(target: &Target, index: usize) -> tracing::Span {
+    let e = target.endpoint();
+    tracing::info_span!(
+        target: "switchyard::attempt",
+        "gen_ai.attempt",
+        otel.name = %format_args!("attempt {} {}", index + 1, e.provider.slug),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        gen_ai.provider.name = &*e.provider.slug,
+        gen_ai.request.model = &*e.upstream_model,
+        switchyard.model = &*target.model.slug,
+        switchyard.attempt = i64::try_from(index + 1).unwrap_or(i64::MAX),
+        switchyard.outcome = tracing::field::Empty,
+        switchyard.latency_ms = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    )
+}
+
+fn record_attempt_span(
+    span: &tracing::Span,
+    status: u16,
+    elapsed: std::time::Duration,
+    failure: Option<&AttemptFailure>,
+) {
+    // The failure's message is left out: an upstream's error text can echo what it was sent.
+    span.record("http.response.status_code", i64::from(status));
+    span.record(
+        "switchyard.latency_ms",
+        i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+    );
+    span.record(
+        "switchyard.outcome",
+        if failure.is_some() {
+            "failure"
+        } else {
+            "success"
+        },
+    );
+    if failure.is_some() {
+        span.record("otel.status_code", "ERROR");
     }
 }
 

@@ -8,5 +8,6 @@
 //! API a generation came through.
 
 pub mod anthropic;
+mod chat_side;
 mod remap;
 pub mod responses;

@@ -79,6 +79,9 @@ pub struct GenerationRecord {
     pub latency_ms: u64,
     /// Milliseconds from the first to the last byte.
     pub generation_time_ms: u64,
+    /// Milliseconds from the request's arrival to the first content token: a stream's first
+    /// content event, a JSON answer's whole body (0 in records written before it was kept).
+    pub ttft_ms: u64,
     /// Bring-your-own-key request.
     pub is_byok: bool,
     /// The token counts were estimated, not reported by the upstream.

@@ -52,6 +52,8 @@ pub(crate) struct Accounting {
     pub(crate) started: Instant,
     pub(crate) attempt_started: Instant,
     pub(crate) first_content: Option<Instant>,
+    /// The request's [`Tap`](crate::telemetry::Tap), given a copy of the finished record.
+    pub(crate) tap: Option<crate::telemetry::Tap>,
 }
 
 impl Accounting {
@@ -91,6 +93,10 @@ impl Accounting {
         r.usage_estimated = usage.estimated;
         r.generation_time_ms =
             (self.started.elapsed().as_millis() as u64).saturating_sub(r.latency_ms);
+        // A stream's first token is its first content event; a JSON answer arrives whole.
+        r.ttft_ms = self.first_content.map_or(r.latency_ms, |t| {
+            t.saturating_duration_since(self.started).as_millis() as u64
+        });
         if let Some(ctx) = self.ctx.take() {
             let tokens = usage.prompt_tokens + usage.completion_tokens;
             ctx.settle_credit_with_tokens(cost.total, tokens);
@@ -110,6 +116,9 @@ impl Accounting {
         }
         if let Some(f) = &self.shared.on_record {
             f(&self.record);
+        }
+        if let Some(tap) = &self.tap {
+            tap.fill(&self.record);
         }
         if let Some(sink) = &self.shared.sink {
             // Finished once per attempt (the stream and the JSON paths guard it): the record

@@ -446,6 +446,7 @@ fn accounting_for<B>(req: &Request<B>, config: &MeterLayer) -> Result<Accounting
         started,
         attempt_started: Instant::now(),
         first_content: None,
+        tap: ext.get::<crate::telemetry::Tap>().cloned(),
     })
 }
 

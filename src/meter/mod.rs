@@ -21,7 +21,7 @@
 //! |---|---|
 //! | reads (required) | a price: the [`Target`](crate::context::Target)'s endpoint, else [`MeterLayer::prices`]; neither → [`MissingInput`](crate::error::MissingInput), an unpriced model → 400 before any upstream call |
 //! | reads (optional) | [`ChatRequest`](crate::context::ChatRequest) (else parsed from the body), [`RequestContext`](crate::context::RequestContext) (id, arrival, attempts, credit hold), [`CallerKey`](crate::context::CallerKey), [`Ingress`](crate::ledger::Ingress) (the API recorded; else `completions`) |
-//! | writes | `usage` (with `cost`) into the JSON response or as the stream's one usage chunk; a [`GenerationRecord`](crate::ledger::GenerationRecord) to the sink and to [`MeterLayer::on_record`]; the credit hold settled |
+//! | writes | `usage` (with `cost`) into the JSON response or as the stream's one usage chunk; a [`GenerationRecord`](crate::ledger::GenerationRecord) to the sink, to [`MeterLayer::on_record`] and to the request's [`Tap`](crate::telemetry::Tap) if it has one; the credit hold settled |
 //! | inner service | any OpenAI-compatible upstream, streams in any chunking; a 200 that is not a JSON completion is a 502 |
 //!
 //! The pure building blocks the meter layer is made of:

@@ -321,6 +321,7 @@ mod tests {
             started: std::time::Instant::now(),
             attempt_started: std::time::Instant::now(),
             first_content: None,
+            tap: None,
         }
     }
 

@@ -93,7 +93,13 @@ impl Router<'_> {
                     Some(json!({"code": "model_not_found", "requested_models": [slug]}));
                 e
             })?;
-            if (chat.kind == ApiKind::Embeddings) != model.embeds() {
+            let fits = if chat.kind == ApiKind::Embeddings {
+                model.embeds()
+            } else {
+                // A model that both embeds and writes text serves both.
+                !model.embeds() || model.output_modalities.iter().any(|m| m == "text")
+            };
+            if !fits {
                 return Err(wrong_api(slug, chat.kind));
             }
             let mh = chat

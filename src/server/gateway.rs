@@ -9,6 +9,7 @@ use crate::keys::KeyStore;
 use crate::ledger::{DEFAULT_MEMORY_BYTES, MemorySink, MeterSink};
 use crate::metrics::Metrics;
 use crate::route::Sticky;
+use crate::telemetry::Observer;
 use crate::upstream::Upstream;
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub struct Gateway {
     pub(super) sticky: Arc<Sticky>,
     pub(super) auto: AutoRouteLayer,
     pub(super) metrics: Arc<Metrics>,
+    pub(super) telemetry: Arc<Observer>,
     pub(super) drain: super::drain::Drain,
     #[cfg(feature = "redis")]
     pub(super) redis: Option<crate::state::redis::RedisState>,
@@ -128,7 +130,10 @@ impl Gateway {
             ),
             _ => None,
         };
+        let telemetry = Observer::from_config(&config.telemetry, base_dir)
+            .map_err(|e| ConfigError::new(&source, format!("[telemetry] request_log_path: {e}")))?;
         let mut gw = Gateway::new(config, catalog);
+        gw.telemetry = Arc::new(telemetry);
         #[cfg(feature = "redis")]
         {
             gw.redis = redis;
@@ -170,6 +175,17 @@ impl Gateway {
             aliases: AliasHandle::new(AliasTable::from_config(&config)),
             sticky: Arc::new(Sticky::new()),
             metrics: Arc::new(Metrics::new()),
+            // No file is opened here: a request log to a path comes with `from_config`.
+            telemetry: Arc::new(
+                Observer::from_config(
+                    &crate::telemetry::TelemetryConfig {
+                        request_log_path: None,
+                        ..config.telemetry.clone()
+                    },
+                    Path::new("."),
+                )
+                .unwrap_or_default(),
+            ),
             drain: super::drain::Drain::new(),
             #[cfg(feature = "redis")]
             redis: None,
@@ -230,6 +246,12 @@ impl Gateway {
     /// `[server] metrics = false`.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Where finished requests are reported: the request log and the dashboard's store
+    /// (`[telemetry]`).
+    pub fn telemetry(&self) -> &Arc<Observer> {
+        &self.telemetry
     }
 
     /// The alias table's handle: [`AliasHandle::replace`] swaps it without a restart.

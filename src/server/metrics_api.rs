@@ -26,7 +26,11 @@ pub(super) async fn metrics(State(gw): State<Gateway>, headers: HeaderMap) -> Re
     }
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-        gw.metrics.render(),
+        {
+            let mut text = gw.metrics.render();
+            crate::metrics::render_endpoint_health(&gw.catalog, &gw.health, &mut text);
+            text
+        },
     )
         .into_response()
 }

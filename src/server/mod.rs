@@ -17,6 +17,7 @@
 
 mod anthropic_api;
 mod catalog_api;
+mod dashboard_api;
 mod direct;
 mod drain;
 mod gateway;

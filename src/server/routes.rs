@@ -1,7 +1,7 @@
 //! The axum router: the completion stacks, the catalogue, key and metrics endpoints under
 //! `/api/v1/` and `/v1/`, `/healthz` at the root, and JSON errors for unknown routes.
 
-use super::{Gateway, anthropic_api, catalog_api, error, keys_api, metrics_api};
+use super::{Gateway, anthropic_api, catalog_api, dashboard_api, error, keys_api, metrics_api};
 use crate::context::ApiKind;
 use crate::error::GatewayError;
 use axum::extract::{Path as AxPath, Query, State};
@@ -12,8 +12,9 @@ use http::StatusCode;
 use serde_json::json;
 
 impl Gateway {
-    /// The axum router with every endpoint, under `/api/v1/` and `/v1/`, and `/healthz` and
-    /// `/metrics` (unless `[server] metrics = false`) at the root.
+    /// The axum router with every endpoint, under `/api/v1/` and `/v1/`, and `/healthz`,
+    /// `/metrics` (unless `[server] metrics = false`) and `/dashboard` (unless `[telemetry]
+    /// dashboard = false`) at the root.
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route_service(
@@ -48,6 +49,17 @@ impl Gateway {
                 "/metrics",
                 get(metrics_api::metrics).with_state(self.clone()),
             );
+        }
+        if self.config.telemetry.dashboard {
+            root = root
+                .route(
+                    "/dashboard",
+                    get(dashboard_api::page).with_state(self.clone()),
+                )
+                .route(
+                    "/dashboard/data",
+                    get(dashboard_api::data).with_state(self.clone()),
+                );
         }
         root.fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)

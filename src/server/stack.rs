@@ -11,6 +11,7 @@ use crate::keys::AuthLayer;
 use crate::meter::MeterLayer;
 use crate::parse::ParseLayer;
 use crate::route::RouteLayer;
+use crate::telemetry::TelemetryLayer;
 use crate::translate::TranslateLayer;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -46,7 +47,7 @@ impl<U> UpstreamService for U where
 
 impl Gateway {
     /// The completion stack for one client API, outermost first:
-    /// auth → parse → alias → route → balance → credits → fallback → meter → translate →
+    /// auth → parse → telemetry (when `[telemetry]` asks for it) → alias → route → balance → credits → fallback → meter → translate →
     /// upstream; what is still in flight when a graceful stop's grace is over is ended with a
     /// 503 (a stream: a final error event) by the drain around it.
     pub fn completion_service(&self, kind: ApiKind) -> CompletionService {
@@ -123,13 +124,24 @@ impl Gateway {
             .keepalive_after(Duration::from_millis(server.keepalive_ms))
             .health(self.health.clone())
             .sticky(self.sticky.clone());
+        let mut meter = MeterLayer::new()
+            .sink(self.ledger.clone())
+            .health(self.health.clone());
         if server.metrics {
             parse = parse.metrics(self.metrics.clone());
             fallback = fallback.metrics(self.metrics.clone());
+            let metrics = self.metrics.clone();
+            meter = meter.on_record(move |r| metrics.record_generation(r));
         }
+        let telemetry = self
+            .config
+            .telemetry
+            .observes()
+            .then(|| TelemetryLayer::new(self.telemetry.clone()));
         let stack = ServiceBuilder::new()
             .option_layer(auth)
             .layer(parse)
+            .option_layer(telemetry)
             .layer(AliasLayer::with_handle(
                 self.catalog.clone(),
                 self.aliases.clone(),
@@ -143,11 +155,7 @@ impl Gateway {
             .layer(BalanceLayer::new().health(self.health.clone()))
             .option_layer(credits)
             .layer(fallback)
-            .layer(
-                MeterLayer::new()
-                    .sink(self.ledger.clone())
-                    .health(self.health.clone()),
-            )
+            .layer(meter)
             .layer(TranslateLayer::new())
             .service(upstream);
         self.drain.wrap(stack)

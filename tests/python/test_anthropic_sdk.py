@@ -7,17 +7,13 @@ translates to, and an Anthropic one that gets the SDK's body natively. Run by sc
 """
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import threading
-import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anthropic
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLES = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "examples")
+from harness import ROOT, run_checks, start_gateway
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "anthropic")
 
 
@@ -116,18 +112,6 @@ class Upstream(BaseHTTPRequestHandler):
         return self.send(200, "application/json", json.dumps(chat_json(req, turn, finish)))
 
 
-def start_gateway(config):
-    cfg = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
-    cfg.write(config)
-    cfg.close()
-    proc = subprocess.Popen([os.path.join(EXAMPLES, "gateway"), "--config", cfg.name, "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in proc.stdout:
-        if "listening on" in line:
-            return proc, line.strip().split("http://", 1)[1]
-    raise RuntimeError("the gateway exited before listening")
-
-
 def config(up):
     return f"""
 [server]
@@ -205,18 +189,6 @@ def main():
         # Claude Code's setting: ANTHROPIC_BASE_URL is the gateway's `/api`.
         root = base.rsplit("/v1", 1)[0]
         client = anthropic.Anthropic(base_url=f"http://{root}", api_key="sk-anything", max_retries=0)
-        passed, failed = 0, 0
-
-        def check(name, fn):
-            nonlocal passed, failed
-            try:
-                fn()
-                passed += 1
-                print(f"ok   {name}")
-            except Exception:  # noqa: BLE001 - report every failure and go on
-                failed += 1
-                print(f"FAIL {name}")
-                traceback.print_exc()
 
         def plain():
             m = client.messages.create(model="acme/chat", max_tokens=64, messages=HI)
@@ -314,14 +286,11 @@ def main():
             ids = [m.id for m in client.models.list()]
             assert "anthropic/claude-sonnet-4.5" in ids and "acme/chat" in ids, ids
 
-        for name, fn in [("plain", plain), ("stream", stream), ("tool-use round trip", tool_round_trip),
+        return run_checks([("plain", plain), ("stream", stream), ("tool-use round trip", tool_round_trip),
                          ("streamed tool use", streamed_tool_use), ("thinking (translated)", thinking_translated),
                          ("thinking (native)", thinking_native), ("fallback before content", fallback_before_content),
                          ("gemini upstream", gemini_upstream),
-                         ("unknown model", unknown_model), ("count_tokens", count_tokens), ("models", models)]:
-            check(name, fn)
-        print(f"{passed} passed, {failed} failed")
-        return 0 if failed == 0 else 1
+                         ("unknown model", unknown_model), ("count_tokens", count_tokens), ("models", models)])
     finally:
         if gw:
             gw.kill()

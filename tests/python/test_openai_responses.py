@@ -5,14 +5,11 @@ function-calling round trip (continued with `previous_response_id`), and `client
 Run by scripts/test after `cargo build --example gateway --example fake_upstream`.
 """
 import json
-import os
 import sys
-import tempfile
-import traceback
 
 import openai
 
-from test_openai_sdk import EXAMPLES, start
+from harness import run_checks, start_fake_upstream, start_gateway
 
 WEATHER = {
     "type": "function",
@@ -73,27 +70,12 @@ pricing = {{ prompt = 0.02 }}
 def main():
     procs = []
     try:
-        fake, fake_addr = start([os.path.join(EXAMPLES, "fake_upstream"), "127.0.0.1:0"], "listening on")
+        fake, fake_addr = start_fake_upstream()
         procs.append(fake)
-        cfg = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
-        cfg.write(config(fake_addr))
-        cfg.close()
-        gw, base = start([os.path.join(EXAMPLES, "gateway"), "--config", cfg.name, "--listen", "127.0.0.1:0"], "listening on")
+        gw, base = start_gateway(config(fake_addr))
         procs.append(gw)
         client = openai.OpenAI(base_url=f"http://{base}", api_key="sk-anything", max_retries=0)
 
-        passed, failed = 0, 0
-
-        def check(name, fn):
-            nonlocal passed, failed
-            try:
-                fn()
-                passed += 1
-                print(f"ok   {name}")
-            except Exception:  # noqa: BLE001 - report every failure and go on
-                failed += 1
-                print(f"FAIL {name}")
-                traceback.print_exc()
 
         def plain():
             r = client.responses.create(model="acme/model", input="hi", instructions="Be brief.")
@@ -143,6 +125,15 @@ def main():
             final = events[-1].response.output[0]
             assert final.type == "function_call" and final.call_id == "call_fake", final
 
+        def custom_tool_call():
+            # Codex's freeform apply_patch: the call comes back as a custom_tool_call item.
+            patch = {"type": "custom", "name": "apply_patch", "description": "Edit files."}
+            r = client.responses.create(model="acme/tools", input="Patch it", tools=[patch])
+            call = r.output[0]
+            assert call.type == "custom_tool_call" and call.name == "apply_patch", r.output
+            # The fake wrote arguments without `input`, so they come back as they were.
+            assert json.loads(call.input) == {"city": "Paris"}, call.input
+
         def unknown_previous_response():
             try:
                 client.responses.create(model="acme/model", input="hi", previous_response_id="resp_gone")
@@ -166,18 +157,16 @@ def main():
             else:
                 raise AssertionError("expected a 400")
 
-        for name, fn in [
+        return run_checks([
             ("responses", plain),
             ("responses stream", stream),
             ("function-calling round trip", function_call_round_trip),
             ("streamed function call", streamed_function_call),
+            ("custom tool call", custom_tool_call),
             ("unknown previous_response_id", unknown_previous_response),
             ("embeddings", embeddings),
             ("chat model does not embed", chat_model_does_not_embed),
-        ]:
-            check(name, fn)
-        print(f"{passed} passed, {failed} failed")
-        return 0 if failed == 0 else 1
+        ])
     finally:
         for p in procs:
             p.kill()

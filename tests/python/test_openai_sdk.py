@@ -2,30 +2,16 @@
 
 Run by scripts/test after `cargo build --example gateway --example fake_upstream`.
 """
-import os
-import subprocess
 import sys
-import tempfile
-import traceback
 
 import openai
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLES = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "examples")
-
-
-def start(args, marker):
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in proc.stdout:
-        if marker in line:
-            return proc, line.strip().split("http://", 1)[1]
-    raise RuntimeError(f"{args[0]} exited before printing {marker!r}")
-
+from harness import run_checks, start_fake_upstream, start_gateway
 
 def main():
     procs = []
     try:
-        fake, fake_addr = start([os.path.join(EXAMPLES, "fake_upstream"), "127.0.0.1:0"], "listening on")
+        fake, fake_addr = start_fake_upstream()
         procs.append(fake)
         config = f"""
 [server]
@@ -56,25 +42,10 @@ provider = "fake"
 model = "m-fake"
 pricing = {{ prompt = 1.0, completion = 2.0 }}
 """
-        cfg = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
-        cfg.write(config)
-        cfg.close()
-        gw, base = start([os.path.join(EXAMPLES, "gateway"), "--config", cfg.name, "--listen", "127.0.0.1:0"], "listening on")
+        gw, base = start_gateway(config)
         procs.append(gw)
         client = openai.OpenAI(base_url=f"http://{base}", api_key="sk-anything", max_retries=0)
 
-        passed, failed = 0, 0
-
-        def check(name, fn):
-            nonlocal passed, failed
-            try:
-                fn()
-                passed += 1
-                print(f"ok   {name}")
-            except Exception:  # noqa: BLE001 - report every failure and go on
-                failed += 1
-                print(f"FAIL {name}")
-                traceback.print_exc()
 
         def chat():
             r = client.chat.completions.create(model="acme/model", messages=[{"role": "user", "content": "hi"}])
@@ -112,10 +83,7 @@ pricing = {{ prompt = 1.0, completion = 2.0 }}
             r = client.completions.create(model="acme/model", prompt="Say hi")
             assert r.choices[0].text == "Hello from the fake"
 
-        for name, fn in [("chat", chat), ("stream", stream), ("models", models), ("unknown model", unknown_model), ("legacy completions", legacy_completion)]:
-            check(name, fn)
-        print(f"{passed} passed, {failed} failed")
-        return 0 if failed == 0 else 1
+        return run_checks([("chat", chat), ("stream", stream), ("models", models), ("unknown model", unknown_model), ("legacy completions", legacy_completion)])
     finally:
         for p in procs:
             p.kill()

@@ -4,22 +4,21 @@ use super::request::to_chat;
 use super::response::{error_body, to_message};
 use super::stream::MessagesStream;
 use crate::BoxError;
-use crate::body::{self, Body, read_limited};
+use crate::body::{self, Body};
 use crate::catalog::Api;
 use crate::context::{DEFAULT_MAX_BODY_BYTES, NativeRequest};
 use crate::error::GatewayError;
+use crate::ingress::chat_side::{
+    ChatAnswer, chat_request, error_answer, json_answer, read_answer, read_object,
+};
 use crate::ingress::remap::Remapped;
 use crate::ledger::Ingress;
 use futures_util::future::BoxFuture;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
-use serde_json::{Map, Value};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
-
-/// Largest error or JSON answer read back from the chat service.
-const MAX_ANSWER_BYTES: usize = crate::body::MAX_RESPONSE_BYTES;
 
 /// Maps the model name a Claude client sends to the slug the service below routes (`None`:
 /// keep it).
@@ -137,29 +136,13 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let bytes = read_limited(body, config.max_body_bytes)
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                GatewayError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the request body exceeds {} bytes", config.max_body_bytes),
-                )
-            } else {
-                GatewayError::bad_request(format!("the request body could not be read: {e}"))
-            }
-        })?;
-    let msg: Map<String, Value> = serde_json::from_slice(&bytes)
-        .map_err(|e| GatewayError::bad_request(format!("the body is not a JSON object: {e}")))?;
+    let (msg, len) = read_object(body, config.max_body_bytes).await?;
     let mut chat = to_chat(&msg)?;
     let asked = msg["model"].as_str().unwrap_or_default().to_owned();
     if let Some(slug) = config.models.as_ref().and_then(|names| names(&asked)) {
         chat.insert("model".into(), slug.into());
     }
-    let estimate = (bytes.len() as u64).div_ceil(4);
-    let chat_bytes = serde_json::to_vec(&chat)
-        .map_err(|e| GatewayError::bad_request(format!("the request cannot be encoded: {e}")))?;
+    let estimate = (len as u64).div_ceil(4);
     let forwarded = forwarded_headers(&parts.headers);
     // Claude clients authenticate with `x-api-key`; the gateway's key check reads Bearer.
     if !parts.headers.contains_key(header::AUTHORIZATION)
@@ -169,33 +152,11 @@ where
         parts.headers.insert(header::AUTHORIZATION, v);
     }
     parts.headers.remove("x-api-key");
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.uri = chat_uri(&parts.uri);
-    parts.extensions.insert(Ingress::Messages);
     parts
         .extensions
         .insert(NativeRequest::new(Api::Anthropic, msg, forwarded));
-    Ok((
-        Request::from_parts(parts, body::full(chat_bytes)),
-        asked,
-        estimate,
-    ))
-}
-
-/// `…/messages` as `…/chat/completions`, without the query (Claude Code's `?beta=true`), so
-/// an inner service that forwards the path reaches the chat endpoint beside it.
-fn chat_uri(uri: &http::Uri) -> http::Uri {
-    let path = uri.path();
-    let Some(prefix) = path.strip_suffix("/messages") else {
-        return uri.clone();
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = format!("{prefix}/chat/completions").parse().ok();
-    http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+    let chat = chat_request(parts, "/messages", &chat, Ingress::Messages)?;
+    Ok((chat, asked, estimate))
 }
 
 /// The client headers an Anthropic upstream gets with the native body.
@@ -215,49 +176,20 @@ async fn answer(
     model: String,
     estimate: u64,
 ) -> Result<Response<Body>, BoxError> {
-    let (mut parts, body) = resp.into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    let is_sse = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    if parts.status.is_success() && is_sse {
-        let stream = Remapped::new(body, MessagesStream::new(model, estimate));
-        return Ok(Response::from_parts(parts, body::boxed(stream)));
-    }
-    let bytes = read_limited(body, MAX_ANSWER_BYTES).await?;
-    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let out = if parts.status.is_success() {
-        if json["choices"].get(0).is_none() {
-            let e = GatewayError::new(
-                StatusCode::BAD_GATEWAY,
-                "provider_unavailable",
-                "the chat completion service answered without a completion",
-            );
-            return Ok(anthropic_error(&e));
+    match read_answer(resp).await? {
+        ChatAnswer::Stream(parts, body) => {
+            let stream = Remapped::new(body, MessagesStream::new(model, estimate));
+            Ok(Response::from_parts(parts, body::boxed(stream)))
         }
-        to_message(&json, &model)
-    } else {
-        error_body(parts.status.as_u16(), &json)
-    };
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let bytes = serde_json::to_vec(&out)?;
-    Ok(Response::from_parts(parts, body::full(bytes)))
+        ChatAnswer::Completion(parts, json) => json_answer(parts, &to_message(&json, &model)),
+        ChatAnswer::Failure(parts, json) => {
+            let body = error_body(parts.status.as_u16(), &json);
+            json_answer(parts, &body)
+        }
+    }
 }
 
 /// A gateway error as an Anthropic error response.
 pub(crate) fn anthropic_error(e: &GatewayError) -> Response<Body> {
-    let status = e.status.as_u16();
-    let body = error_body(status, &e.to_json());
-    let mut resp = Response::new(body::full(serde_json::to_vec(&body).unwrap_or_default()));
-    *resp.status_mut() = e.status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    error_answer(e.status, &error_body(e.status.as_u16(), &e.to_json()))
 }

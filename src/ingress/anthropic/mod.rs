@@ -56,6 +56,7 @@ mod request;
 mod response;
 mod stream;
 
+#[cfg(feature = "server")]
 pub(crate) use layer::anthropic_error;
 pub use layer::{Messages, MessagesLayer, ModelNames};
 

@@ -5,22 +5,22 @@ use super::response::{error_body, response_id, skeleton, to_response};
 use super::store::ResponseStore;
 use super::stream::{ResponsesStream, Save};
 use crate::BoxError;
-use crate::body::{self, Body, read_limited};
-use crate::context::DEFAULT_MAX_BODY_BYTES;
+use crate::body::{self, Body};
+use crate::context::{DEFAULT_MAX_BODY_BYTES, GenerationId};
 use crate::error::GatewayError;
 use crate::ingress::anthropic::ModelNames;
+use crate::ingress::chat_side::{
+    ChatAnswer, chat_request, error_answer, json_answer, read_answer, read_object,
+};
 use crate::ingress::remap::Remapped;
 use crate::ledger::Ingress;
 use futures_util::future::BoxFuture;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, header};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
-
-/// Largest error or JSON answer read back from the chat service.
-const MAX_ANSWER_BYTES: usize = crate::body::MAX_RESPONSE_BYTES;
 
 /// Applies [`Responses`]; see the [module docs](super).
 #[derive(Clone, Default)]
@@ -146,7 +146,7 @@ where
 }
 
 async fn prepare<B>(
-    mut parts: http::request::Parts,
+    parts: http::request::Parts,
     body: B,
     config: &ResponsesLayer,
 ) -> Result<Prepared, GatewayError>
@@ -154,20 +154,7 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let max = config.limit();
-    let bytes = read_limited(body, max).await.map_err(|e| {
-        if e.is::<http_body_util::LengthLimitError>() {
-            GatewayError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the request body exceeds {max} bytes"),
-            )
-        } else {
-            GatewayError::bad_request(format!("the request body could not be read: {e}"))
-        }
-    })?;
-    let request: Map<String, Value> = serde_json::from_slice(&bytes)
-        .map_err(|e| GatewayError::bad_request(format!("the body is not a JSON object: {e}")))?;
+    let (request, _) = read_object(body, config.limit()).await?;
     let credential = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -198,32 +185,12 @@ where
     if let Some(slug) = config.models.as_ref().and_then(|names| names(asked)) {
         chat.insert("model".into(), slug.into());
     }
-    let chat_bytes = serde_json::to_vec(&chat)
-        .map_err(|e| GatewayError::bad_request(format!("the request cannot be encoded: {e}")))?;
     let save = (request.get("store") != Some(&Value::Bool(false))).then_some((owner, conversation));
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.uri = chat_uri(&parts.uri);
-    parts.extensions.insert(Ingress::Responses);
     Ok(Prepared {
-        chat: Request::from_parts(parts, body::full(chat_bytes)),
+        chat: chat_request(parts, "/responses", &chat, Ingress::Responses)?,
         request,
         save,
     })
-}
-
-/// `…/responses` as `…/chat/completions`, so an inner service that forwards the path reaches
-/// the chat endpoint beside it.
-fn chat_uri(uri: &http::Uri) -> http::Uri {
-    let Some(prefix) = uri.path().strip_suffix("/responses") else {
-        return uri.clone();
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = format!("{prefix}/chat/completions").parse().ok();
-    http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
 }
 
 /// The chat service's answer in the Responses shape.
@@ -232,73 +199,48 @@ async fn answer(
     request: &Map<String, Value>,
     save: Option<Save>,
 ) -> Result<Response<Body>, BoxError> {
-    let (mut parts, body) = resp.into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    let is_sse = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let generation = parts
-        .headers
+    let answer = read_answer(resp).await?;
+    let headers = match &answer {
+        ChatAnswer::Stream(parts, _)
+        | ChatAnswer::Completion(parts, _)
+        | ChatAnswer::Failure(parts, _) => &parts.headers,
+    };
+    // The gateway's generation id names the response, so the two match in the ledger; alone,
+    // a fresh one (an upstream's own ids can repeat, and the store keys on this one).
+    let generation = headers
         .get("x-generation-id")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map_or_else(|| GenerationId::new().as_str().to_owned(), str::to_owned);
+    let id = response_id(&generation);
     let model = request["model"].as_str().unwrap_or("");
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    if parts.status.is_success() && is_sse {
-        let id = response_id(generation.as_deref().unwrap_or_default());
-        let stream = ResponsesStream::new(skeleton(request, &id, created, model), save);
-        return Ok(Response::from_parts(
-            parts,
-            body::boxed(Remapped::new(body, stream)),
-        ));
+    match answer {
+        ChatAnswer::Stream(parts, body) => {
+            let stream = ResponsesStream::new(skeleton(request, &id, created, model), save);
+            Ok(Response::from_parts(
+                parts,
+                body::boxed(Remapped::new(body, stream)),
+            ))
+        }
+        ChatAnswer::Completion(parts, json) => {
+            let response = to_response(&json, skeleton(request, &id, created, model));
+            if let Some(mut save) = save {
+                save.items
+                    .extend(response["output"].as_array().into_iter().flatten().cloned());
+                save.store.put(id, save.owner, save.items);
+            }
+            json_answer(parts, &response)
+        }
+        ChatAnswer::Failure(parts, json) => {
+            let body = error_body(parts.status.as_u16(), &json);
+            json_answer(parts, &body)
+        }
     }
-    let bytes = read_limited(body, MAX_ANSWER_BYTES).await?;
-    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let out = if parts.status.is_success() {
-        if json["choices"].get(0).is_none() {
-            let e = GatewayError::new(
-                StatusCode::BAD_GATEWAY,
-                "provider_unavailable",
-                "the chat completion service answered without a completion",
-            );
-            return Ok(openai_error(&e));
-        }
-        let generation = generation
-            .as_deref()
-            .or_else(|| json["id"].as_str())
-            .unwrap_or_default();
-        let id = response_id(generation);
-        let response = to_response(&json, skeleton(request, &id, created, model));
-        if let Some(mut save) = save {
-            save.items
-                .extend(response["output"].as_array().into_iter().flatten().cloned());
-            save.store.put(id, save.owner, save.items);
-        }
-        response
-    } else {
-        error_body(parts.status.as_u16(), &json)
-    };
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let bytes = serde_json::to_vec(&out)?;
-    Ok(Response::from_parts(parts, body::full(bytes)))
 }
 
 /// A gateway error as an OpenAI error response.
 pub(crate) fn openai_error(e: &GatewayError) -> Response<Body> {
-    let status = e.status.as_u16();
-    let body = error_body(status, &e.to_json());
-    let mut resp = Response::new(body::full(serde_json::to_vec(&body).unwrap_or_default()));
-    *resp.status_mut() = e.status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    error_answer(e.status, &error_body(e.status.as_u16(), &e.to_json()))
 }

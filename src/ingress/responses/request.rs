@@ -94,6 +94,7 @@ pub fn to_chat(
                     chat.insert("max_tokens".into(), value.clone());
                 }
             }
+            "tools" if value.is_null() => {}
             "tools" => {
                 chat.insert("tools".into(), tools(value)?);
             }
@@ -109,6 +110,16 @@ pub fn to_chat(
             "background" if value.as_bool() != Some(true) => {}
             other => return Err(bad(format!("unsupported field `{other}`"))),
         }
+    }
+    // Chat APIs refuse an empty `tools` list, and a `tool_choice` without tools.
+    if chat
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        chat.remove("tools");
+        chat.remove("tool_choice");
+        chat.remove("parallel_tool_calls");
     }
     Ok(chat)
 }
@@ -433,6 +444,9 @@ mod tests {
         assert_eq!(c["reasoning"], json!({"effort": "low"}));
         assert_eq!(c["stream"], true);
         assert!(c.get("store").is_none());
+        let no_tools = chat(&json!({"model": "m", "input": "x", "tools": [],
+                                    "tool_choice": "auto", "parallel_tool_calls": true}));
+        assert!(no_tools.get("tools").is_none() && no_tools.get("tool_choice").is_none());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! (freeform) tool is a `custom_tool_call` item whose input comes in one
 //! `response.custom_tool_call_input.delta` when the call is complete.
 
-use super::response::{finish, function_call_item, item_id, message_item, reasoning_item, usage};
+use super::item::Open;
+use super::response::{finish, item_id, usage};
 use super::store::ResponseStore;
 use super::{custom, sealed};
 use crate::BoxError;
@@ -18,31 +19,6 @@ use crate::ingress::remap::{Remap, named_event};
 use crate::sse::Event;
 use bytes::Bytes;
 use serde_json::{Value, json};
-
-/// The output item being written, with what it has gathered.
-#[derive(Debug)]
-enum Open {
-    /// Reasoning: its text, and the chat side's `reasoning_details` (kept sealed when signed).
-    Reasoning {
-        id: String,
-        text: String,
-        details: Vec<Value>,
-    },
-    Message {
-        id: String,
-        text: String,
-    },
-    /// A tool call; `custom` when of a freeform tool, whose input goes out whole at the end
-    /// (it arrives wrapped in JSON arguments, unwrapped only once complete).
-    Tool {
-        index: u64,
-        id: String,
-        call_id: Value,
-        name: Value,
-        args: String,
-        custom: bool,
-    },
-}
 
 /// Where a finished response's conversation is kept for `previous_response_id`.
 #[derive(Debug)]
@@ -116,40 +92,8 @@ impl ResponsesStream {
     fn open(&mut self, open: Open, out: &mut Vec<Bytes>) {
         self.close(out);
         let index = self.index();
-        let item = match &open {
-            Open::Reasoning { id, .. } => json!({"type": "reasoning", "id": id, "summary": []}),
-            Open::Message { id, .. } => json!({"type": "message", "id": id,
-                "status": "in_progress", "role": "assistant", "content": []}),
-            Open::Tool {
-                id,
-                call_id,
-                name,
-                custom: true,
-                ..
-            } => json!({"type": "custom_tool_call", "id": id,
-                "call_id": call_id, "name": name, "input": "", "status": "in_progress"}),
-            Open::Tool {
-                id, call_id, name, ..
-            } => json!({"type": "function_call", "id": id,
-                "call_id": call_id, "name": name, "arguments": "", "status": "in_progress"}),
-        };
-        self.emit(
-            "response.output_item.added",
-            json!({"output_index": index, "item": item}),
-            out,
-        );
-        match &open {
-            Open::Reasoning { id, .. } => {
-                let data = json!({"item_id": id, "output_index": index, "summary_index": 0,
-                                  "part": {"type": "summary_text", "text": ""}});
-                self.emit("response.reasoning_summary_part.added", data, out);
-            }
-            Open::Message { id, .. } => {
-                let data = json!({"item_id": id, "output_index": index, "content_index": 0,
-                    "part": {"type": "output_text", "text": "", "annotations": []}});
-                self.emit("response.content_part.added", data, out);
-            }
-            Open::Tool { .. } => {}
+        for (name, data) in open.started(index) {
+            self.emit(name, data, out);
         }
         self.open = Some(open);
     }
@@ -158,68 +102,10 @@ impl ResponsesStream {
     fn close(&mut self, out: &mut Vec<Bytes>) {
         let Some(open) = self.open.take() else { return };
         let index = self.index();
-        let item = match open {
-            Open::Reasoning { id, text, details } => {
-                let at = json!({"item_id": id, "output_index": index, "summary_index": 0});
-                let mut done = at.clone();
-                done["text"] = text.as_str().into();
-                self.emit("response.reasoning_summary_text.done", done, out);
-                let mut part = at;
-                part["part"] = json!({"type": "summary_text", "text": text});
-                self.emit("response.reasoning_summary_part.done", part, out);
-                let mut item = reasoning_item(&id, &text);
-                if let Some(kept) = sealed::seal(&details) {
-                    item["encrypted_content"] = kept.into();
-                }
-                item
-            }
-            Open::Message { id, text } => {
-                let at = json!({"item_id": id, "output_index": index, "content_index": 0});
-                let mut done = at.clone();
-                done["text"] = text.as_str().into();
-                done["logprobs"] = json!([]);
-                self.emit("response.output_text.done", done, out);
-                let mut part = at;
-                part["part"] = json!({"type": "output_text", "text": text, "annotations": []});
-                self.emit("response.content_part.done", part, out);
-                message_item(&id, &text)
-            }
-            Open::Tool {
-                id,
-                call_id,
-                name,
-                args,
-                custom: true,
-                ..
-            } => {
-                let input = custom::unwrap(&args);
-                let at = json!({"item_id": id, "output_index": index});
-                let mut delta = at.clone();
-                delta["delta"] = input.as_str().into();
-                self.emit("response.custom_tool_call_input.delta", delta, out);
-                let mut done = at;
-                done["input"] = input.as_str().into();
-                self.emit("response.custom_tool_call_input.done", done, out);
-                custom::call_item(&id, &call_id, &name, &input)
-            }
-            Open::Tool {
-                id,
-                call_id,
-                name,
-                args,
-                ..
-            } => {
-                let done = json!({"item_id": id, "output_index": index, "name": name,
-                                  "arguments": args});
-                self.emit("response.function_call_arguments.done", done, out);
-                function_call_item(&id, &call_id, &name, &args)
-            }
-        };
-        self.emit(
-            "response.output_item.done",
-            json!({"output_index": index, "item": item}),
-            out,
-        );
+        let (events, item) = open.finished(index);
+        for (name, data) in events {
+            self.emit(name, data, out);
+        }
         self.output.push(item);
     }
 
@@ -228,12 +114,6 @@ impl ResponsesStream {
             let message = err["message"].as_str().unwrap_or("the upstream failed");
             self.fail_with(message, out);
             return;
-        }
-        if self.response["id"] == "resp_"
-            && let Some(id) = chunk["id"].as_str()
-        {
-            // No generation id header came with the stream: the chunks carry it.
-            self.response["id"] = super::response::response_id(id).into();
         }
         self.start(out);
         if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
