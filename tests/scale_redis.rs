@@ -158,7 +158,9 @@ async fn spend(redis: &RedisState, prefix: &str) -> i64 {
             .await
             .unwrap();
         if let Some(k) = keys.first() {
-            let v: String = redis::cmd("GET").arg(k).query_async(&mut c).await.unwrap();
+            // Holds first: a settlement drops its hold and adds its cost in one script, so
+            // once none is left the spend read after it is final (read before, it could
+            // miss the last one).
             let holds: usize = redis::cmd("HLEN")
                 .arg(format!(
                     "{prefix}holds:{}",
@@ -167,6 +169,7 @@ async fn spend(redis: &RedisState, prefix: &str) -> i64 {
                 .query_async(&mut c)
                 .await
                 .unwrap();
+            let v: String = redis::cmd("GET").arg(k).query_async(&mut c).await.unwrap();
             if holds == 0 && v != "0" {
                 return v.parse().unwrap();
             }

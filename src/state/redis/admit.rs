@@ -9,6 +9,7 @@ use crate::ledger::now_ms;
 use crate::state::rate::WINDOW_MS;
 use crate::state::{Admission, Admit, RateLimited, Refusal};
 use std::fmt;
+use std::time::Duration;
 
 /// Admission through Redis: the keys' settings come from the [`KeyStore`]; their spend, holds
 /// and per-minute counters live in Redis, shared by every instance.
@@ -142,6 +143,9 @@ impl Admission for RedisAdmission {
     }
 }
 
+/// How many times a settlement is sent before it is given up (50 ms, 200 ms, 800 ms apart).
+const SETTLE_ATTEMPTS: u32 = 4;
+
 /// A hold in Redis. Settling or dropping it runs off the request path (a spawned task): a
 /// failure there is logged, and the hold expires on its own.
 struct RedisHold {
@@ -181,23 +185,38 @@ impl RedisHold {
             return;
         };
         rt.spawn(async move {
-            let res = redis
-                .run(|mut c| {
-                    let mut inv = Scripts::get().settle.prepare_invoke();
-                    inv.key(&spend)
-                        .key(&holds)
-                        .key(&rate)
-                        .arg(actual.picodollars().to_string())
-                        .arg(&id)
-                        .arg(tokens)
-                        .arg(WINDOW_MS)
-                        .arg(ttl)
-                        .arg(seed.to_string());
-                    async move { inv.invoke_async::<i64>(&mut c).await }
-                })
-                .await;
-            if let Err(e) = res {
-                tracing::warn!(error = %e, "could not settle a credit hold in Redis; it expires on its own");
+            // Money fails closed: a settlement that did not answer is sent again, since a
+            // lost one would leave the cost uncharged once the hold expires. One that ran
+            // but whose answer was lost is then charged twice: an over-charge, never an
+            // overspend.
+            let mut wait = Duration::from_millis(50);
+            for attempt in 1..=SETTLE_ATTEMPTS {
+                let res = redis
+                    .run(|mut c| {
+                        let mut inv = Scripts::get().settle.prepare_invoke();
+                        inv.key(&spend)
+                            .key(&holds)
+                            .key(&rate)
+                            .arg(actual.picodollars().to_string())
+                            .arg(&id)
+                            .arg(tokens)
+                            .arg(WINDOW_MS)
+                            .arg(ttl)
+                            .arg(seed.to_string());
+                        async move { inv.invoke_async::<i64>(&mut c).await }
+                    })
+                    .await;
+                match res {
+                    Ok(_) => return,
+                    Err(e) if attempt == SETTLE_ATTEMPTS => {
+                        tracing::error!(error = %e, attempts = attempt, "could not settle a credit hold in Redis; its cost is not charged to the shared spend and the hold expires on its own");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, attempt, "settling a credit hold in Redis failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait *= 4;
+                    }
+                }
             }
         });
     }
