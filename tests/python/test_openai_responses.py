@@ -116,6 +116,15 @@ def main():
             assert r2.output_text == "Hello from the fake", r2.output
             assert r2.previous_response_id == r.id
 
+        def fallback_before_content():
+            # `:floor` tries the cheaper endpoint first, and it answers 503: the client sees
+            # only the second one's stream.
+            events = list(client.responses.create(model="acme/model:floor", input="hi", stream=True))
+            types = [e.type for e in events]
+            assert types[-1] == "response.completed" and "response.failed" not in types, types
+            text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+            assert text == "Hello from the fake", text
+
         def streamed_function_call():
             events = list(client.responses.create(model="acme/tools", input="Weather?", tools=[WEATHER], stream=True))
             done = [e for e in events if e.type == "response.function_call_arguments.done"]
@@ -160,6 +169,7 @@ def main():
         return run_checks([
             ("responses", plain),
             ("responses stream", stream),
+            ("fallback before content", fallback_before_content),
             ("function-calling round trip", function_call_round_trip),
             ("streamed function call", streamed_function_call),
             ("custom tool call", custom_tool_call),
