@@ -46,7 +46,7 @@ pub struct Config {
     pub state: Option<StateConfig>,
     /// `[telemetry]`: request log, dashboard, trace export.
     #[serde(default)]
-    pub telemetry: crate::telemetry::TelemetryConfig,
+    pub telemetry: crate::telemetry::config::TelemetryConfig,
     /// The file this config was read from (set by [`Config::load`] and [`Config::parse`]).
     #[serde(skip)]
     pub source: Option<PathBuf>,

@@ -1,7 +1,7 @@
 //! The response body that reports its request when it ends: at its last frame, or when it is
 //! dropped before that (the client went away).
 
-use super::layer::Pending;
+use super::pending::Pending;
 use crate::BoxError;
 use crate::body::Body;
 use bytes::Bytes;

@@ -2,6 +2,7 @@
 //! finished request to the [`Observer`] once its response has ended.
 
 use super::body::ObservedBody;
+use super::pending::Pending;
 use super::summary::Arrival;
 use super::{Observer, TRACE_ID_HEADER, Tap, trace};
 use crate::BoxError;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
 use tracing::Instrument as _;
-use tracing::Span;
 use tracing::instrument::Instrumented;
 
 /// Applies [`Telemetry`].
@@ -78,28 +78,6 @@ where
                 observer: self.observer.clone(),
             }),
         }
-    }
-}
-
-/// What is kept until the response ends.
-#[derive(Debug)]
-pub(super) struct Pending {
-    arrival: Arrival,
-    tap: Tap,
-    span: Span,
-    observer: Arc<Observer>,
-}
-
-impl Pending {
-    /// Reports the request; `ended`: its response was sent to the last byte.
-    pub(super) fn finish(self, status: u16, ended: bool) {
-        let summary = self.arrival.finish(status, ended, self.tap.take());
-        trace::record_finish(&self.span, &summary);
-        self.observer.observe(summary);
-    }
-
-    pub(super) fn span(&self) -> &Span {
-        &self.span
     }
 }
 

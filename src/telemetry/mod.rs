@@ -42,11 +42,12 @@
 //! ```
 
 mod body;
-mod config;
+pub(crate) mod config;
 mod layer;
 mod log;
 #[cfg(feature = "otel")]
 pub mod otel;
+mod pending;
 mod recent;
 mod summary;
 mod tap;
