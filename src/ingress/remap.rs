@@ -110,3 +110,18 @@ pub(crate) fn named_event(name: &str, data: &serde_json::Value) -> Bytes {
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }
+
+/// The `(event name, data)` of each named event a remapper wrote (for the remappers' tests).
+#[cfg(test)]
+pub(crate) fn parse_named(out: &[Bytes]) -> Vec<(String, serde_json::Value)> {
+    out.iter()
+        .map(|b| {
+            let text = std::str::from_utf8(b).expect("utf-8");
+            let (head, data) = text.split_once("\ndata: ").expect("named event");
+            (
+                head.trim_start_matches("event: ").to_owned(),
+                serde_json::from_str(data.trim()).expect("json"),
+            )
+        })
+        .collect()
+}

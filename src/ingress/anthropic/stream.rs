@@ -280,16 +280,7 @@ mod tests {
             &mut out,
         );
         s.end(&mut out);
-        out.iter()
-            .map(|b| {
-                let text = std::str::from_utf8(b).expect("utf-8");
-                let (head, data) = text.split_once("\ndata: ").expect("named event");
-                (
-                    head.trim_start_matches("event: ").to_owned(),
-                    serde_json::from_str(data.trim()).expect("json"),
-                )
-            })
-            .collect()
+        crate::ingress::remap::parse_named(&out)
     }
 
     #[test]
