@@ -66,6 +66,8 @@ use tokio::net::TcpListener;
 
 #[path = "gateway/minimal.rs"]
 mod minimal;
+#[path = "gateway/shared_state.rs"]
+mod shared_state;
 
 /// Content chunks of one fake SSE stream.
 const SSE_CONTENT_CHUNKS: usize = 32;
@@ -88,12 +90,6 @@ const CLOCK_TICKS: f64 = 100.0;
 const DONE_TAIL: &[u8] = b"data: [DONE]\n\n";
 /// The overhead header the gateway sets.
 const OVERHEAD_HEADER: &str = "x-switchyard-overhead-us";
-
-// The allocator the `switchyard` binary ships with (src/main.rs), for every role alike: the proxy
-// and the minimal gateway are measured on the same one.
-#[cfg(feature = "cli")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -145,6 +141,7 @@ fn run_load(args: &[String]) -> ExitCode {
                 .expect("address"),
             body: body(model, stream, size),
             stream,
+            auth: None,
         };
         run_count(&load, concurrency, total).await
     });
@@ -519,6 +516,8 @@ struct Load {
     uri: Uri,
     body: Bytes,
     stream: bool,
+    /// The `Authorization` header, for gateways with keys.
+    auth: Option<http::HeaderValue>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -581,7 +580,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 fn request(load: &Load) -> Request<Full<Bytes>> {
-    Request::post(load.uri.clone())
+    let mut req = Request::post(load.uri.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .header(
             header::ACCEPT,
@@ -592,7 +591,12 @@ fn request(load: &Load) -> Request<Full<Bytes>> {
             },
         )
         .body(Full::new(load.body.clone()))
-        .expect("request")
+        .expect("request");
+    if let Some(auth) = &load.auth {
+        req.headers_mut()
+            .insert(header::AUTHORIZATION, auth.clone());
+    }
+    req
 }
 
 /// One request, read to its end.
@@ -883,6 +887,7 @@ async fn orchestrate(quick: bool) {
             uri: uri.clone(),
             body: body("bench/target", false, 1024),
             stream: false,
+            auth: None,
         };
         let mut s = Stats::new();
         one(&load, &mut s).await;
@@ -909,6 +914,7 @@ async fn orchestrate(quick: bool) {
             uri: uri_of(c, path),
             body: body("bench/hold", true, 1024),
             stream: true,
+            auth: None,
         };
         streams.push(open_streams(&load, OPEN_STREAMS, c, upstream.addr).await);
     }
@@ -942,6 +948,7 @@ async fn orchestrate(quick: bool) {
                             uri: uri.clone(),
                             body: body("bench/target", stream, size),
                             stream,
+                            auth: None,
                         },
                     })
                     .collect();
@@ -991,6 +998,7 @@ async fn orchestrate(quick: bool) {
         uri: target_uris[2].clone(),
         body: body("bench/target", false, 1024),
         stream: false,
+        auth: None,
     };
     let sustained_stats = run_count(&load, 64, sustained_n).await;
     let sustained = Sustained {
@@ -999,8 +1007,11 @@ async fn orchestrate(quick: bool) {
         seconds: sustained_stats.seconds,
         peak_kib: gateways[0].rss().1,
     };
+    // What sharing credits and rate limits through Redis costs, when a Redis is given.
+    let shared = shared_state::run(&upstream, &dir, &filter, quick).await;
     report(quick, &cells, &procs, &idle, &streams, &peak);
     report_sustained(&sustained);
+    shared_state::report(shared.as_ref());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
