@@ -69,6 +69,8 @@ impl fmt::Debug for RedisState {
 pub struct RedisError {
     shown: String,
     cause: String,
+    /// No answer came in time: the command was sent and may still run in Redis.
+    timed_out: bool,
 }
 
 impl fmt::Display for RedisError {
@@ -80,6 +82,12 @@ impl fmt::Display for RedisError {
 impl std::error::Error for RedisError {}
 
 impl RedisError {
+    /// True when the command was sent but no answer came within `timeout_ms` (Redis hung or
+    /// slow): unlike a refused connection, the command may still run later.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
     pub(crate) fn unavailable(&self) -> super::StateUnavailable {
         super::StateUnavailable {
             store: format!("Redis at {}", self.shown),
@@ -135,10 +143,23 @@ impl RedisState {
         RedisError {
             shown: self.inner.shown.clone(),
             cause: cause.to_string(),
+            timed_out: false,
         }
     }
 
-    /// A connection from the pool, connecting it on first use (within the timeout).
+    fn no_answer(&self) -> RedisError {
+        RedisError {
+            timed_out: true,
+            ..self.error(format_args!(
+                "no answer within {} ms",
+                self.inner.timeout.as_millis()
+            ))
+        }
+    }
+
+    /// A connection from the pool. It is made lazily: the first command on it connects, within
+    /// that command's timeout, so connecting to a hung Redis never takes longer than
+    /// `timeout_ms` either; a lost connection is made again by the next command.
     pub async fn connection(&self) -> Result<ConnectionManager, RedisError> {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.pool.len();
         let timeout = self.inner.timeout;
@@ -148,13 +169,7 @@ impl RedisState {
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))
                 .set_number_of_retries(1);
-            tokio::time::timeout(
-                timeout * 2,
-                ConnectionManager::new_with_config(client, config),
-            )
-            .await
-            .map_err(|_| "connecting timed out".to_owned())?
-            .map_err(|e| e.to_string())
+            ConnectionManager::new_lazy_with_config(client, config)
         });
         conn.await.cloned().map_err(|e| self.error(e))
     }
@@ -166,13 +181,27 @@ impl RedisState {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let conn = self.connection().await?;
+        self.run_on(conn, f).await
+    }
+
+    /// Runs `f` on `conn` within the timeout. Commands sent on one connection run in Redis in
+    /// the order they were sent, so a clean-up sent after a command that timed out on the same
+    /// connection runs after it, even when Redis was hung in between.
+    pub(crate) async fn run_on<T, F, Fut>(
+        &self,
+        conn: ConnectionManager,
+        f: F,
+    ) -> Result<T, RedisError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         match tokio::time::timeout(self.inner.timeout, f(conn)).await {
             Ok(Ok(v)) => Ok(v),
+            // The connection's own response timeout (the same length) may fire first.
+            Ok(Err(e)) if e.is_timeout() => Err(self.no_answer()),
             Ok(Err(e)) => Err(self.error(e)),
-            Err(_) => Err(self.error(format!(
-                "no answer within {} ms",
-                self.inner.timeout.as_millis()
-            ))),
+            Err(_) => Err(self.no_answer()),
         }
     }
 
