@@ -423,7 +423,7 @@ async fn a_hung_redis_fails_within_the_timeout_and_leaves_no_holds() {
     assert_eq!(settled_spend(&redis).await, 100_000_000_000);
 
     server.pause(true);
-    let mut took = Vec::new();
+    let (mut took, mut sticky) = (Vec::new(), Vec::new());
     for url in &urls {
         let (status, body, t) = ask(url, "m/paid", true).await;
         assert_eq!(status, 503, "money fails closed: {body}");
@@ -437,7 +437,26 @@ async fn a_hung_redis_fails_within_the_timeout_and_leaves_no_holds() {
             t < timeout + SLACK,
             "a keyless request waited {t:?} on a hung Redis"
         );
+        // A session this instance has not seen: the pin lookup gives up within the timeout
+        // (default order), and the next new session does not wait for Redis again.
+        for session in ["new-1", "new-2"] {
+            let t = Instant::now();
+            let (status, _, body) = post_json(
+                &format!("{url}/chat/completions"),
+                &chat("m/free"),
+                &[("x-session-id", session)],
+            )
+            .await;
+            assert_eq!(status, 200, "sticky sessions fail open: {body}");
+            assert!(
+                t.elapsed() < timeout + SLACK,
+                "{session} waited {:?}",
+                t.elapsed()
+            );
+            sticky.push(t.elapsed());
+        }
     }
+    println!("new sessions with Redis hung: {sticky:?}");
     println!("refusals with Redis hung (timeout {timeout:?}): {took:?}");
     assert_eq!(
         fake.count("ok"),

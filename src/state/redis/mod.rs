@@ -10,22 +10,28 @@
 //! - [`RedisHealth`]: outcomes are queued without blocking and written by a background task;
 //!   each instance polls the verdicts (unstable until, cooling down until) every
 //!   `health_poll_ms` with one command and folds them into its own [`Health`].
+//! - [`RedisSticky`]: session → endpoint pins, read from a local cache first and from Redis
+//!   (one `MGET`, within `timeout_ms`) only for a session this instance has not seen; written
+//!   off the request path.
 //!
 //! Timestamps come from Redis's own clock (`TIME`), so instances with skewed clocks agree.
 //! Money is kept in picodollars as decimal strings and added in two 12-digit limbs inside the
 //! scripts: Lua's numbers are doubles, exact only to 2^53 (about $9,007 in picodollars).
 //!
 //! Keys (under `key_prefix`): `spend:{key hash}:{period}`, `holds:{key hash}`,
-//! `rate:{key hash}`, `health` (a hash of verdicts) and `health:ev:{endpoint}`.
+//! `rate:{key hash}`, `health` (a hash of verdicts), `health:ev:{endpoint}` and
+//! `sticky:{session hash}`.
 //!
 //! [`Health`]: crate::health::Health
 
 mod admit;
 mod health;
 mod scripts;
+mod sticky;
 
 pub use admit::RedisAdmission;
 pub use health::RedisHealth;
+pub use sticky::RedisSticky;
 
 use crate::catalog::StateConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
