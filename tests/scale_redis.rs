@@ -443,3 +443,65 @@ async fn a_session_keeps_its_endpoint_on_another_instance() {
     );
     cleanup(&redis).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speed_measured_by_one_instance_sorts_the_others() {
+    let Some((prefix, redis)) = redis_prefix().await else {
+        return;
+    };
+    let (addr, fake) = start_fake().await;
+    // Without measurements a latency sort falls back to price: the cheap, slow endpoint.
+    let cfg = config(
+        addr,
+        &[("m/l", &[("slow-300", 0.0, 0.01), ("ok", 0.0, 100.0)])],
+        &state(&prefix, REDIS_URL),
+    );
+    let urls = three(&cfg).await;
+    let body = |provider: &str| {
+        format!(
+            r#"{{"model":"m/l","messages":[{{"role":"user","content":"hi"}}],"max_tokens":5,"stream":true,"provider":{provider}}}"#
+        )
+    };
+    // Instance 0 measures both endpoints.
+    for p in ["p-slow-300", "p-ok"] {
+        let (status, _, b) = post_json(
+            &format!("{}/chat/completions", urls[0]),
+            &body(&format!(r#"{{"order":["{p}"]}}"#)),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "{b}");
+    }
+    assert_eq!((fake.count("slow-300"), fake.count("ok")), (1, 1));
+    let mut shared = 0;
+    for _ in 0..100 {
+        let mut c = redis.connection().await.unwrap();
+        shared = redis::cmd("HLEN")
+            .arg(format!("{prefix}health:speed"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        if shared == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(shared, 2, "both speeds reached Redis");
+    tokio::time::sleep(Duration::from_millis(350)).await; // a poll (100 ms) has passed
+    // Instances 1 and 2 measured nothing themselves, yet sort the fast endpoint first.
+    for url in &urls[1..] {
+        let (status, _, b) = post_json(
+            &format!("{url}/chat/completions"),
+            &body(r#"{"sort":"latency"}"#),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "{b}");
+    }
+    assert_eq!(
+        (fake.count("slow-300"), fake.count("ok")),
+        (1, 3),
+        "the deployment's latency EWMAs sorted the other instances"
+    );
+    cleanup(&redis).await;
+}

@@ -7,9 +7,10 @@
 //!   (one more script, off the request path) replaces the hold with the actual cost and adds
 //!   the tokens. Holds carry an expiry, so an instance that dies mid-request frees its holds
 //!   after `reservation_ttl_s`.
-//! - [`RedisHealth`]: outcomes are queued without blocking and written by a background task;
-//!   each instance polls the verdicts (unstable until, cooling down until) every
-//!   `health_poll_ms` with one command and folds them into its own [`Health`].
+//! - [`RedisHealth`]: outcomes and speed samples are queued without blocking and written by a
+//!   background task; each instance polls the verdicts (unstable until, cooling down until)
+//!   and the deployment's speed EWMAs every `health_poll_ms` with one command and folds them
+//!   into its own [`Health`].
 //! - [`RedisSticky`]: session → endpoint pins, read from a local cache first and from Redis
 //!   (one `MGET`, within `timeout_ms`) only for a session this instance has not seen; written
 //!   off the request path.
@@ -19,8 +20,8 @@
 //! scripts: Lua's numbers are doubles, exact only to 2^53 (about $9,007 in picodollars).
 //!
 //! Keys (under `key_prefix`): `spend:{key hash}:{period}`, `holds:{key hash}`,
-//! `rate:{key hash}`, `health` (a hash of verdicts), `health:ev:{endpoint}` and
-//! `sticky:{session hash}`.
+//! `rate:{key hash}`, `health` (a hash of verdicts), `health:ev:{endpoint}`, `health:speed`
+//! (a hash of EWMAs) and `sticky:{session hash}`.
 //!
 //! [`Health`]: crate::health::Health
 
