@@ -8,7 +8,7 @@ use crate::health::Health;
 use crate::keys::KeyStore;
 use crate::ledger::{DEFAULT_MEMORY_BYTES, MemorySink, MeterSink};
 use crate::metrics::Metrics;
-use crate::route::Sticky;
+use crate::route::{SessionPins, Sticky};
 use crate::telemetry::Observer;
 use crate::upstream::Upstream;
 use std::path::Path;
@@ -55,7 +55,7 @@ pub struct Gateway {
     pub(super) ledger: Arc<dyn MeterSink>,
     pub(super) keys: Option<KeyStore>,
     pub(super) aliases: AliasHandle,
-    pub(super) sticky: Arc<Sticky>,
+    pub(super) sticky: Arc<dyn SessionPins>,
     pub(super) auto: AutoRouteLayer,
     pub(super) metrics: Arc<Metrics>,
     pub(super) telemetry: Arc<Observer>,
@@ -135,8 +135,9 @@ impl Gateway {
         let mut gw = Gateway::new(config, catalog);
         gw.telemetry = Arc::new(telemetry);
         #[cfg(feature = "redis")]
-        {
-            gw.redis = redis;
+        if let Some(redis) = redis {
+            gw.sticky = Arc::new(crate::state::redis::RedisSticky::new(redis.clone()));
+            gw.redis = Some(redis);
         }
         gw.ledger = ledger;
         gw.keys = keys;
