@@ -450,11 +450,30 @@ async fn while_postgres_is_away_known_keys_work_unknown_ones_get_503_and_spend_w
     // A key that exists nowhere is not admitted either: it cannot be checked.
     let (status, _) = ask(&cut_off.url, "sk-sy-v1-never-made").await;
     assert_eq!(status, 503);
+    // A change that cannot be stored is refused and does not take effect here either.
+    let mgmt = format!("Bearer {MGMT}");
+    let (status, body) = request(
+        &format!("{}/keys/{hash}", cut_off.url),
+        "PATCH",
+        r#"{"disabled":true}"#,
+        &mgmt,
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("PostgreSQL at"), "{body}");
+    let (status, body) =
+        request(&format!("{}/keys/{hash}", cut_off.url), "DELETE", "", &mgmt).await;
+    assert_eq!(status, 500, "{body}");
+    let (status, body) = ask(&cut_off.url, &known).await;
+    assert_eq!(
+        status, 200,
+        "neither the disabling nor the deletion took effect: {body}"
+    );
 
     relay.restore().await;
-    // The four requests' spend reaches PostgreSQL once it is back; the unknown key works.
+    // The five requests' spend reaches PostgreSQL once it is back; the unknown key works.
     let pg = db.client().await;
-    let want = Usd::from_dollars(4.0 * PER_REQUEST).picodollars();
+    let want = Usd::from_dollars(5.0 * PER_REQUEST).picodollars();
     let took = eventually(Duration::from_secs(10), || async {
         let row = pg
             .query_one("SELECT usage_total FROM api_keys WHERE hash = $1", &[&hash])
@@ -543,5 +562,73 @@ async fn spend_increments_from_two_stores_add_up_period_by_period() {
     assert_eq!(u.day_start, monday + day - (monday + day) % day);
     assert_eq!(u.weekly, Usd::from_dollars(3.75), "one week: everything");
     drop((a, b));
+    db.drop_it().await;
+}
+
+/// Redis lost its counters (restarted without persistence): the spend counter is seeded from
+/// the deployment-wide spend in PostgreSQL, even on an instance that never served the key.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_redis_spend_counter_is_seeded_with_the_deployment_wide_spend() {
+    use switchyard::catalog::StateConfig;
+    use switchyard::state::redis::RedisState;
+    const REDIS_URL: &str = "redis://127.0.0.1:6379";
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let prefix = format!("switchyard_test_{:016x}:", rand::random::<u64>());
+    let mut state = StateConfig::redis(REDIS_URL);
+    state.key_prefix = prefix.clone();
+    let redis = RedisState::new(&state).unwrap();
+    if let Err(e) = redis.connection().await {
+        if std::env::var("SWITCHYARD_SKIP_SERVICES").as_deref() == Ok("1") {
+            println!("SKIPPED: no Redis at {REDIS_URL} ({e}); SWITCHYARD_SKIP_SERVICES=1");
+            return db.drop_it().await;
+        }
+        panic!("Redis is needed at {REDIS_URL} (or set SWITCHYARD_SKIP_SERVICES=1): {e}");
+    }
+    let (addr, _fake) = start_fake().await;
+    let cfg = format!(
+        "{}\n[state]\nredis_url = \"{REDIS_URL}\"\nkey_prefix = \"{prefix}\"\ntimeout_ms = 1000\n",
+        config(addr, &db.url())
+    );
+    let gws = three(&cfg).await;
+    let (secret, hash) = create_key(&gws[0].url, "seeded").await;
+    for gw in [&gws[0], &gws[1], &gws[0]] {
+        assert_eq!(ask(&gw.url, &secret).await.0, 200);
+    }
+    let before = 3.0 * PER_REQUEST;
+    let synced = eventually(Duration::from_secs(5), || async {
+        close(usage(&gws[2].url, &secret).await, before)
+    })
+    .await;
+    assert!(synced.is_some(), "instance 3 never saw the others' spend");
+    redis.delete_all().await.unwrap();
+    assert_eq!(ask(&gws[2].url, &secret).await.0, 200);
+    let want = Usd::from_dollars(4.0 * PER_REQUEST)
+        .picodollars()
+        .to_string();
+    let spend_key = format!("{prefix}spend:{hash}:total");
+    let landed = eventually(Duration::from_secs(5), || async {
+        let mut c = redis.connection().await.unwrap();
+        let v: Option<String> = redis::cmd("GET")
+            .arg(&spend_key)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        v.as_deref() == Some(want.as_str())
+    })
+    .await;
+    let mut c = redis.connection().await.unwrap();
+    let shown: Option<String> = redis::cmd("GET")
+        .arg(&spend_key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(landed.is_some(), "Redis holds {shown:?}, not {want}");
+    redis.delete_all().await.unwrap();
+    for gw in gws {
+        gw.shut_down().await;
+    }
     db.drop_it().await;
 }

@@ -12,7 +12,9 @@
 //!
 //! Keys come from the config file (`[[keys]]`) or from the management API ([`api`]); managed
 //! keys and every key's running usage persist through a [`KeyPersistence`] — the `keys` table
-//! of the SQLite ledger ([`SqliteKeys`]) or nowhere ([`MemoryKeys`]).
+//! of the SQLite ledger ([`SqliteKeys`]), the `api_keys` table in PostgreSQL shared by every
+//! instance of a deployment (`PostgresKeys`, feature `postgres`: keys created elsewhere are
+//! looked up and changes polled, spend adds up across instances), or nowhere ([`MemoryKeys`]).
 //!
 //! ```
 //! use switchyard::catalog::Usd;

@@ -1,23 +1,7 @@
 //! [`PostgresKeys`] (feature `postgres`): managed keys and every key's spend in the `api_keys`
-//! table, shared by every instance of a deployment.
-//!
-//! - **Settings** (create, update, delete) are written at once; a delete leaves the row with
-//!   `deleted` set, so it reaches the other instances like any change.
-//! - **Spend** is added as increments (`usage_total = usage_total + $n`, each period's counter
-//!   restarting when its period has moved on), never overwritten with one instance's view. An
-//!   instance keeps its increments in memory and adds them in one transaction every
-//!   250 ms (and before each poll); the batch carries an id recorded in
-//!   `api_key_spend_batches`, so a batch retried after its answer was lost is not added twice.
-//!   While PostgreSQL is away, increments wait in memory and are retried.
-//! - **Changes**: every write moves `changed_at` (the server's clock, so instances' clocks do
-//!   not matter). [`changes`](KeyPersistence::changes) returns the rows changed since the last
-//!   poll less two seconds (for writes that committed late; re-reading a row is harmless), their usage being the
-//!   deployment-wide one plus this instance's increments not yet written.
-//!
-//! [`KeyPersistence`] is synchronous, so the work runs on a thread of its own with a small
-//! Tokio runtime and one connection (reconnected when lost); callers wait for the answer over a
-//! channel, at most 5 s. Opening connects and runs the migrations
-//! (`migrations/postgres/`), failing with an error naming the server when it cannot be reached.
+//! table, shared by every instance of a deployment, so a key made through one instance works
+//! on all and its spend adds up over all. How (settings written through, spend in increments,
+//! changes polled, what happens while the server is away) is told on [`PostgresKeys`].
 
 use super::UsageCounters;
 use super::{KeyChange, KeyLimits, KeyPersistence, KeyStoreError, LimitReset, StoredKey};
@@ -62,7 +46,25 @@ enum Command {
     Flush(Answer<()>),
 }
 
-/// Keys in PostgreSQL; see the [module docs](self).
+/// Keys in PostgreSQL, shared by every instance of a deployment.
+///
+/// - **Settings** (create, update, delete) are written at once; a delete leaves the row with
+///   `deleted` set, so it reaches the other instances like any change.
+/// - **Spend** is added as increments (`usage_total = usage_total + $n`, each period's counter
+///   restarting when its period has moved on), never overwritten with one instance's view. An
+///   instance keeps its increments in memory and adds them in one transaction every 250 ms
+///   (and before each poll); the batch carries an id recorded in
+///   `api_key_spend_batches`, so a batch retried after its answer was lost is not added twice.
+///   While PostgreSQL is away, increments wait in memory and are retried.
+/// - **Changes**: every write moves `changed_at` (the server's clock, so instances' clocks do
+///   not matter). [`changes`](KeyPersistence::changes) returns the rows changed since the last
+///   poll less two seconds (for writes that committed late; re-reading a row is harmless),
+///   their usage being the deployment-wide one plus this instance's increments not yet written.
+///
+/// [`KeyPersistence`] is synchronous, so the work runs on a thread of its own with a small
+/// Tokio runtime and one connection (reconnected when lost); callers wait for the answer over a
+/// channel, at most 5 s. Opening connects and runs the migrations
+/// (`migrations/postgres/`), failing with an error naming the server when it cannot be reached.
 #[derive(Debug)]
 pub struct PostgresKeys {
     shown: String,

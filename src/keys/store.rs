@@ -420,7 +420,7 @@ impl KeyStore {
     pub fn update(&self, hash: &str, update: KeyUpdate) -> Result<Option<KeyInfo>, KeyStoreError> {
         let now = self.now();
         let _persist = self.persist_lock();
-        let (info, stored) = {
+        let (info, stored, before) = {
             let mut keys = self.lock();
             let Some(entry) = keys.get_mut(hash) else {
                 return Ok(None);
@@ -428,6 +428,7 @@ impl KeyStore {
             if !entry.key.managed {
                 return Err(config_owned(&entry.key.name));
             }
+            let before = entry.key.clone();
             let k = &mut entry.key;
             if let Some(name) = update.name {
                 k.name = name;
@@ -444,26 +445,39 @@ impl KeyStore {
             if let Some(limits) = update.limits {
                 k.limits = Arc::new(limits);
             }
-            (snapshot(entry, now), entry.key.clone())
+            (snapshot(entry, now), entry.key.clone(), before)
         };
-        self.inner.persistence.save(&stored)?;
+        if let Err(e) = self.inner.persistence.save(&stored) {
+            // Not stored, so not in effect: the settings go back (the usage moved on by itself).
+            if let Some(entry) = self.lock().get_mut(hash) {
+                entry.key = StoredKey {
+                    usage: entry.key.usage,
+                    ..before
+                };
+            }
+            return Err(e);
+        }
         Ok(Some(info))
     }
 
     /// Deletes a managed key. `Ok(false)` when no key has this hash; an error for config keys.
     pub fn delete(&self, hash: &str) -> Result<bool, KeyStoreError> {
         let _persist = self.persist_lock();
-        {
+        let removed = {
             let mut keys = self.lock();
             match keys.get(hash) {
                 None => return Ok(false),
                 Some(e) if !e.key.managed => return Err(config_owned(&e.key.name)),
-                Some(_) => {
-                    keys.remove(hash);
-                }
+                Some(_) => keys.remove(hash),
             }
+        };
+        if let Err(e) = self.inner.persistence.delete(hash) {
+            // Not deleted where it is stored, so it stays (holds in flight included).
+            if let Some(entry) = removed {
+                self.lock().entry(hash.to_owned()).or_insert(entry);
+            }
+            return Err(e);
         }
-        self.inner.persistence.delete(hash)?;
         Ok(true)
     }
 
