@@ -89,8 +89,17 @@ const DONE_TAIL: &[u8] = b"data: [DONE]\n\n";
 /// The overhead header the gateway sets.
 const OVERHEAD_HEADER: &str = "x-switchyard-overhead-us";
 
+// The allocator the `switchyard` binary ships with (src/main.rs), for every role alike: the proxy
+// and the minimal gateway are measured on the same one.
+#[cfg(feature = "cli")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--load") {
+        return run_load(&args[i + 1..]);
+    }
     if let Some(i) = args.iter().position(|a| a == "--role") {
         let role = args.get(i + 1).cloned().unwrap_or_default();
         let arg = args.get(i + 2).cloned().unwrap_or_default();
@@ -111,6 +120,47 @@ fn main() -> ExitCode {
 // ---------------------------------------------------------------------------------------------
 
 type UpBody = BoxBody<Bytes, Infallible>;
+
+/// `--load ADDR MODEL CONCURRENCY REQUESTS json|stream [BODY_BYTES]`: sends the requests to
+/// one target and prints `REQUESTS <n> ERRORS <n> SECONDS <s>` — the closed-loop load of a
+/// cell, for `scripts/counters`, which counts what the target process does meanwhile.
+fn run_load(args: &[String]) -> ExitCode {
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+    let (addr, model) = (arg(0), arg(1));
+    let (Ok(concurrency), Ok(total)) = (arg(2).parse::<usize>(), arg(3).parse::<usize>()) else {
+        eprintln!("usage: --load ADDR MODEL CONCURRENCY REQUESTS json|stream [BODY_BYTES]");
+        return ExitCode::FAILURE;
+    };
+    let stream = arg(4) == "stream";
+    let size = arg(5).parse().unwrap_or(1024);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stats = rt.block_on(async {
+        let load = Load {
+            client: load_client(),
+            uri: format!("http://{addr}/v1/chat/completions")
+                .parse()
+                .expect("address"),
+            body: body(model, stream, size),
+            stream,
+        };
+        run_count(&load, concurrency, total).await
+    });
+    println!(
+        "REQUESTS {} ERRORS {} SECONDS {:.3}",
+        stats.requests, stats.errors, stats.seconds
+    );
+    if let Some(why) = &stats.first_error {
+        eprintln!("first error: {why}");
+    }
+    if stats.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
 /// Runs one child role: prints `LISTEN <addr>` and serves until stdin closes.
 fn run_role(role: &str, arg: &str) -> ExitCode {
