@@ -20,7 +20,7 @@ mod batch;
 mod jsonl;
 mod memory;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite;
