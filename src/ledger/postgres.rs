@@ -13,7 +13,7 @@
 //! run at open under an advisory lock, so instances starting together apply each once.
 
 use super::batch::{BatchConfig, Batcher, WriteBatch};
-use super::{GenerationRecord, LedgerError, MeterSink};
+use super::{Commit, GenerationRecord, LedgerError, MeterSink};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -199,6 +199,11 @@ impl MeterSink for PostgresSink {
     fn record(&self, rec: GenerationRecord) {
         self.pending().insert(rec.id.clone(), rec.clone());
         self.batcher.send(rec);
+    }
+
+    fn record_committed(&self, rec: GenerationRecord) -> Option<Commit> {
+        self.pending().insert(rec.id.clone(), rec.clone());
+        Some(self.batcher.send_committed(rec))
     }
 
     fn get(&self, id: &str) -> Option<GenerationRecord> {

@@ -47,6 +47,7 @@
 
 mod accounting;
 pub mod cost;
+mod durable;
 mod layer;
 mod prices;
 pub mod report;
