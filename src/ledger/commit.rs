@@ -5,25 +5,6 @@
 //! when the sink gave up on it, e.g. it shut down with the record unwritten). The meter layer
 //! awaits it, within a bound, before it lets the end of the answer go out, so a process killed
 //! after answering has lost no row of what it answered.
-//!
-//! A sink of your own that writes somewhere durable makes a pair with [`commit_ticket`], keeps
-//! the [`CommitSignal`] with the record and calls [`CommitSignal::committed`] after the write:
-//!
-//! ```
-//! use switchyard::ledger::commit_ticket;
-//!
-//! # tokio_test_block_on(async {
-//! let (signal, commit) = commit_ticket();
-//! std::thread::spawn(move || {
-//!     // … write the record durably, then:
-//!     signal.committed();
-//! });
-//! assert!(commit.await.is_ok());
-//! # });
-//! # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
-//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-//! # }
-//! ```
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,12 +12,31 @@ use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
 /// A pair: the signal the writer keeps and the ticket the waiter awaits.
+///
+/// A sink of your own that writes somewhere durable makes a pair with this, keeps
+/// the [`CommitSignal`] with the record and calls [`CommitSignal::committed`] after the write:
+///
+/// ```
+/// use switchyard::ledger::commit_ticket;
+///
+/// # tokio_test_block_on(async {
+/// let (signal, commit) = commit_ticket();
+/// std::thread::spawn(move || {
+///     // … write the record durably, then:
+///     signal.committed();
+/// });
+/// assert!(commit.await.is_ok());
+/// # });
+/// # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
 pub fn commit_ticket() -> (CommitSignal, Commit) {
     let (tx, rx) = oneshot::channel();
     (CommitSignal(tx), Commit(rx))
 }
 
-/// Resolves once the record it was issued for is committed; see the [module docs](self).
+/// Resolves once the record it was issued for is committed; see the [ledger docs](super).
 #[derive(Debug)]
 #[must_use = "a commit ticket does nothing unless awaited"]
 pub struct Commit(oneshot::Receiver<()>);

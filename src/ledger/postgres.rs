@@ -9,7 +9,9 @@
 //!   within the timeout.
 //!
 //! Records wait in memory until their batch commits, so `get` finds a record as soon as
-//! `record` returns, as with the other sinks. Migrations (`migrations/postgres/*.sql`, embedded)
+//! `record` returns, as with the other sinks. [`MeterSink::record_committed`] hands out a ticket
+//! that resolves after the commit; a record someone waits for is written at once, with every
+//! record queued by then, so waiters share commits (group commit). Migrations (`migrations/postgres/*.sql`, embedded)
 //! run at open under an advisory lock, so instances starting together apply each once.
 
 use super::batch::{BatchConfig, Batcher, WriteBatch};
