@@ -154,11 +154,15 @@ async fn killing_one_instance_under_load_loses_no_answered_row() {
         .unwrap();
     let url = format!("{SERVER}/{db}");
     let (fake, _fake) = start_fake().await;
-    // The default: `commit_before_answer` is on with `postgres_url`.
+    // The default: `commit_before_answer` is on with `postgres_url`. Its bound is raised so
+    // that a busy machine's slow commit cannot release an answer early (what the bound does is
+    // tests/commit_wait.rs's business).
     let config = config_toml(
         fake,
         MODELS,
-        &format!("\n[ledger]\npostgres_url = \"{url}\"\npostgres_pool = 1\n"),
+        &format!(
+            "\n[ledger]\npostgres_url = \"{url}\"\npostgres_pool = 1\ncommit_timeout_ms = 30000\n"
+        ),
     );
     let dir = std::env::temp_dir().join(format!("switchyard-kill-{db}"));
     std::fs::create_dir_all(&dir).unwrap();
