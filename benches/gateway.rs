@@ -66,6 +66,8 @@ use tokio::net::TcpListener;
 
 #[path = "gateway/minimal.rs"]
 mod minimal;
+#[path = "gateway/shared_state.rs"]
+mod shared_state;
 
 /// Content chunks of one fake SSE stream.
 const SSE_CONTENT_CHUNKS: usize = 32;
@@ -91,6 +93,9 @@ const OVERHEAD_HEADER: &str = "x-switchyard-overhead-us";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--load") {
+        return run_load(&args[i + 1..]);
+    }
     if let Some(i) = args.iter().position(|a| a == "--role") {
         let role = args.get(i + 1).cloned().unwrap_or_default();
         let arg = args.get(i + 2).cloned().unwrap_or_default();
@@ -111,6 +116,48 @@ fn main() -> ExitCode {
 // ---------------------------------------------------------------------------------------------
 
 type UpBody = BoxBody<Bytes, Infallible>;
+
+/// `--load ADDR MODEL CONCURRENCY REQUESTS json|stream [BODY_BYTES]`: sends the requests to
+/// one target and prints `REQUESTS <n> ERRORS <n> SECONDS <s>` — the closed-loop load of a
+/// cell, for `scripts/counters`, which counts what the target process does meanwhile.
+fn run_load(args: &[String]) -> ExitCode {
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+    let (addr, model) = (arg(0), arg(1));
+    let (Ok(concurrency), Ok(total)) = (arg(2).parse::<usize>(), arg(3).parse::<usize>()) else {
+        eprintln!("usage: --load ADDR MODEL CONCURRENCY REQUESTS json|stream [BODY_BYTES]");
+        return ExitCode::FAILURE;
+    };
+    let stream = arg(4) == "stream";
+    let size = arg(5).parse().unwrap_or(1024);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stats = rt.block_on(async {
+        let load = Load {
+            client: load_client(),
+            uri: format!("http://{addr}/v1/chat/completions")
+                .parse()
+                .expect("address"),
+            body: body(model, stream, size),
+            stream,
+            auth: None,
+        };
+        run_count(&load, concurrency, total).await
+    });
+    println!(
+        "REQUESTS {} ERRORS {} SECONDS {:.3}",
+        stats.requests, stats.errors, stats.seconds
+    );
+    if let Some(why) = &stats.first_error {
+        eprintln!("first error: {why}");
+    }
+    if stats.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
 /// Runs one child role: prints `LISTEN <addr>` and serves until stdin closes.
 fn run_role(role: &str, arg: &str) -> ExitCode {
@@ -469,6 +516,8 @@ struct Load {
     uri: Uri,
     body: Bytes,
     stream: bool,
+    /// The `Authorization` header, for gateways with keys.
+    auth: Option<http::HeaderValue>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -531,7 +580,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 fn request(load: &Load) -> Request<Full<Bytes>> {
-    Request::post(load.uri.clone())
+    let mut req = Request::post(load.uri.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .header(
             header::ACCEPT,
@@ -542,7 +591,12 @@ fn request(load: &Load) -> Request<Full<Bytes>> {
             },
         )
         .body(Full::new(load.body.clone()))
-        .expect("request")
+        .expect("request");
+    if let Some(auth) = &load.auth {
+        req.headers_mut()
+            .insert(header::AUTHORIZATION, auth.clone());
+    }
+    req
 }
 
 /// One request, read to its end.
@@ -833,6 +887,7 @@ async fn orchestrate(quick: bool) {
             uri: uri.clone(),
             body: body("bench/target", false, 1024),
             stream: false,
+            auth: None,
         };
         let mut s = Stats::new();
         one(&load, &mut s).await;
@@ -859,6 +914,7 @@ async fn orchestrate(quick: bool) {
             uri: uri_of(c, path),
             body: body("bench/hold", true, 1024),
             stream: true,
+            auth: None,
         };
         streams.push(open_streams(&load, OPEN_STREAMS, c, upstream.addr).await);
     }
@@ -892,6 +948,7 @@ async fn orchestrate(quick: bool) {
                             uri: uri.clone(),
                             body: body("bench/target", stream, size),
                             stream,
+                            auth: None,
                         },
                     })
                     .collect();
@@ -941,6 +998,7 @@ async fn orchestrate(quick: bool) {
         uri: target_uris[2].clone(),
         body: body("bench/target", false, 1024),
         stream: false,
+        auth: None,
     };
     let sustained_stats = run_count(&load, 64, sustained_n).await;
     let sustained = Sustained {
@@ -949,8 +1007,11 @@ async fn orchestrate(quick: bool) {
         seconds: sustained_stats.seconds,
         peak_kib: gateways[0].rss().1,
     };
+    // What sharing credits and rate limits through Redis costs, when a Redis is given.
+    let shared = shared_state::run(&upstream, &dir, &filter, quick).await;
     report(quick, &cells, &procs, &idle, &streams, &peak);
     report_sustained(&sustained);
+    shared_state::report(shared.as_ref());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

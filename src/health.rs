@@ -18,6 +18,10 @@
 //! a background task), and [`Health::apply_shared`] takes what all instances concluded — which
 //! endpoints are unstable, or cooling down, for how long from now. Local and shared verdicts
 //! are OR-ed, so a store that stops answering only loses the others' view (health fails open).
+//! Speed samples go to the observer too, and [`Health::apply_shared_speed`] takes the
+//! deployment's EWMAs: while fresh they are what [`Health::speed`] (and so sorts and `:nitro`)
+//! reads; once the store stops answering they go stale and this instance's own EWMAs count
+//! again. Percentiles stay per instance (they need the samples).
 //!
 //! The registry is lock-light: keys are spread over 32 independently locked shards, so
 //! concurrent requests to different endpoints never wait on each other and no lock is held
@@ -104,6 +108,8 @@ struct EndpointHealth {
     samples: VecDeque<(Instant, f64, f64)>,
     /// Until when other instances' outcomes make the endpoint unstable.
     shared_unstable_until: Option<Instant>,
+    /// All instances' speed EWMAs, and until when they count.
+    shared_speed: Option<(Speed, Instant)>,
 }
 
 /// Hears every outcome [`Health::record`] takes, to share it with other instances. Called on
@@ -111,6 +117,11 @@ struct EndpointHealth {
 pub trait HealthObserver: Send + Sync + std::fmt::Debug {
     /// One attempt's outcome for the endpoint `key`.
     fn outcome(&self, key: &str, outcome: Outcome);
+
+    /// One finished response's speed for the endpoint `key` (not an EWMA: the sample).
+    fn speed(&self, key: &str, sample: Speed) {
+        let _ = (key, sample);
+    }
 }
 
 /// The registry, shared (in an `Arc`) by the layers that read or write it.
@@ -169,6 +180,15 @@ impl Health {
             self.with_entry(key, |h| {
                 h.cooldown_until = h.cooldown_until.max(Some(now + *d))
             });
+        }
+    }
+
+    /// Takes the deployment's speed EWMAs: until `valid_for` from now, [`Health::speed`]
+    /// returns these for the endpoints listed instead of this instance's own.
+    pub fn apply_shared_speed(&self, speeds: &[(String, Speed)], valid_for: Duration) {
+        let until = Instant::now() + valid_for;
+        for (key, s) in speeds {
+            self.with_entry(key, |h| h.shared_speed = Some((*s, until)));
         }
     }
 
@@ -241,6 +261,9 @@ impl Health {
             0.0
         };
         let ttft = ttft.as_secs_f64();
+        if let Some(o) = self.observer.get() {
+            o.speed(key, Speed { ttft, tps });
+        }
         let now = Instant::now();
         self.with_entry(key, |h| {
             h.speed = Some(match h.speed {
@@ -290,9 +313,17 @@ impl Health {
         .unwrap_or(false)
     }
 
-    /// The endpoint's speed EWMAs, when it has served a response.
+    /// The endpoint's speed EWMAs, when it has served a response: the deployment's while
+    /// fresh (see [`Health::apply_shared_speed`]), else this instance's.
     pub fn speed(&self, key: &str) -> Option<Speed> {
-        self.read(key, |h| h.speed).flatten()
+        let now = Instant::now();
+        self.read(key, |h| {
+            h.shared_speed
+                .filter(|(_, until)| now < *until)
+                .map(|(s, _)| s)
+                .or(h.speed)
+        })
+        .flatten()
     }
 
     /// EWMA tokens/second.
@@ -415,5 +446,22 @@ mod tests {
         assert_eq!(h.percentile("a", Metric::Throughput, 0.0), Some(100.0));
         assert_eq!(h.percentile("a", Metric::Latency, 90.0), Some(0.2));
         assert_eq!(h.percentile("b", Metric::Latency, 50.0), None);
+    }
+
+    #[test]
+    fn shared_speed_counts_while_fresh() {
+        let h = Health::new();
+        let ms = Duration::from_millis;
+        h.record_stream("a", ms(100), 100, ms(1100));
+        let shared = Speed {
+            ttft: 2.0,
+            tps: 7.0,
+        };
+        h.apply_shared_speed(&[("a".into(), shared), ("b".into(), shared)], ms(40));
+        assert_eq!(h.speed("a"), Some(shared));
+        assert_eq!(h.throughput("b"), Some(7.0), "known from the others only");
+        std::thread::sleep(ms(60));
+        assert_eq!(h.throughput("a"), Some(100.0), "stale: back to its own");
+        assert_eq!(h.speed("b"), None);
     }
 }

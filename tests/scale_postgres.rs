@@ -126,7 +126,7 @@ async fn a_generation_served_by_one_instance_is_found_through_another() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(migrations, 1);
+    assert_eq!(migrations, 2, "0001_generations and 0002_keys, once each");
     drop(client);
     db.drop_it().await;
 }

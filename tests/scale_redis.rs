@@ -379,3 +379,129 @@ async fn tpm_counts_finished_requests_across_instances() {
     assert_eq!(statuses, [200, 200, 429]);
     cleanup(&redis).await;
 }
+
+async fn ask_session(url: &str, model: &str, session: &str) -> (u16, String) {
+    let (s, _, b) = post_json(
+        &format!("{url}/chat/completions"),
+        &chat(model),
+        &[("x-session-id", session)],
+    )
+    .await;
+    (s.as_u16(), b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_keeps_its_endpoint_on_another_instance() {
+    let Some((prefix, redis)) = redis_prefix().await else {
+        return;
+    };
+    let (addr, fake) = start_fake().await;
+    // Default order puts the far cheaper endpoint first; it fails once, so instance 0 serves
+    // the session on the other one and pins it there.
+    let cfg = config(
+        addr,
+        &[("m/s", &[("status-503", 0.0, 0.01), ("slow-1", 0.0, 100.0)])],
+        &state(&prefix, REDIS_URL),
+    );
+    let urls = three(&cfg).await;
+    let (status, body) = ask_session(&urls[0], "m/s", "conv-1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((fake.count("status-503"), fake.count("slow-1")), (1, 1));
+    // The pin is written off the request path.
+    let mut pinned = false;
+    for _ in 0..100 {
+        let mut c = redis.connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}sticky:*"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            pinned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pinned, "the pin reached Redis");
+    // Instances 1 and 2 have never seen the session: they send it straight to its endpoint.
+    for url in &urls[1..] {
+        let (status, body) = ask_session(url, "m/s", "conv-1").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        (fake.count("status-503"), fake.count("slow-1")),
+        (1, 3),
+        "the session stayed on its endpoint"
+    );
+    // Another session on instance 2 gets the default order: the cheap endpoint first.
+    let (status, body) = ask_session(&urls[2], "m/s", "conv-2").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        fake.count("status-503"),
+        2,
+        "default order would have differed"
+    );
+    cleanup(&redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speed_measured_by_one_instance_sorts_the_others() {
+    let Some((prefix, redis)) = redis_prefix().await else {
+        return;
+    };
+    let (addr, fake) = start_fake().await;
+    // Without measurements a latency sort falls back to price: the cheap, slow endpoint.
+    let cfg = config(
+        addr,
+        &[("m/l", &[("slow-300", 0.0, 0.01), ("ok", 0.0, 100.0)])],
+        &state(&prefix, REDIS_URL),
+    );
+    let urls = three(&cfg).await;
+    let body = |provider: &str| {
+        format!(
+            r#"{{"model":"m/l","messages":[{{"role":"user","content":"hi"}}],"max_tokens":5,"stream":true,"provider":{provider}}}"#
+        )
+    };
+    // Instance 0 measures both endpoints.
+    for p in ["p-slow-300", "p-ok"] {
+        let (status, _, b) = post_json(
+            &format!("{}/chat/completions", urls[0]),
+            &body(&format!(r#"{{"order":["{p}"]}}"#)),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "{b}");
+    }
+    assert_eq!((fake.count("slow-300"), fake.count("ok")), (1, 1));
+    let mut shared = 0;
+    for _ in 0..100 {
+        let mut c = redis.connection().await.unwrap();
+        shared = redis::cmd("HLEN")
+            .arg(format!("{prefix}health:speed"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        if shared == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(shared, 2, "both speeds reached Redis");
+    tokio::time::sleep(Duration::from_millis(350)).await; // a poll (100 ms) has passed
+    // Instances 1 and 2 measured nothing themselves, yet sort the fast endpoint first.
+    for url in &urls[1..] {
+        let (status, _, b) = post_json(
+            &format!("{url}/chat/completions"),
+            &body(r#"{"sort":"latency"}"#),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 200, "{b}");
+    }
+    assert_eq!(
+        (fake.count("slow-300"), fake.count("ok")),
+        (1, 3),
+        "the deployment's latency EWMAs sorted the other instances"
+    );
+    cleanup(&redis).await;
+}

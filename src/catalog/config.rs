@@ -363,6 +363,14 @@ pub struct AuthConfig {
     pub required: bool,
     /// Environment variable holding the management key that enables `/api/v1/keys`.
     pub management_key_env: Option<String>,
+    /// With keys in PostgreSQL (`[ledger] postgres_url`): how often each instance reads the
+    /// key changes and spend of the others, in ms (1000).
+    #[serde(default = "default_keys_poll_ms")]
+    pub keys_poll_ms: u64,
+}
+
+fn default_keys_poll_ms() -> u64 {
+    1000
 }
 
 impl AuthConfig {
@@ -371,6 +379,7 @@ impl AuthConfig {
         AuthConfig {
             required,
             management_key_env: None,
+            keys_poll_ms: default_keys_poll_ms(),
         }
     }
 }

@@ -71,7 +71,7 @@ use crate::context::{Candidates, FromChat, RequestContext, chat_of};
 use crate::error::MissingInput;
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::route::Sticky;
+use crate::route::SessionPins;
 use drive::drive;
 use futures_util::future::{BoxFuture, Either, select};
 use http::{Request, Response};
@@ -86,7 +86,7 @@ pub struct FallbackLayer {
     keepalive_after: Duration,
     keepalive_every: Duration,
     health: Option<Arc<Health>>,
-    sticky: Option<Arc<Sticky>>,
+    sticky: Option<Arc<dyn SessionPins>>,
     metrics: Option<Arc<Metrics>>,
     fixed: Option<Candidates>,
     max_body_bytes: usize,
@@ -126,7 +126,7 @@ impl FallbackLayer {
 
     /// Pins a session (`session_id`, `x-session-id`, `prompt_cache_key`) to the endpoint that
     /// served it, for the route layer's sticky routing (not when `provider.order` is set).
-    pub fn sticky(mut self, sticky: Arc<Sticky>) -> Self {
+    pub fn sticky(mut self, sticky: Arc<dyn SessionPins>) -> Self {
         self.sticky = Some(sticky);
         self
     }

@@ -3,7 +3,9 @@
 //!
 //! Auth:
 //! 1. Read `Authorization: Bearer <key>`; a missing or unknown key is 401, a disabled one 403.
-//!    The key is hashed and compared in constant time; it is never logged or echoed.
+//!    The key is hashed and compared in constant time; it is never logged or echoed. Over keys
+//!    shared with other instances, a key unknown here is first looked up in the shared store
+//!    (on a blocking thread); when that store cannot be asked, 503.
 //! 2. Insert [`CallerKey`] for the layers inside. The client's `Authorization` never travels
 //!    further than this: upstream requests are built afresh by the translate layer.
 //!
@@ -29,7 +31,7 @@
 //! | [`AuthLayer`] | `Authorization` | [`CallerKey`] | 401 (or passes keyless requests when [`optional`](AuthLayer::optional)) |
 //! | [`CreditLayer`] | [`CallerKey`], [`ChatRequest`], [`Candidates`], [`RequestContext`] (all required) | a credit hold on the context | money fails closed: no key → 401 (unless [`allow_anonymous`](CreditLayer::allow_anonymous)); no request, candidates or context → [`MissingInput`] |
 
-use super::{AuthError, KeyStore, ReserveError};
+use super::{AuthError, KeyInfo, KeyLookupError, KeyStore, ReserveError};
 use crate::BoxError;
 use crate::body::Body;
 use crate::catalog::Usd;
@@ -52,6 +54,43 @@ impl From<AuthError> for GatewayError {
             "authentication"
         };
         GatewayError::new(e.status(), kind, e.to_string())
+    }
+}
+
+impl From<KeyLookupError> for GatewayError {
+    fn from(e: KeyLookupError) -> Self {
+        match e {
+            KeyLookupError::Auth(a) => a.into(),
+            KeyLookupError::Unavailable(_) => GatewayError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+/// [`KeyStore::authenticate_or_find`] without blocking the executor: a key known here answers
+/// at once; the look-up of an unknown one in a shared store runs on a blocking thread.
+pub async fn authenticate_shared(
+    store: &KeyStore,
+    bearer: &str,
+) -> Result<KeyInfo, KeyLookupError> {
+    match store.authenticate(bearer) {
+        Err(AuthError::Unknown) if store.is_shared() => {}
+        other => return other.map_err(Into::into),
+    }
+    let (store, bearer) = (store.clone(), bearer.to_owned());
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => rt
+            .spawn_blocking(move || store.authenticate_or_find(&bearer))
+            .await
+            .unwrap_or_else(|e| {
+                Err(KeyLookupError::Unavailable(
+                    super::KeyStoreError::Persistence(format!("the look-up ended: {e}")),
+                ))
+            }),
+        Err(_) => store.authenticate_or_find(&bearer),
     }
 }
 
@@ -167,9 +206,10 @@ pub struct Auth<S> {
 
 impl<S, B> Service<Request<B>> for Auth<S>
 where
-    S: Service<Request<B>, Response = Response<Body>>,
+    S: Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
     S::Error: Send + 'static,
     S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = Response<Body>;
     // Refusals are responses, so this layer adds no failure mode of its own.
@@ -186,6 +226,7 @@ where
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        let required = self.required;
         match self.store.authenticate(bearer) {
             Ok(info) => {
                 req.extensions_mut().insert(CallerKey {
@@ -194,7 +235,30 @@ where
                 });
                 self.inner.call(req).boxed()
             }
-            Err(AuthError::Missing | AuthError::Unknown) if !self.required => {
+            // Perhaps created through another instance: ask the shared store.
+            Err(AuthError::Unknown) if self.store.is_shared() => {
+                let (store, bearer) = (self.store.clone(), bearer.to_owned());
+                // The clone that was made ready goes with the request (tower's usual swap).
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                async move {
+                    match authenticate_shared(&store, &bearer).await {
+                        Ok(info) => {
+                            req.extensions_mut().insert(CallerKey {
+                                hash: info.hash,
+                                name: info.name,
+                            });
+                            inner.call(req).await
+                        }
+                        Err(KeyLookupError::Auth(AuthError::Unknown)) if !required => {
+                            inner.call(req).await
+                        }
+                        Err(e) => Ok(GatewayError::from(e).into_response()),
+                    }
+                }
+                .boxed()
+            }
+            Err(AuthError::Missing | AuthError::Unknown) if !required => {
                 self.inner.call(req).boxed()
             }
             Err(e) => std::future::ready(Ok(GatewayError::from(e).into_response())).boxed(),

@@ -12,7 +12,9 @@
 //!
 //! Keys come from the config file (`[[keys]]`) or from the management API ([`api`]); managed
 //! keys and every key's running usage persist through a [`KeyPersistence`] — the `keys` table
-//! of the SQLite ledger ([`SqliteKeys`]) or nowhere ([`MemoryKeys`]).
+//! of the SQLite ledger ([`SqliteKeys`]), the `api_keys` table in PostgreSQL shared by every
+//! instance of a deployment (`PostgresKeys`, feature `postgres`: keys created elsewhere are
+//! looked up and changes polled, spend adds up across instances), or nowhere ([`MemoryKeys`]).
 //!
 //! ```
 //! use switchyard::catalog::Usd;
@@ -36,15 +38,19 @@ mod layer;
 mod limits;
 pub mod period;
 mod persistence;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod records;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
 
-pub use layer::{Auth, AuthLayer, Credit, CreditLayer, worst_case};
+pub use layer::{Auth, AuthLayer, Credit, CreditLayer, authenticate_shared, worst_case};
 pub use limits::{KeyLimits, glob};
 pub use period::LimitReset;
-pub use persistence::{KeyPersistence, MemoryKeys};
+pub use persistence::{KeyChange, KeyPersistence, MemoryKeys};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresKeys;
 pub use records::{Clock, KeyInfo, KeyUpdate, StoredKey, UsageCounters};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteKeys;
@@ -86,6 +92,47 @@ impl fmt::Display for AuthError {
 }
 
 impl std::error::Error for AuthError {}
+
+/// Why a key could not be confirmed by [`KeyStore::authenticate_or_find`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLookupError {
+    /// Refused: missing, unknown (here and in the shared store) or disabled.
+    Auth(AuthError),
+    /// The key is not known here and the shared store could not be asked (503): a key that
+    /// cannot be verified is never admitted.
+    Unavailable(KeyStoreError),
+}
+
+impl KeyLookupError {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            KeyLookupError::Auth(e) => e.status(),
+            KeyLookupError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<AuthError> for KeyLookupError {
+    fn from(e: AuthError) -> Self {
+        KeyLookupError::Auth(e)
+    }
+}
+
+impl fmt::Display for KeyLookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyLookupError::Auth(e) => e.fmt(f),
+            KeyLookupError::Unavailable(e) => write!(
+                f,
+                "This API key is not known to this instance and could not be checked in the \
+                 shared key store ({e}); try again"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KeyLookupError {}
 
 /// A request whose worst-case cost does not fit in its key's remaining limit.
 ///

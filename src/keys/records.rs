@@ -55,6 +55,34 @@ impl UsageCounters {
         self.monthly += amount;
     }
 
+    /// These counters with `more` added: totals add; each period's spend adds when both
+    /// count the same period, else the later period's spend is kept (the earlier one is over).
+    pub fn plus(&self, more: &UsageCounters) -> UsageCounters {
+        let period = |a: (Usd, i64), b: (Usd, i64)| match a.1.cmp(&b.1) {
+            std::cmp::Ordering::Equal => (a.0 + b.0, a.1),
+            std::cmp::Ordering::Less => b,
+            std::cmp::Ordering::Greater => a,
+        };
+        let (daily, day_start) = period((self.daily, self.day_start), (more.daily, more.day_start));
+        let (weekly, week_start) = period(
+            (self.weekly, self.week_start),
+            (more.weekly, more.week_start),
+        );
+        let (monthly, month_start) = period(
+            (self.monthly, self.month_start),
+            (more.monthly, more.month_start),
+        );
+        UsageCounters {
+            total: self.total + more.total,
+            daily,
+            weekly,
+            monthly,
+            day_start,
+            week_start,
+            month_start,
+        }
+    }
+
     /// The usage a limit with this reset period counts.
     pub fn in_period(&self, reset: LimitReset) -> Usd {
         match reset {
@@ -141,4 +169,29 @@ pub struct KeyUpdate {
     pub disabled: Option<bool>,
     /// New rate limits and model allow-list (replacing the old ones whole).
     pub limits: Option<KeyLimits>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plus_adds_within_a_period_and_keeps_the_later_one() {
+        let day = 86_400_000;
+        let mut a = UsageCounters::default();
+        a.add(10 * day + 5, Usd::from_dollars(1.0));
+        let mut same = UsageCounters::default();
+        same.add(10 * day + 9, Usd::from_dollars(2.0));
+        let sum = a.plus(&same);
+        assert_eq!(sum.total, Usd::from_dollars(3.0));
+        assert_eq!(sum.daily, Usd::from_dollars(3.0));
+        // A spend the next day: the day before no longer counts, the total does.
+        let mut next = UsageCounters::default();
+        next.add(11 * day + 1, Usd::from_dollars(0.5));
+        for sum in [a.plus(&next), next.plus(&a)] {
+            assert_eq!(sum.total, Usd::from_dollars(1.5));
+            assert_eq!(sum.daily, Usd::from_dollars(0.5));
+            assert_eq!(sum.day_start, 11 * day);
+        }
+    }
 }

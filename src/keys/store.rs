@@ -1,5 +1,8 @@
 //! The key store: authentication, credit reservations ([`Reservation`], settled or released
-//! through the store) and usage counters over a [`KeyPersistence`].
+//! through the store) and usage counters over a [`KeyPersistence`]. Over a persistence shared
+//! with other instances, [`sync`] keeps the store current.
+
+mod sync;
 
 use super::hash::{KEY_PREFIX, ct_eq, generate_key, hash_key, is_hash, mask};
 use super::limits::KeyLimits;
@@ -24,6 +27,8 @@ struct Inner {
     /// Serialises persistence writes so the last one written carries the latest counters.
     persist: Mutex<()>,
     persistence: Arc<dyn KeyPersistence>,
+    /// The persistence is shared with other instances ([`KeyPersistence::is_shared`]).
+    shared: bool,
     clock: Clock,
     management_hash: Option<String>,
 }
@@ -52,6 +57,7 @@ pub struct KeyStoreBuilder {
     clock: Clock,
     management_hash: Option<String>,
     config_keys: Vec<StoredKey>,
+    sync_every: std::time::Duration,
     error: Option<KeyStoreError>,
 }
 
@@ -67,6 +73,13 @@ impl KeyStoreBuilder {
     /// Where managed keys and usage persist (default: nowhere).
     pub fn persistence(mut self, persistence: Arc<dyn KeyPersistence>) -> Self {
         self.persistence = persistence;
+        self
+    }
+
+    /// How often a store over a shared persistence reads the other instances' changes
+    /// (default 1 s). Unused otherwise.
+    pub fn sync_every(mut self, every: std::time::Duration) -> Self {
+        self.sync_every = every;
         self
     }
 
@@ -154,15 +167,20 @@ impl KeyStoreBuilder {
                 None => {}
             }
         }
-        Ok(KeyStore {
+        let store = KeyStore {
             inner: Arc::new(Inner {
                 keys: Mutex::new(map),
                 persist: Mutex::new(()),
+                shared: self.persistence.is_shared(),
                 persistence: self.persistence,
                 clock: self.clock,
                 management_hash: self.management_hash,
             }),
-        })
+        };
+        if store.inner.shared {
+            sync::spawn_poller(&store, self.sync_every)?;
+        }
+        Ok(store)
     }
 }
 
@@ -237,6 +255,7 @@ impl KeyStore {
             clock: Arc::new(now_ms),
             management_hash: None,
             config_keys: Vec::new(),
+            sync_every: std::time::Duration::from_secs(1),
             error: None,
         }
     }
@@ -401,7 +420,7 @@ impl KeyStore {
     pub fn update(&self, hash: &str, update: KeyUpdate) -> Result<Option<KeyInfo>, KeyStoreError> {
         let now = self.now();
         let _persist = self.persist_lock();
-        let (info, stored) = {
+        let (info, stored, before) = {
             let mut keys = self.lock();
             let Some(entry) = keys.get_mut(hash) else {
                 return Ok(None);
@@ -409,6 +428,7 @@ impl KeyStore {
             if !entry.key.managed {
                 return Err(config_owned(&entry.key.name));
             }
+            let before = entry.key.clone();
             let k = &mut entry.key;
             if let Some(name) = update.name {
                 k.name = name;
@@ -425,26 +445,39 @@ impl KeyStore {
             if let Some(limits) = update.limits {
                 k.limits = Arc::new(limits);
             }
-            (snapshot(entry, now), entry.key.clone())
+            (snapshot(entry, now), entry.key.clone(), before)
         };
-        self.inner.persistence.save(&stored)?;
+        if let Err(e) = self.inner.persistence.save(&stored) {
+            // Not stored, so not in effect: the settings go back (the usage moved on by itself).
+            if let Some(entry) = self.lock().get_mut(hash) {
+                entry.key = StoredKey {
+                    usage: entry.key.usage,
+                    ..before
+                };
+            }
+            return Err(e);
+        }
         Ok(Some(info))
     }
 
     /// Deletes a managed key. `Ok(false)` when no key has this hash; an error for config keys.
     pub fn delete(&self, hash: &str) -> Result<bool, KeyStoreError> {
         let _persist = self.persist_lock();
-        {
+        let removed = {
             let mut keys = self.lock();
             match keys.get(hash) {
                 None => return Ok(false),
                 Some(e) if !e.key.managed => return Err(config_owned(&e.key.name)),
-                Some(_) => {
-                    keys.remove(hash);
-                }
+                Some(_) => keys.remove(hash),
             }
+        };
+        if let Err(e) = self.inner.persistence.delete(hash) {
+            // Not deleted where it is stored, so it stays (holds in flight included).
+            if let Some(entry) = removed {
+                self.lock().entry(hash.to_owned()).or_insert(entry);
+            }
+            return Err(e);
         }
-        self.inner.persistence.delete(hash)?;
         Ok(true)
     }
 
@@ -491,7 +524,9 @@ impl KeyStore {
 
     fn settle(&self, hash: &str, actual: Usd, release: Usd) {
         let now = self.now();
-        let _persist = self.persist_lock();
+        // A shared persistence adds increments, in any order; a file saved whole needs the
+        // last write to carry the latest counters.
+        let _persist = (!self.inner.shared).then(|| self.persist_lock());
         let stored = {
             let mut keys = self.lock();
             let Some(entry) = keys.get_mut(hash) else {
@@ -501,7 +536,8 @@ impl KeyStore {
             entry.key.usage.add(now, actual.max(Usd::ZERO));
             entry.key.clone()
         };
-        if let Err(e) = self.inner.persistence.save(&stored) {
+        let spent = actual.max(Usd::ZERO);
+        if let Err(e) = self.inner.persistence.add_spend(&stored, spent, now) {
             tracing::warn!(error = %e, key = %stored.name, "could not persist key usage");
         }
     }
@@ -518,7 +554,7 @@ impl KeyStore {
 }
 
 /// The token of an `Authorization` value: `Bearer <token>` (any case) or the bare token.
-fn strip_bearer(v: &str) -> &str {
+pub(super) fn strip_bearer(v: &str) -> &str {
     let v = v.trim();
     match v.get(..6) {
         Some(scheme)

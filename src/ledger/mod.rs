@@ -32,7 +32,7 @@ mod commit;
 mod jsonl;
 mod memory;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -23,10 +23,13 @@ use std::time::Duration;
 use tokio_postgres::{Client, NoTls};
 
 /// The migrations, in order; each runs once (recorded in `switchyard_migrations`).
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    include_str!("../../migrations/postgres/0001_generations.sql"),
-)];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/postgres/0001_generations.sql"),
+    ),
+    (2, include_str!("../../migrations/postgres/0002_keys.sql")),
+];
 
 /// Held while migrating, so concurrent instances do not race (any constant unique to us).
 const MIGRATION_LOCK: i64 = 0x5357_4954_4348_5944;
@@ -54,7 +57,7 @@ fn err(shown: &str, e: impl std::fmt::Display) -> LedgerError {
 }
 
 /// The URL without its password, for messages.
-fn shown(url: &str) -> String {
+pub(crate) fn shown(url: &str) -> String {
     match url.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once("://") {
             Some((scheme, user)) => {
@@ -83,7 +86,7 @@ async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
     Ok(client)
 }
 
-async fn migrate(client: &Client) -> Result<(), tokio_postgres::Error> {
+pub(crate) async fn migrate(client: &Client) -> Result<(), tokio_postgres::Error> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await?;

@@ -1,7 +1,7 @@
 //! [`RouteLayer`] and the [`Route`] service.
 
 use super::router::Router;
-use super::{Plan, Sticky};
+use super::{Plan, SessionPins};
 use crate::BoxError;
 use crate::catalog::Catalog;
 use crate::context::{ChatRequest, FromChat, parse_then_call};
@@ -18,7 +18,7 @@ use tower::{Layer, Service};
 pub struct RouteLayer {
     catalog: Arc<Catalog>,
     health: Option<Arc<Health>>,
-    sticky: Option<Arc<Sticky>>,
+    sticky: Option<Arc<dyn SessionPins>>,
 }
 
 impl RouteLayer {
@@ -37,8 +37,10 @@ impl RouteLayer {
         self
     }
 
-    /// Puts each session's remembered endpoint first.
-    pub fn sticky(mut self, sticky: Arc<Sticky>) -> Self {
+    /// Puts each session's remembered endpoint first. A shared store that must be asked
+    /// about a session this instance has not seen is awaited before planning (within its
+    /// timeout; no answer means default order).
+    pub fn sticky(mut self, sticky: Arc<dyn SessionPins>) -> Self {
         self.sticky = Some(sticky);
         self
     }
@@ -100,6 +102,19 @@ where
             }));
         };
         let chat = Arc::clone(chat);
+        if let Some(fetch) = self.layer.fetch_pins(&chat) {
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let layer = Arc::clone(&self.layer);
+            return ResponseFuture::read(Box::pin(async move {
+                fetch.await;
+                layer.insert_plan(&mut req, &chat)?;
+                std::future::poll_fn(|cx| inner.poll_ready(cx))
+                    .await
+                    .map_err(Into::into)?;
+                inner.call(req).await.map_err(Into::into)
+            }));
+        }
         match self.layer.insert_plan(&mut req, &chat) {
             Ok(()) => ResponseFuture::called(self.inner.call(req)),
             Err(e) => ResponseFuture::refused(e),
@@ -108,6 +123,20 @@ where
 }
 
 impl RouteLayer {
+    /// The shared-pin lookup to await first, when the request's session may be pinned
+    /// elsewhere (only where a pin is used: no `provider.order`, no sort).
+    fn fetch_pins(
+        &self,
+        chat: &ChatRequest,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        let (sticky, session) = (self.sticky.as_ref()?, chat.session_id.as_deref()?);
+        if chat.provider.order.is_some() || chat.provider.sort.is_some() {
+            return None;
+        }
+        let models: Vec<&str> = chat.model_chain_iter().collect();
+        sticky.fetch(session, &models)
+    }
+
     /// Plans `chat` and leaves the result on `req`: the [`Candidates`](crate::context::Candidates)
     /// always, and the [`Plan`] too when the balance layer may still reorder it.
     fn insert_plan<B>(&self, req: &mut Request<B>, chat: &ChatRequest) -> Result<(), GatewayError> {

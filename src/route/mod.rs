@@ -82,7 +82,7 @@ pub use layer::{Route, RouteLayer};
 pub use plan::Plan;
 pub(crate) use sort::unstable;
 pub use sort::{DEFAULT_COMPLETION_TOKENS, expected_cost};
-pub use sticky::Sticky;
+pub use sticky::{SessionPins, Sticky};
 
 use crate::catalog::Catalog;
 use crate::context::{Candidates, ChatRequest};

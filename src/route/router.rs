@@ -1,6 +1,6 @@
 //! The routing decision itself: steps 1–8 of the [module docs](super).
 
-use super::Sticky;
+use super::SessionPins;
 use super::filter::{self, Exclusion, Filters};
 use super::plan::{Group, Keep, Plan};
 use super::sort::{self, Soft, SortKey};
@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub(super) struct Router<'a> {
     pub(super) catalog: &'a Catalog,
     pub(super) health: Option<&'a Arc<Health>>,
-    pub(super) sticky: Option<&'a Sticky>,
+    pub(super) sticky: Option<&'a dyn SessionPins>,
 }
 
 impl Router<'_> {

@@ -12,6 +12,11 @@
 //!    it). Memory is bounded: each of the 16 shards holds at most `capacity / 16` entries; a
 //!    full shard drops expired entries, then its least recently used one.
 //!
+//! Where the pins live is a [`SessionPins`]: [`Sticky`], in this process, is the default;
+//! several instances behind one load balancer share them through Redis (feature `redis`,
+//! `state::redis::RedisSticky`), so a session stays on its endpoint whichever instance its
+//! next request reaches.
+//!
 //! ```
 //! use switchyard::route::Sticky;
 //! let sticky = Sticky::new();
@@ -20,12 +25,42 @@
 //! assert_eq!(sticky.get("conv-2", "acme/tiny"), None);
 //! ```
 
+use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const SHARDS: u64 = 16;
+
+/// Where session → endpoint pins live: read by the route layer, written by the fallback layer
+/// after a success. Reads and writes never wait; a shared store that must be asked first says
+/// so through [`SessionPins::fetch`].
+pub trait SessionPins: Send + Sync + std::fmt::Debug {
+    /// The pinned endpoint key of `session` + `model`, as known here.
+    fn get(&self, session: &str, model: &str) -> Option<String>;
+
+    /// Pins `session` + `model` to the endpoint `target_key`, or refreshes the pin.
+    fn remember(&self, session: &str, model: &str, target_key: &str);
+
+    /// A lookup to await before [`get`](SessionPins::get) when a shared store may know pins
+    /// of `session` for `models` that this instance has not seen; `None` (the default) when
+    /// nothing needs asking. It completes within the store's timeout, failing open (no pin).
+    fn fetch(&self, session: &str, models: &[&str]) -> Option<BoxFuture<'static, ()>> {
+        let _ = (session, models);
+        None
+    }
+}
+
+impl SessionPins for Sticky {
+    fn get(&self, session: &str, model: &str) -> Option<String> {
+        Sticky::get(self, session, model)
+    }
+
+    fn remember(&self, session: &str, model: &str, target_key: &str) {
+        Sticky::remember(self, session, model, target_key);
+    }
+}
 
 /// One shard: key hash → (endpoint key, last success).
 type Shard = HashMap<u64, (String, Instant)>;

@@ -147,7 +147,7 @@ async fn count(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<(u64, &'static str), GatewayError> {
-    authorize(&gw, &headers)?;
+    authorize(&gw, &headers).await?;
     let max = gw.config.server.max_body_bytes;
     let bytes = read_boxed(body, max).await.map_err(|_| {
         GatewayError::new(
@@ -201,7 +201,7 @@ async fn count(
 }
 
 /// The gateway's key rules, as the completion stack applies them.
-fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {
+async fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {
     let Some(store) = &gw.keys else { return Ok(()) };
     let bearer = keys_api::bearer(headers);
     let key = if bearer.is_empty() {
@@ -212,7 +212,7 @@ fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), GatewayError> {
     } else {
         bearer
     };
-    match store.authenticate(key) {
+    match crate::keys::authenticate_shared(store, key).await {
         Ok(_) => Ok(()),
         Err(_) if key.is_empty() && !gw.auth_required() => Ok(()),
         Err(e) => Err(e.into()),

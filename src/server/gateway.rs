@@ -8,7 +8,7 @@ use crate::health::Health;
 use crate::keys::KeyStore;
 use crate::ledger::{DEFAULT_MEMORY_BYTES, MemorySink, MeterSink};
 use crate::metrics::Metrics;
-use crate::route::Sticky;
+use crate::route::{SessionPins, Sticky};
 use crate::telemetry::Observer;
 use crate::upstream::Upstream;
 use std::path::Path;
@@ -45,6 +45,27 @@ fn open_postgres(
     }
 }
 
+/// Managed keys and every key's spend in the PostgreSQL of `[ledger] postgres_url`.
+fn open_postgres_keys(
+    url: &str,
+    source: &Path,
+) -> Result<Arc<dyn crate::keys::KeyPersistence>, ConfigError> {
+    #[cfg(feature = "postgres")]
+    {
+        crate::keys::PostgresKeys::open(url)
+            .map(|p| Arc::new(p) as Arc<dyn crate::keys::KeyPersistence>)
+            .map_err(|e| ConfigError::new(source, format!("[ledger] postgres_url: {e}")))
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = url;
+        Err(ConfigError::new(
+            source,
+            "[ledger] postgres_url needs switchyard built with the `postgres` feature",
+        ))
+    }
+}
+
 /// A configured gateway: catalogue, shared state and settings.
 #[derive(Debug, Clone)]
 pub struct Gateway {
@@ -57,7 +78,7 @@ pub struct Gateway {
     pub(super) commit_wait: Option<std::time::Duration>,
     pub(super) keys: Option<KeyStore>,
     pub(super) aliases: AliasHandle,
-    pub(super) sticky: Arc<Sticky>,
+    pub(super) sticky: Arc<dyn SessionPins>,
     pub(super) auto: AutoRouteLayer,
     pub(super) metrics: Arc<Metrics>,
     pub(super) telemetry: Arc<Observer>,
@@ -98,11 +119,22 @@ impl Gateway {
                 .map_err(|e| ConfigError::new(&source, format!("[ledger] path: {e}")))?,
             (None, None) => Arc::new(MemorySink::with_byte_limit(memory_bytes)),
         };
-        // With the ledger in PostgreSQL, keys persist nowhere locally (a file would differ per
-        // instance).
+        // With the ledger in PostgreSQL, keys persist there too, shared by every instance, and
+        // nowhere locally (a file would differ per instance).
         let ledger_path = ledger_path.filter(|_| postgres.is_none());
         let keys = if config.auth.is_some() || !config.keys.is_empty() {
             let mut builder = KeyStore::builder();
+            if let Some(url) = postgres {
+                builder = builder.persistence(open_postgres_keys(url, &source)?);
+                let poll_ms = config.auth.as_ref().map_or(1000, |a| a.keys_poll_ms);
+                if poll_ms == 0 {
+                    return Err(ConfigError::new(
+                        &source,
+                        "[auth] keys_poll_ms must be at least 1",
+                    ));
+                }
+                builder = builder.sync_every(std::time::Duration::from_millis(poll_ms));
+            }
             #[cfg(feature = "sqlite")]
             if let Some(path) = ledger_path
                 .as_ref()
@@ -141,8 +173,9 @@ impl Gateway {
         let mut gw = Gateway::new(config, catalog);
         gw.telemetry = Arc::new(telemetry);
         #[cfg(feature = "redis")]
-        {
-            gw.redis = redis;
+        if let Some(redis) = redis {
+            gw.sticky = Arc::new(crate::state::redis::RedisSticky::new(redis.clone()));
+            gw.redis = Some(redis);
         }
         gw.ledger = ledger;
         gw.commit_wait = commit_wait;

@@ -55,7 +55,7 @@ pub(super) async fn key_info(State(gw): State<Gateway>, headers: HeaderMap) -> R
     if let Some(info) = store.management_key_info(b) {
         return Json(api::key_info_json(&info)).into_response();
     }
-    match store.authenticate(b) {
+    match crate::keys::authenticate_shared(store, b).await {
         Ok(info) => Json(api::key_info_json(&info)).into_response(),
         Err(e) => error(e.into()),
     }
@@ -103,7 +103,18 @@ pub(super) async fn manage(
         return error(GatewayError::new(status, "permission_denied", message));
     }
     let path = uri.path();
-    let tail = path.find("/keys").map_or("", |i| &path[i..]);
-    let (status, value) = api::handle(store, &method, tail, &body);
-    (status, Json(value)).into_response()
+    let tail = path.find("/keys").map_or("", |i| &path[i..]).to_owned();
+    // Changes are written through to the key store's persistence (a file, PostgreSQL): off the
+    // async executor.
+    let store = store.clone();
+    let answer =
+        tokio::task::spawn_blocking(move || api::handle(&store, &method, &tail, &body)).await;
+    match answer {
+        Ok((status, value)) => (status, Json(value)).into_response(),
+        Err(e) => error(GatewayError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the key management request ended: {e}"),
+        )),
+    }
 }

@@ -38,6 +38,7 @@ impl Gateway {
         self.watch_config();
         self.start_shared_state();
         let ledger = self.ledger.clone();
+        let keys = self.keys.clone();
         // Completions skip the router (see `direct`); everything else goes through it.
         let direct = direct::Direct {
             router: self.router(),
@@ -123,8 +124,12 @@ impl Gateway {
                 tracing::warn!("connections still open after ending their requests; exiting");
             }
         }
-        // Everything the ledger acknowledged reaches the disk before the process exits.
+        // Everything the ledger acknowledged reaches the disk before the process exits, and
+        // the keys' spend waiting in memory its store.
         ledger.flush();
+        if let Some(keys) = keys {
+            keys.flush();
+        }
         Ok(())
     }
 }

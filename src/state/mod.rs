@@ -11,7 +11,8 @@
 //! |---|---|---|---|
 //! | credits + per-minute limits, asked together before dispatch | [`Admission`] | [`LocalAdmission`] (the [`KeyStore`](crate::keys::KeyStore)'s reservations + [`LocalRateLimiter`]) | `redis::RedisAdmission`: one Lua script, one round trip |
 //! | requests/tokens per minute | [`RateLimiter`] | [`LocalRateLimiter`] | inside the Redis admission script |
-//! | outage windows, 429 cool-downs | [`HealthObserver`](crate::health::HealthObserver) feeding [`Health`](crate::health::Health) | [`Health`](crate::health::Health) alone | `redis::RedisHealth`: outcomes pushed in the background, verdicts polled |
+//! | outage windows, 429 cool-downs, speed EWMAs | [`HealthObserver`](crate::health::HealthObserver) feeding [`Health`](crate::health::Health) | [`Health`](crate::health::Health) alone | `redis::RedisHealth`: outcomes and speed samples pushed in the background, verdicts and EWMAs polled |
+//! | sticky sessions | [`SessionPins`](crate::route::SessionPins) | [`Sticky`](crate::route::Sticky) | `redis::RedisSticky`: a local cache, Redis asked only for unseen sessions |
 //! | generations | [`MeterSink`](crate::ledger::MeterSink) | memory, SQLite, JSON Lines | PostgreSQL (feature `postgres`) |
 //!
 //! **Failure behaviour.** Health fails open: an unreachable store leaves each instance with its

@@ -8,6 +8,7 @@ use crate::keys::{InsufficientCredits, KeyInfo, KeyStore, LimitReset, ReserveErr
 use crate::ledger::now_ms;
 use crate::state::rate::WINDOW_MS;
 use crate::state::{Admission, Admit, RateLimited, Refusal};
+use redis::aio::ConnectionManager;
 use std::fmt;
 use std::time::Duration;
 
@@ -83,8 +84,12 @@ impl Admission for RedisAdmission {
             let hold_id = format!("{:016x}", rand::random::<u64>());
             let seed = info.usage.in_period(info.limit_reset).picodollars().max(0);
             let hold_ttl_ms = redis.inner.reservation_ttl.as_millis() as u64;
-            let reply: Vec<String> = redis
-                .run(|mut c| {
+            let conn = redis
+                .connection()
+                .await
+                .map_err(|e| Refusal::Unavailable(e.unavailable()))?;
+            let reply: Result<Vec<String>, _> = redis
+                .run_on(conn.clone(), |mut c| {
                     let mut inv = Scripts::get().admit.prepare_invoke();
                     inv.key(&k.spend)
                         .key(&k.holds)
@@ -104,8 +109,19 @@ impl Admission for RedisAdmission {
                         .arg(WINDOW_MS);
                     async move { inv.invoke_async(&mut c).await }
                 })
-                .await
-                .map_err(|e| Refusal::Unavailable(e.unavailable()))?;
+                .await;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) => {
+                    // A hung Redis runs the script once it wakes up, holding credit for a
+                    // request that was refused: release the hold behind it, on the same
+                    // connection so that it runs after the script.
+                    if e.timed_out() && info.limit.is_some() {
+                        release(redis.clone(), Some(conn), k.holds.clone(), hold_id);
+                    }
+                    return Err(Refusal::Unavailable(e.unavailable()));
+                }
+            };
             match reply.first().map(String::as_str) {
                 Some("ok") => Ok(Box::new(RedisHold {
                     redis,
@@ -237,26 +253,49 @@ impl Drop for RedisHold {
         if self.settled || !self.held {
             return;
         }
-        let (redis, holds, id) = (
+        release(
             self.redis.clone(),
+            None,
             self.keys.holds.clone(),
             self.hold_id.clone(),
         );
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let res = redis
-                    .run(|mut c| async move {
-                        redis::cmd("HDEL")
-                            .arg(&holds)
-                            .arg(&id)
-                            .query_async::<i64>(&mut c)
-                            .await
-                    })
-                    .await;
-                if let Err(e) = res {
-                    tracing::warn!(error = %e, "could not release a credit hold in Redis; it expires on its own");
-                }
-            });
-        }
     }
+}
+
+/// Drops a hold off the request path (on `conn` when given, else a pooled connection), sent
+/// again like a settlement when it gets no answer (deleting a hold twice is harmless). Given
+/// up, the hold expires on its own after `reservation_ttl_s`.
+fn release(redis: RedisState, conn: Option<ConnectionManager>, holds: String, id: String) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    rt.spawn(async move {
+        let mut wait = Duration::from_millis(50);
+        for attempt in 1..=SETTLE_ATTEMPTS {
+            let hdel = |mut c: ConnectionManager| {
+                let (holds, id) = (holds.clone(), id.clone());
+                async move {
+                    redis::cmd("HDEL")
+                        .arg(&holds)
+                        .arg(&id)
+                        .query_async::<i64>(&mut c)
+                        .await
+                }
+            };
+            let res = match &conn {
+                Some(c) => redis.run_on(c.clone(), hdel).await,
+                None => redis.run(hdel).await,
+            };
+            match res {
+                Ok(_) => return,
+                Err(e) if attempt == SETTLE_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempts = attempt, "could not release a credit hold in Redis; it expires on its own");
+                }
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 4;
+                }
+            }
+        }
+    });
 }

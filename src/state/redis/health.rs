@@ -1,27 +1,43 @@
-//! [`RedisHealth`]: every instance's outcomes in Redis, every instance reading the verdicts.
+//! [`RedisHealth`]: every instance's outcomes and speed samples in Redis, every instance
+//! reading the verdicts and the deployment's speed EWMAs.
 
 use super::RedisState;
 use super::scripts::Scripts;
-use crate::health::{Health, HealthObserver, Outcome};
+use crate::health::{Health, HealthObserver, Outcome, Speed};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Outcomes waiting to be written; past this many, new ones are dropped (health fails open).
+/// Signals waiting to be written; past this many, new ones are dropped (health fails open).
 const QUEUE: usize = 4096;
 
+/// Weight of the newest sample in the shared EWMAs (as in each instance's own).
+const ALPHA: f64 = 0.3;
+
+/// One signal for the writer.
+#[derive(Debug)]
+enum Signal {
+    Outcome(String, Outcome),
+    Speed(String, Speed),
+}
+
 /// Shares a [`Health`] registry through Redis. [`RedisHealth::start`] attaches it: from then
-/// on outcomes are queued (never blocking a request) and written by a background task, and
-/// the verdicts of all instances are read back every `health_poll_ms`.
+/// on outcomes and speed samples are queued (never blocking a request) and written by a
+/// background task, and the verdicts and speed EWMAs of all instances are read back every
+/// `health_poll_ms`.
 #[derive(Debug)]
 pub struct RedisHealth {
-    tx: mpsc::Sender<(String, Outcome)>,
+    tx: mpsc::Sender<Signal>,
 }
 
 impl HealthObserver for RedisHealth {
     fn outcome(&self, key: &str, outcome: Outcome) {
         // A full queue (Redis slow or gone) drops the signal: this instance still has its own.
-        let _ = self.tx.try_send((key.to_owned(), outcome));
+        let _ = self.tx.try_send(Signal::Outcome(key.to_owned(), outcome));
+    }
+
+    fn speed(&self, key: &str, sample: Speed) {
+        let _ = self.tx.try_send(Signal::Speed(key.to_owned(), sample));
     }
 }
 
@@ -42,21 +58,30 @@ impl RedisHealth {
 
 async fn write_outcomes(
     redis: RedisState,
-    mut rx: mpsc::Receiver<(String, Outcome)>,
+    mut rx: mpsc::Receiver<Signal>,
     rule: crate::health::OutageRule,
 ) {
     let verdicts = redis.key(&["health"]);
+    let speeds = redis.key(&["health", "speed"]);
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 64).await > 0 {
-        let events: Vec<_> = batch
-            .drain(..)
-            .map(|(ep, o)| (redis.key(&["health", "ev", &ep]), ep, o))
-            .collect();
-        let verdicts = verdicts.clone();
+        let (mut events, mut samples) = (Vec::new(), Vec::new());
+        for signal in batch.drain(..) {
+            match signal {
+                Signal::Outcome(ep, o) => events.push((redis.key(&["health", "ev", &ep]), ep, o)),
+                Signal::Speed(ep, s) => samples.push((ep, s)),
+            }
+        }
+        let (verdicts, speeds) = (verdicts.clone(), speeds.clone());
         // One pipelined round trip for the whole batch.
         let res = redis
             .run(|mut c| async move {
                 let mut pipe = redis::pipe();
+                for (ep, s) in &samples {
+                    let mut inv = Scripts::get().health_speed.key(&speeds);
+                    inv.arg(ep).arg(s.ttft).arg(s.tps).arg(ALPHA);
+                    pipe.invoke_script(&inv).ignore();
+                }
                 for (events_key, ep, o) in &events {
                     let retry_ms =
                         o.retry_after.unwrap_or(Duration::from_secs(1)).as_millis() as u64;
@@ -80,6 +105,7 @@ async fn write_outcomes(
                             == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
                     {
                         Scripts::get().health_record.load_async(&mut c).await?;
+                        Scripts::get().health_speed.load_async(&mut c).await?;
                         pipe.query_async::<()>(&mut c).await
                     }
                     other => other,
@@ -94,6 +120,9 @@ async fn write_outcomes(
 
 async fn read_verdicts(redis: RedisState, health: Weak<Health>) {
     let verdicts = redis.key(&["health"]);
+    let speeds = redis.key(&["health", "speed"]);
+    // The deployment's speeds count until a few polls have failed in a row.
+    let fresh_for = (redis.inner.health_poll * 4).max(Duration::from_secs(1));
     let mut tick = tokio::time::interval(redis.inner.health_poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -101,12 +130,13 @@ async fn read_verdicts(redis: RedisState, health: Weak<Health>) {
         let Some(health) = health.upgrade() else {
             return;
         };
-        let key = verdicts.clone();
+        let (key, speed_key) = (verdicts.clone(), speeds.clone());
         let reply: Result<Vec<String>, _> = redis
             .run(|mut c| async move {
                 Scripts::get()
                     .health_read
                     .key(&key)
+                    .key(&speed_key)
                     .invoke_async(&mut c)
                     .await
             })
@@ -121,18 +151,26 @@ async fn read_verdicts(redis: RedisState, health: Weak<Health>) {
         let Some(now) = reply.first().and_then(|n| n.parse::<i64>().ok()) else {
             continue;
         };
-        let (mut unstable, mut cooling) = (Vec::new(), Vec::new());
+        let (mut unstable, mut cooling, mut speed) = (Vec::new(), Vec::new(), Vec::new());
         for pair in reply[1..].chunks_exact(2) {
-            let Ok(until) = pair[1].parse::<f64>() else {
-                continue;
+            let left = || {
+                let until = pair[1].parse::<f64>().ok()?;
+                Some(Duration::from_millis((until as i64 - now).max(0) as u64))
             };
-            let left = Duration::from_millis((until as i64 - now).max(0) as u64);
-            match pair[0].split_at_checked(2) {
-                Some(("u:", ep)) => unstable.push((ep.to_owned(), left)),
-                Some(("c:", ep)) => cooling.push((ep.to_owned(), left)),
+            match (pair[0].split_at_checked(2), left()) {
+                (Some(("u:", ep)), Some(left)) => unstable.push((ep.to_owned(), left)),
+                (Some(("c:", ep)), Some(left)) => cooling.push((ep.to_owned(), left)),
+                (Some(("s:", ep)), _) => {
+                    if let Some((t, s)) = pair[1].split_once(':') {
+                        if let (Ok(ttft), Ok(tps)) = (t.parse(), s.parse()) {
+                            speed.push((ep.to_owned(), Speed { ttft, tps }));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
         health.apply_shared(&unstable, &cooling);
+        health.apply_shared_speed(&speed, fresh_for);
     }
 }

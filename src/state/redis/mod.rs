@@ -7,25 +7,32 @@
 //!   (one more script, off the request path) replaces the hold with the actual cost and adds
 //!   the tokens. Holds carry an expiry, so an instance that dies mid-request frees its holds
 //!   after `reservation_ttl_s`.
-//! - [`RedisHealth`]: outcomes are queued without blocking and written by a background task;
-//!   each instance polls the verdicts (unstable until, cooling down until) every
-//!   `health_poll_ms` with one command and folds them into its own [`Health`].
+//! - [`RedisHealth`]: outcomes and speed samples are queued without blocking and written by a
+//!   background task; each instance polls the verdicts (unstable until, cooling down until)
+//!   and the deployment's speed EWMAs every `health_poll_ms` with one command and folds them
+//!   into its own [`Health`].
+//! - [`RedisSticky`]: session → endpoint pins, read from a local cache first and from Redis
+//!   (one `MGET`, within `timeout_ms`) only for a session this instance has not seen; written
+//!   off the request path.
 //!
 //! Timestamps come from Redis's own clock (`TIME`), so instances with skewed clocks agree.
 //! Money is kept in picodollars as decimal strings and added in two 12-digit limbs inside the
 //! scripts: Lua's numbers are doubles, exact only to 2^53 (about $9,007 in picodollars).
 //!
 //! Keys (under `key_prefix`): `spend:{key hash}:{period}`, `holds:{key hash}`,
-//! `rate:{key hash}`, `health` (a hash of verdicts) and `health:ev:{endpoint}`.
+//! `rate:{key hash}`, `health` (a hash of verdicts), `health:ev:{endpoint}`, `health:speed`
+//! (a hash of EWMAs) and `sticky:{session hash}`.
 //!
 //! [`Health`]: crate::health::Health
 
 mod admit;
 mod health;
 mod scripts;
+mod sticky;
 
 pub use admit::RedisAdmission;
 pub use health::RedisHealth;
+pub use sticky::RedisSticky;
 
 use crate::catalog::StateConfig;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -69,6 +76,8 @@ impl fmt::Debug for RedisState {
 pub struct RedisError {
     shown: String,
     cause: String,
+    /// No answer came in time: the command was sent and may still run in Redis.
+    timed_out: bool,
 }
 
 impl fmt::Display for RedisError {
@@ -80,6 +89,12 @@ impl fmt::Display for RedisError {
 impl std::error::Error for RedisError {}
 
 impl RedisError {
+    /// True when the command was sent but no answer came within `timeout_ms` (Redis hung or
+    /// slow): unlike a refused connection, the command may still run later.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
     pub(crate) fn unavailable(&self) -> super::StateUnavailable {
         super::StateUnavailable {
             store: format!("Redis at {}", self.shown),
@@ -135,10 +150,23 @@ impl RedisState {
         RedisError {
             shown: self.inner.shown.clone(),
             cause: cause.to_string(),
+            timed_out: false,
         }
     }
 
-    /// A connection from the pool, connecting it on first use (within the timeout).
+    fn no_answer(&self) -> RedisError {
+        RedisError {
+            timed_out: true,
+            ..self.error(format_args!(
+                "no answer within {} ms",
+                self.inner.timeout.as_millis()
+            ))
+        }
+    }
+
+    /// A connection from the pool. It is made lazily: the first command on it connects, within
+    /// that command's timeout, so connecting to a hung Redis never takes longer than
+    /// `timeout_ms` either; a lost connection is made again by the next command.
     pub async fn connection(&self) -> Result<ConnectionManager, RedisError> {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.pool.len();
         let timeout = self.inner.timeout;
@@ -148,13 +176,7 @@ impl RedisState {
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))
                 .set_number_of_retries(1);
-            tokio::time::timeout(
-                timeout * 2,
-                ConnectionManager::new_with_config(client, config),
-            )
-            .await
-            .map_err(|_| "connecting timed out".to_owned())?
-            .map_err(|e| e.to_string())
+            ConnectionManager::new_lazy_with_config(client, config)
         });
         conn.await.cloned().map_err(|e| self.error(e))
     }
@@ -166,13 +188,27 @@ impl RedisState {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let conn = self.connection().await?;
+        self.run_on(conn, f).await
+    }
+
+    /// Runs `f` on `conn` within the timeout. Commands sent on one connection run in Redis in
+    /// the order they were sent, so a clean-up sent after a command that timed out on the same
+    /// connection runs after it, even when Redis was hung in between.
+    pub(crate) async fn run_on<T, F, Fut>(
+        &self,
+        conn: ConnectionManager,
+        f: F,
+    ) -> Result<T, RedisError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         match tokio::time::timeout(self.inner.timeout, f(conn)).await {
             Ok(Ok(v)) => Ok(v),
+            // The connection's own response timeout (the same length) may fire first.
+            Ok(Err(e)) if e.is_timeout() => Err(self.no_answer()),
             Ok(Err(e)) => Err(self.error(e)),
-            Err(_) => Err(self.error(format!(
-                "no answer within {} ms",
-                self.inner.timeout.as_millis()
-            ))),
+            Err(_) => Err(self.no_answer()),
         }
     }
 

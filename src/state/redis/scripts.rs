@@ -147,8 +147,28 @@ end
 return 1
 ";
 
-/// Reads every verdict with Redis's time. KEYS: the verdict hash. Returns `{now, field,
-/// until, …}` for verdicts still in force, dropping the rest.
+/// Folds one speed sample into the deployment's EWMAs of an endpoint, kept as
+/// `ttft seconds:tokens per second` in the speed hash (for an hour after the last sample).
+///
+/// KEYS: the speed hash. ARGV: endpoint, ttft s, tokens/s, weight of the new sample.
+const HEALTH_SPEED: &str = r"
+local ttft, tps, a = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local t, s = string.match(cur, '^([%d.eE+-]+):([%d.eE+-]+)$')
+  if t and s then
+    ttft = tonumber(t) + a * (ttft - tonumber(t))
+    tps = tonumber(s) + a * (tps - tonumber(s))
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%.6f:%.3f', ttft, tps))
+redis.call('EXPIRE', KEYS[1], 3600)
+return 1
+";
+
+/// Reads every verdict with Redis's time, and the speed EWMAs. KEYS: the verdict hash, the
+/// speed hash. Returns `{now, field, until, …, 's:' .. endpoint, 'ttft:tps', …}` for verdicts
+/// still in force (dropping the rest), then the speeds.
 const HEALTH_READ: &str = r"
 local out = {tostring(now)}
 local all = redis.call('HGETALL', KEYS[1])
@@ -160,6 +180,11 @@ for i = 1, #all, 2 do
     redis.call('HDEL', KEYS[1], all[i])
   end
 end
+local speeds = redis.call('HGETALL', KEYS[2])
+for i = 1, #speeds, 2 do
+  table.insert(out, 's:' .. speeds[i])
+  table.insert(out, speeds[i + 1])
+end
 return out
 ";
 
@@ -169,6 +194,7 @@ pub(super) struct Scripts {
     pub(super) admit: redis::Script,
     pub(super) settle: redis::Script,
     pub(super) health_record: redis::Script,
+    pub(super) health_speed: redis::Script,
     pub(super) health_read: redis::Script,
 }
 
@@ -179,6 +205,7 @@ impl Scripts {
             admit: redis::Script::new(&format!("{LIMBS}{ADMIT}")),
             settle: redis::Script::new(&format!("{LIMBS}{SETTLE}")),
             health_record: redis::Script::new(&format!("{LIMBS}{HEALTH_RECORD}")),
+            health_speed: redis::Script::new(HEALTH_SPEED),
             health_read: redis::Script::new(&format!("{LIMBS}{HEALTH_READ}")),
         })
     }
