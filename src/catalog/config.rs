@@ -505,6 +505,11 @@ pub struct LedgerConfig {
     pub postgres_url: Option<String>,
     /// Reading connections to PostgreSQL (4); one more writes.
     pub postgres_pool: Option<usize>,
+    /// Hold the end of every answer until its record is committed, so a killed instance loses
+    /// no row of what it answered. On by default with `postgres_url`, off for the file ledgers.
+    pub commit_before_answer: Option<bool>,
+    /// How long an answer waits for its record's commit before it goes out anyway (1000 ms).
+    pub commit_timeout_ms: Option<u64>,
 }
 
 impl LedgerConfig {
@@ -515,9 +520,32 @@ impl LedgerConfig {
             memory_bytes: None,
             postgres_url: None,
             postgres_pool: None,
+            commit_before_answer: None,
+            commit_timeout_ms: None,
+        }
+    }
+
+    /// How long an answer waits for its record's commit, when it waits: `commit_before_answer`
+    /// (default: on with `postgres_url`) bounded by `commit_timeout_ms`. A zero bound is an
+    /// error: it would wait for nothing while saying it waits.
+    pub fn commit_wait(&self) -> Result<Option<Duration>, String> {
+        let on = self
+            .commit_before_answer
+            .unwrap_or(self.postgres_url.is_some());
+        match self.commit_timeout_ms {
+            Some(0) => Err(
+                "[ledger] commit_timeout_ms must be at least 1; to answer without \
+                            waiting for the ledger, set commit_before_answer = false"
+                    .into(),
+            ),
+            ms => Ok(on.then(|| Duration::from_millis(ms.unwrap_or(DEFAULT_COMMIT_TIMEOUT_MS)))),
         }
     }
 }
+
+/// `[ledger] commit_timeout_ms` unless set: above a PostgreSQL round trip under load by far,
+/// short enough that clients barely notice a ledger that is down.
+const DEFAULT_COMMIT_TIMEOUT_MS: u64 = 1000;
 
 /// Where generations go, as `[ledger]` says.
 #[derive(Debug, Clone, PartialEq, Eq)]

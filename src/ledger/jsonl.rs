@@ -1,7 +1,7 @@
 //! An append-only JSON Lines ledger: one record per line.
 
 use super::batch::{BatchConfig, Batcher, WriteBatch};
-use super::{GenerationRecord, LedgerError, MeterSink};
+use super::{Commit, GenerationRecord, LedgerError, MeterSink};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -91,6 +91,11 @@ impl MeterSink for JsonlSink {
     fn record(&self, rec: GenerationRecord) {
         self.lock().insert(rec.id.clone(), rec.clone());
         self.batcher.send(rec);
+    }
+
+    fn record_committed(&self, rec: GenerationRecord) -> Option<Commit> {
+        self.lock().insert(rec.id.clone(), rec.clone());
+        Some(self.batcher.send_committed(rec))
     }
 
     fn get(&self, id: &str) -> Option<GenerationRecord> {

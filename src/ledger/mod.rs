@@ -8,6 +8,17 @@
 //! in memory until they are written. [`MeterSink::flush`], also run on drop, writes everything
 //! recorded so far, so a clean shutdown loses nothing.
 //!
+//! A kill (SIGKILL, a crash) loses what waits in memory. Against that a sink that stores
+//! records can also tell when one is durable: [`MeterSink::record_committed`] returns a
+//! [`Commit`] ticket that resolves when the record's batch is committed. The meter layer, told to
+//! ([`MeterLayer::commit_before_answer`](crate::meter::MeterLayer::commit_before_answer);
+//! `[ledger] commit_before_answer`, on by default for PostgreSQL), awaits it before the end of
+//! the answer goes out. The shared writer then commits at once instead of waiting out its batch
+//! delay (group commit: a batch is whatever arrived while the previous write was in flight), so
+//! the wait is about one write. The sinks that can tell: [`PostgresSink`], [`SqliteSink`],
+//! [`JsonlSink`]; [`MemorySink`] and sinks of your own that do not override the method return
+//! no ticket and cost nothing.
+//!
 //! ```
 //! use switchyard::ledger::{GenerationRecord, MemorySink, MeterSink};
 //!
@@ -17,6 +28,7 @@
 //! ```
 
 mod batch;
+mod commit;
 mod jsonl;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -25,6 +37,7 @@ mod record;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use commit::{Commit, CommitSignal, NotCommitted, commit_ticket};
 pub use jsonl::JsonlSink;
 pub use memory::{DEFAULT_MEMORY_BYTES, MemorySink, record_bytes};
 #[cfg(feature = "postgres")]
@@ -43,6 +56,13 @@ use std::sync::Arc;
 pub trait MeterSink: Send + Sync + fmt::Debug {
     /// Stores a record. Never blocks on I/O; a record with an id already stored replaces it.
     fn record(&self, rec: GenerationRecord);
+    /// Stores a record as [`record`](Self::record) does and, from a sink that can tell, returns
+    /// a ticket that resolves once the record is committed (see the [module docs](self)).
+    /// The default records and returns `None`: nothing to wait for.
+    fn record_committed(&self, rec: GenerationRecord) -> Option<Commit> {
+        self.record(rec);
+        None
+    }
     /// The record with this id, as soon as `record` has returned for it.
     fn get(&self, id: &str) -> Option<GenerationRecord>;
     /// Returns once everything recorded so far is written.
@@ -52,6 +72,9 @@ pub trait MeterSink: Send + Sync + fmt::Debug {
 impl<T: MeterSink + ?Sized> MeterSink for Arc<T> {
     fn record(&self, rec: GenerationRecord) {
         (**self).record(rec);
+    }
+    fn record_committed(&self, rec: GenerationRecord) -> Option<Commit> {
+        (**self).record_committed(rec)
     }
     fn get(&self, id: &str) -> Option<GenerationRecord> {
         (**self).get(id)

@@ -9,11 +9,13 @@
 //!   within the timeout.
 //!
 //! Records wait in memory until their batch commits, so `get` finds a record as soon as
-//! `record` returns, as with the other sinks. Migrations (`migrations/postgres/*.sql`, embedded)
+//! `record` returns, as with the other sinks. [`MeterSink::record_committed`] hands out a ticket
+//! that resolves after the commit; a record someone waits for is written at once, with every
+//! record queued by then, so waiters share commits (group commit). Migrations (`migrations/postgres/*.sql`, embedded)
 //! run at open under an advisory lock, so instances starting together apply each once.
 
 use super::batch::{BatchConfig, Batcher, WriteBatch};
-use super::{GenerationRecord, LedgerError, MeterSink};
+use super::{Commit, GenerationRecord, LedgerError, MeterSink};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -202,6 +204,11 @@ impl MeterSink for PostgresSink {
     fn record(&self, rec: GenerationRecord) {
         self.pending().insert(rec.id.clone(), rec.clone());
         self.batcher.send(rec);
+    }
+
+    fn record_committed(&self, rec: GenerationRecord) -> Option<Commit> {
+        self.pending().insert(rec.id.clone(), rec.clone());
+        Some(self.batcher.send_committed(rec))
     }
 
     fn get(&self, id: &str) -> Option<GenerationRecord> {

@@ -1,7 +1,7 @@
 //! A SQLite ledger (bundled SQLite, WAL mode, batched transactions).
 
 use super::batch::{BatchConfig, Batcher, WriteBatch};
-use super::{GenerationRecord, LedgerError, MeterSink};
+use super::{Commit, GenerationRecord, LedgerError, MeterSink};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -102,6 +102,11 @@ impl MeterSink for SqliteSink {
     fn record(&self, rec: GenerationRecord) {
         self.pending().insert(rec.id.clone(), rec.clone());
         self.batcher.send(rec);
+    }
+
+    fn record_committed(&self, rec: GenerationRecord) -> Option<Commit> {
+        self.pending().insert(rec.id.clone(), rec.clone());
+        Some(self.batcher.send_committed(rec))
     }
 
     fn get(&self, id: &str) -> Option<GenerationRecord> {

@@ -1,6 +1,7 @@
 //! One attempt's accounting, finished when its response ends: price, settle, record.
 
 use super::cost::{Cost, price};
+use super::durable::CommitWait;
 use super::usage::Usage;
 use crate::catalog::Pricing;
 use crate::context::{RequestContext, Target};
@@ -8,7 +9,7 @@ use crate::keys::period::utc_hhmm;
 use crate::ledger::now_ms;
 use crate::ledger::{GenerationRecord, MeterSink};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where the meter reports, shared by every request's [`Accounting`].
 #[derive(Debug, Clone, Default)]
@@ -17,6 +18,8 @@ pub(crate) struct Shared {
     pub(crate) health: Option<Arc<crate::health::Health>>,
     pub(crate) on_record: Option<OnRecord>,
     pub(crate) prices: Option<crate::meter::Prices>,
+    /// Hold the end of each answer until its record is committed, at most this long.
+    pub(crate) commit_wait: Option<Duration>,
 }
 
 /// A callback given every generation record.
@@ -37,7 +40,7 @@ impl std::fmt::Debug for OnRecord {
 }
 
 /// Everything needed to finish the accounting of one attempt when its response ends.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Accounting {
     pub(crate) shared: Arc<Shared>,
     pub(crate) record: GenerationRecord,
@@ -54,6 +57,9 @@ pub(crate) struct Accounting {
     pub(crate) first_content: Option<Instant>,
     /// The request's [`Tap`](crate::telemetry::Tap), given a copy of the finished record.
     pub(crate) tap: Option<crate::telemetry::Tap>,
+    /// Set by [`finish`](Self::finish) when the end of the answer waits for the record's
+    /// commit; whoever releases that end awaits it first.
+    pub(crate) commit: Option<CommitWait>,
 }
 
 impl Accounting {
@@ -123,7 +129,16 @@ impl Accounting {
         if let Some(sink) = &self.shared.sink {
             // Finished once per attempt (the stream and the JSON paths guard it): the record
             // moves into the ledger rather than being copied.
-            sink.record(std::mem::take(&mut self.record));
+            let record = std::mem::take(&mut self.record);
+            match self.shared.commit_wait {
+                None => sink.record(record),
+                Some(bound) => {
+                    let id = record.id.clone();
+                    self.commit = sink
+                        .record_committed(record)
+                        .map(|c| CommitWait::new(c, bound, id));
+                }
+            }
         }
         cost
     }

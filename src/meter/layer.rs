@@ -17,7 +17,7 @@ use http::{Request, Response, header};
 use serde_json::Value;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tower::{Layer, Service};
 
 /// Applies [`Meter`].
@@ -48,6 +48,17 @@ impl MeterLayer {
     /// Calls `f` with every generation record, as it is finished (before any sink stores it).
     pub fn on_record(mut self, f: impl Fn(&GenerationRecord) + Send + Sync + 'static) -> Self {
         Arc::make_mut(&mut self.shared).on_record = Some(OnRecord(Arc::new(f)));
+        self
+    }
+
+    /// Holds the end of every answer (a JSON response; a stream's usage chunk and `[DONE]`)
+    /// until the sink says its generation record is committed, at most `bound`: a process
+    /// killed after answering then loses no row of what it answered. Past the bound (the
+    /// ledger's store down) the answer goes out anyway, with a warning, and the record stays
+    /// queued for retry. With a sink that cannot tell (memory, your own without
+    /// [`MeterSink::record_committed`]) nothing waits. Needs a Tokio runtime with timers.
+    pub fn commit_before_answer(mut self, bound: Duration) -> Self {
+        Arc::make_mut(&mut self.shared).commit_wait = Some(bound);
         self
     }
 
@@ -148,6 +159,7 @@ async fn metered(resp: Response<Body>, mut acc: Accounting) -> Result<Response<B
             .or_else(|| json.edit(|v| Facts::of(v)));
         if let Some(facts) = facts {
             json.set_raw("usage", facts.settle(&mut acc).to_json());
+            committed(&mut acc).await;
             return Ok(Response::from_parts(parts, body));
         }
     }
@@ -171,11 +183,20 @@ async fn metered(resp: Response<Body>, mut acc: Accounting) -> Result<Response<B
     };
     let report = Facts::of(&v).settle(&mut acc);
     v["usage"] = serde_json::to_value(report)?;
+    committed(&mut acc).await;
     parts.headers.remove(header::CONTENT_LENGTH);
     Ok(Response::from_parts(
         parts,
         b::full(serde_json::to_vec(&v)?),
     ))
+}
+
+/// Waits for the record's commit when the answer is to wait for it (a JSON answer goes out
+/// whole, so all of it waits).
+async fn committed(acc: &mut Accounting) {
+    if let Some(wait) = acc.commit.take() {
+        wait.await;
+    }
 }
 
 /// What pricing a non-streaming completion reads of it.
@@ -447,6 +468,7 @@ fn accounting_for<B>(req: &Request<B>, config: &MeterLayer) -> Result<Accounting
         attempt_started: Instant::now(),
         first_content: None,
         tap: ext.get::<crate::telemetry::Tap>().cloned(),
+        commit: None,
     })
 }
 

@@ -14,6 +14,9 @@
 //!    [`GenerationRecord`](crate::ledger::GenerationRecord) in the sink when the response ends
 //!    — completed, failed mid-stream (billed under zero-completion insurance) or cancelled by
 //!    the client.
+//! 4. Optionally ([`MeterLayer::commit_before_answer`]) hold the end of a completed answer until
+//!    the sink says the record is committed, so a killed process loses no row of what it
+//!    answered (`durable.rs`).
 //!
 //! # Contract
 //!
@@ -22,6 +25,7 @@
 //! | reads (required) | a price: the [`Target`](crate::context::Target)'s endpoint, else [`MeterLayer::prices`]; neither → [`MissingInput`](crate::error::MissingInput), an unpriced model → 400 before any upstream call |
 //! | reads (optional) | [`ChatRequest`](crate::context::ChatRequest) (else parsed from the body), [`RequestContext`](crate::context::RequestContext) (id, arrival, attempts, credit hold), [`CallerKey`](crate::context::CallerKey), [`Ingress`](crate::ledger::Ingress) (the API recorded; else `completions`) |
 //! | writes | `usage` (with `cost`) into the JSON response or as the stream's one usage chunk; a [`GenerationRecord`](crate::ledger::GenerationRecord) to the sink, to [`MeterLayer::on_record`] and to the request's [`Tap`](crate::telemetry::Tap) if it has one; the credit hold settled |
+//! | holds back | with [`MeterLayer::commit_before_answer`]: the JSON response, or the stream's usage chunk and `[DONE]`, until the sink's [`Commit`](crate::ledger::Commit) ticket resolves (at most the bound; a sink that gives none holds nothing) |
 //! | inner service | any OpenAI-compatible upstream, streams in any chunking; a 200 that is not a JSON completion is a 502 |
 //!
 //! The pure building blocks the meter layer is made of:
@@ -47,6 +51,7 @@
 
 mod accounting;
 pub mod cost;
+mod durable;
 mod layer;
 mod prices;
 pub mod report;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
@@ -150,6 +151,11 @@ impl http_body::Body for MeterStream {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         loop {
+            // The stream's last frames (usage chunk, `[DONE]`) wait for the record's commit.
+            if let Some(wait) = &mut this.acc.commit {
+                std::task::ready!(Pin::new(wait).poll(cx));
+                this.acc.commit = None;
+            }
             if let Some(b) = this.out.pop_front() {
                 return Poll::Ready(Some(Ok(Frame::data(b))));
             }
@@ -180,6 +186,8 @@ impl http_body::Body for MeterStream {
                         let usage = this.usage_or_estimate();
                         let error = || Some("error".to_owned());
                         this.acc.finish(&usage, error(), error(), false);
+                        // The answer is broken off: there is no end to hold back.
+                        this.acc.commit = None;
                     }
                     return Poll::Ready(Some(Err(e)));
                 }
@@ -322,6 +330,7 @@ mod tests {
             attempt_started: std::time::Instant::now(),
             first_content: None,
             tap: None,
+            commit: None,
         }
     }
 

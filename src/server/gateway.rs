@@ -74,6 +74,8 @@ pub struct Gateway {
     pub(super) health: Arc<Health>,
     pub(super) upstream: Upstream,
     pub(super) ledger: Arc<dyn MeterSink>,
+    /// `[ledger] commit_before_answer`: how long an answer waits for its record's commit.
+    pub(super) commit_wait: Option<std::time::Duration>,
     pub(super) keys: Option<KeyStore>,
     pub(super) aliases: AliasHandle,
     pub(super) sticky: Arc<dyn SessionPins>,
@@ -107,6 +109,10 @@ impl Gateway {
             LedgerTarget::Memory { bytes } => (None, bytes),
         };
         let postgres = config.ledger.as_ref().and_then(|l| l.postgres_url.as_ref());
+        let commit_wait = match &config.ledger {
+            Some(l) => l.commit_wait().map_err(|e| ConfigError::new(&source, e))?,
+            None => None,
+        };
         let ledger: Arc<dyn MeterSink> = match (postgres, &ledger_path) {
             (Some(url), _) => open_postgres(&config, url, &source)?,
             (None, Some(path)) => crate::ledger::open(path)
@@ -172,6 +178,7 @@ impl Gateway {
             gw.redis = Some(redis);
         }
         gw.ledger = ledger;
+        gw.commit_wait = commit_wait;
         gw.keys = keys;
         gw.auto = AutoRouteLayer::from_config(gw.config.auto.as_ref(), gw.catalog.clone())
             .map_err(|e| ConfigError::new(&source, e))?;
@@ -204,6 +211,7 @@ impl Gateway {
             health: Arc::new(Health::new()),
             upstream: Upstream::new(),
             ledger: Arc::new(MemorySink::with_byte_limit(DEFAULT_MEMORY_BYTES)),
+            commit_wait: None,
             keys: None,
             aliases: AliasHandle::new(AliasTable::from_config(&config)),
             sticky: Arc::new(Sticky::new()),
@@ -353,6 +361,57 @@ mod tests {
         let shown = err.to_string();
         assert!(
             shown.contains("`path`") && shown.contains("`memory_bytes`"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn commit_before_answer_is_on_for_postgres_only_unless_set() {
+        use crate::catalog::LedgerConfig;
+        let second = Some(std::time::Duration::from_secs(1));
+        let pg = LedgerConfig {
+            postgres_url: Some("postgres://h/db".into()),
+            ..LedgerConfig::default()
+        };
+        assert_eq!(pg.commit_wait(), Ok(second));
+        let off = LedgerConfig {
+            commit_before_answer: Some(false),
+            ..pg
+        };
+        assert_eq!(off.commit_wait(), Ok(None));
+        assert_eq!(LedgerConfig::at("x.db").commit_wait(), Ok(None));
+        let sqlite_on = LedgerConfig {
+            commit_before_answer: Some(true),
+            commit_timeout_ms: Some(250),
+            ..LedgerConfig::at("x.db")
+        };
+        assert_eq!(
+            sqlite_on.commit_wait(),
+            Ok(Some(std::time::Duration::from_millis(250)))
+        );
+        // Read from the file, and wired into the gateway.
+        let gw = gateway(
+            "[ledger]
+memory_bytes = 1000
+commit_before_answer = true
+",
+        )
+        .unwrap();
+        assert_eq!(gw.commit_wait, second);
+    }
+
+    #[test]
+    fn a_zero_commit_timeout_is_refused() {
+        let err = gateway(
+            "[ledger]
+memory_bytes = 1000
+commit_timeout_ms = 0
+",
+        )
+        .unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("commit_timeout_ms") && shown.contains("commit_before_answer = false"),
             "{shown}"
         );
     }

@@ -127,6 +127,9 @@ impl Gateway {
         let mut meter = MeterLayer::new()
             .sink(self.ledger.clone())
             .health(self.health.clone());
+        if let Some(bound) = self.commit_wait {
+            meter = meter.commit_before_answer(bound);
+        }
         if server.metrics {
             parse = parse.metrics(self.metrics.clone());
             fallback = fallback.metrics(self.metrics.clone());
