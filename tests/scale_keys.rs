@@ -17,69 +17,17 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::postgres::TestDb;
 use support::{request, send, start_fake};
 use switchyard::catalog::Usd;
 use switchyard::keys::{KeyPersistence, KeyStore, LimitReset, PostgresKeys};
 use switchyard::test_util;
-use tokio_postgres::NoTls;
 
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 const MGMT: &str = "sk-sy-v1-management-for-tests";
 /// The poll interval the instances are configured with.
 const POLL_MS: u64 = 200;
 /// Each request costs exactly this (a per-request price, no token prices).
 const PER_REQUEST: f64 = 0.01;
-
-async fn admin() -> Option<tokio_postgres::Client> {
-    match tokio_postgres::connect(&format!("{SERVER}/postgres"), NoTls).await {
-        Ok((client, conn)) => {
-            tokio::spawn(conn);
-            Some(client)
-        }
-        Err(e) if std::env::var("SWITCHYARD_SKIP_SERVICES").as_deref() == Ok("1") => {
-            println!("SKIPPED: no PostgreSQL at {SERVER} ({e}); SWITCHYARD_SKIP_SERVICES=1");
-            None
-        }
-        Err(e) => panic!(
-            "PostgreSQL is needed at {SERVER} (start it, or set SWITCHYARD_SKIP_SERVICES=1): {e}"
-        ),
-    }
-}
-
-/// A fresh database, dropped (connections and all) when the test is done with it.
-struct TestDb {
-    admin: tokio_postgres::Client,
-    name: String,
-}
-
-impl TestDb {
-    async fn create() -> Option<TestDb> {
-        let admin = admin().await?;
-        let name = format!("switchyard_test_{:016x}", rand::random::<u64>());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        Some(TestDb { admin, name })
-    }
-
-    fn url(&self) -> String {
-        format!("{SERVER}/{}", self.name)
-    }
-
-    async fn client(&self) -> tokio_postgres::Client {
-        let (client, conn) = tokio_postgres::connect(&self.url(), NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client
-    }
-
-    async fn drop_it(self) {
-        self.admin
-            .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
-            .await
-            .unwrap();
-    }
-}
 
 /// A gateway config over the fake: one model at `PER_REQUEST` a request, keys required, the
 /// management API on, keys and ledger in the PostgreSQL at `url`.
@@ -429,7 +377,7 @@ async fn while_postgres_is_away_known_keys_work_unknown_ones_get_503_and_spend_w
     };
     let (addr, _fake) = start_fake().await;
     let relay = Relay::start().await;
-    let cut_off = Instance::start(&config(addr, &relay.url(&db.name))).await;
+    let cut_off = Instance::start(&config(addr, &relay.url(db.name()))).await;
     let direct = Instance::start(&config(addr, &db.url())).await;
     let (known, hash) = create_key(&cut_off.url, "known").await;
     assert_eq!(ask(&cut_off.url, &known).await.0, 200);

@@ -26,10 +26,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::postgres::TestDb;
 use support::{Models, config_toml, start_fake};
 use tokio_postgres::NoTls;
 
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 /// Generous: the machine running the tests may be slow and busy.
 const START: Duration = Duration::from_secs(60);
 /// Clients sending requests at once, spread over the three instances.
@@ -41,22 +41,6 @@ const MODELS: Models<'static> = &[
     ("m/json", &[("ok", 1.0, 2.0)]),
     ("m/stream", &[("drip-1", 1.0, 2.0)]),
 ];
-
-async fn admin() -> Option<tokio_postgres::Client> {
-    match tokio_postgres::connect(&format!("{SERVER}/postgres"), NoTls).await {
-        Ok((client, conn)) => {
-            tokio::spawn(conn);
-            Some(client)
-        }
-        Err(e) if std::env::var("SWITCHYARD_SKIP_SERVICES").as_deref() == Ok("1") => {
-            println!("SKIPPED: no PostgreSQL at {SERVER} ({e}); SWITCHYARD_SKIP_SERVICES=1");
-            None
-        }
-        Err(e) => panic!(
-            "PostgreSQL is needed at {SERVER} (start it, or set SWITCHYARD_SKIP_SERVICES=1): {e}"
-        ),
-    }
-}
 
 /// The instances, and the scratch directory of their configs; killed and removed on drop, so a
 /// failing test leaves no process behind.
@@ -144,15 +128,10 @@ type Answered = (usize, bool, String);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_instance_under_load_loses_no_answered_row() {
-    let Some(admin) = admin().await else {
+    let Some(db) = TestDb::create().await else {
         return;
     };
-    let db = format!("switchyard_test_{:016x}", rand::random::<u64>());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
-    let url = format!("{SERVER}/{db}");
+    let url = db.url();
     let (fake, _fake) = start_fake().await;
     // The default: `commit_before_answer` is on with `postgres_url`. Its bound is raised so
     // that a busy machine's slow commit cannot release an answer early (what the bound does is
@@ -164,7 +143,7 @@ async fn killing_one_instance_under_load_loses_no_answered_row() {
             "\n[ledger]\npostgres_url = \"{url}\"\npostgres_pool = 1\ncommit_timeout_ms = 30000\n"
         ),
     );
-    let dir = std::env::temp_dir().join(format!("switchyard-kill-{db}"));
+    let dir = std::env::temp_dir().join(format!("switchyard-kill-{:016x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut instances = Instances {
         children: Vec::new(),
@@ -282,8 +261,5 @@ async fn killing_one_instance_under_load_loses_no_answered_row() {
 
     drop(instances);
     drop(pg);
-    admin
-        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
-        .await
-        .unwrap();
+    db.drop_it().await;
 }

@@ -12,56 +12,10 @@
 mod support;
 
 use std::time::Duration;
+use support::postgres::TestDb;
 use support::{Models, config_toml, get, post_json, start_fake};
 use switchyard::test_util;
 use tokio_postgres::NoTls;
-
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
-
-async fn admin() -> Option<tokio_postgres::Client> {
-    match tokio_postgres::connect(&format!("{SERVER}/postgres"), NoTls).await {
-        Ok((client, conn)) => {
-            tokio::spawn(conn);
-            Some(client)
-        }
-        Err(e) if std::env::var("SWITCHYARD_SKIP_SERVICES").as_deref() == Ok("1") => {
-            println!("SKIPPED: no PostgreSQL at {SERVER} ({e}); SWITCHYARD_SKIP_SERVICES=1");
-            None
-        }
-        Err(e) => panic!(
-            "PostgreSQL is needed at {SERVER} (start it, or set SWITCHYARD_SKIP_SERVICES=1): {e}"
-        ),
-    }
-}
-
-/// A fresh database, dropped (connections and all) when the test is done with it.
-struct TestDb {
-    admin: tokio_postgres::Client,
-    name: String,
-}
-
-impl TestDb {
-    async fn create() -> Option<TestDb> {
-        let admin = admin().await?;
-        let name = format!("switchyard_test_{:016x}", rand::random::<u64>());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        Some(TestDb { admin, name })
-    }
-
-    fn url(&self) -> String {
-        format!("{SERVER}/{}", self.name)
-    }
-
-    async fn drop_it(self) {
-        self.admin
-            .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
-            .await
-            .unwrap();
-    }
-}
 
 const MODELS: Models<'static> = &[("m/one", &[("ok", 1.0, 2.0)])];
 

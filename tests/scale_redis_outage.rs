@@ -193,35 +193,47 @@ async fn settled_spend(redis: &RedisState) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut last = None;
     while Instant::now() < deadline {
-        let mut c = redis.connection().await.unwrap();
-        let spends: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{PREFIX}spend:*"))
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        let holds: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{PREFIX}holds:*"))
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        let mut held = 0;
-        for h in &holds {
-            held += redis::cmd("HLEN")
-                .arg(h)
-                .query_async::<usize>(&mut c)
-                .await
-                .unwrap();
-        }
-        if let Some(k) = spends.first() {
-            let v: String = redis::cmd("GET").arg(k).query_async(&mut c).await.unwrap();
+        // Errors (the test's connection predates a restart) mean "ask again".
+        if let Ok(Some((spend, held))) = spend_and_holds(redis).await {
             if held == 0 {
-                return v.parse().unwrap();
+                return spend.parse().unwrap();
             }
-            last = Some((v, held));
+            last = Some((spend, held));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the holds never cleared in Redis (last spend, holds: {last:?})");
+}
+
+/// The key's spend counter and its number of live holds, if it has a counter.
+async fn spend_and_holds(redis: &RedisState) -> Result<Option<(String, usize)>, String> {
+    let mut c = redis.connection().await.map_err(|e| e.to_string())?;
+    let keys = |pattern: String| redis::cmd("KEYS").arg(pattern).clone();
+    let spends: Vec<String> = keys(format!("{PREFIX}spend:*"))
+        .query_async(&mut c)
+        .await
+        .map_err(|e| e.to_string())?;
+    let holds: Vec<String> = keys(format!("{PREFIX}holds:*"))
+        .query_async(&mut c)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut held = 0;
+    for h in &holds {
+        held += redis::cmd("HLEN")
+            .arg(h)
+            .query_async::<usize>(&mut c)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let Some(k) = spends.first() else {
+        return Ok(None);
+    };
+    let spend: String = redis::cmd("GET")
+        .arg(k)
+        .query_async(&mut c)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some((spend, held)))
 }
 
 /// Sends keyed requests to `url` until one is served, each refusal being the documented 503;
@@ -384,12 +396,16 @@ async fn redis_killed_mid_run_fails_keys_closed_then_recovers() {
 async fn wait_for_verdict(redis: &RedisState) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        let mut c = redis.connection().await.unwrap();
-        let n: usize = redis::cmd("HLEN")
-            .arg(format!("{PREFIX}health"))
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        // The test's own connection predates the restart: its first commands may fail (a
+        // broken pipe) while the connection manager reconnects, so errors mean "not yet".
+        let n: usize = match redis.connection().await {
+            Ok(mut c) => redis::cmd("HLEN")
+                .arg(format!("{PREFIX}health"))
+                .query_async(&mut c)
+                .await
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
         if n > 0 {
             tokio::time::sleep(Duration::from_millis(400)).await;
             return;

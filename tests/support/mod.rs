@@ -2,6 +2,9 @@
 //! starts it (configs over its fake upstream come from there too).
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use switchyard::test_util;
