@@ -2,6 +2,7 @@
 //! through the store) and usage counters over a [`KeyPersistence`]. Over a persistence shared
 //! with other instances, [`sync`] keeps the store current.
 
+mod misses;
 mod sync;
 
 use super::hash::{KEY_PREFIX, ct_eq, generate_key, hash_key, is_hash, mask};
@@ -29,6 +30,8 @@ struct Inner {
     persistence: Arc<dyn KeyPersistence>,
     /// The persistence is shared with other instances ([`KeyPersistence::is_shared`]).
     shared: bool,
+    /// Look-ups in the shared persistence that found nothing, remembered for a poll interval.
+    misses: misses::Misses,
     clock: Clock,
     management_hash: Option<String>,
 }
@@ -172,6 +175,7 @@ impl KeyStoreBuilder {
                 keys: Mutex::new(map),
                 persist: Mutex::new(()),
                 shared: self.persistence.is_shared(),
+                misses: misses::Misses::new(self.sync_every),
                 persistence: self.persistence,
                 clock: self.clock,
                 management_hash: self.management_hash,

@@ -10,6 +10,9 @@
 //!    on one instance stops working on the others within that interval, and every instance
 //!    shows the deployment-wide spend.
 //!
+//! A look-up that finds nothing is remembered for one poll interval (`misses`), so wrong keys
+//! retried in a loop cost no query each.
+//!
 //! Polls and look-ups hold the store's persistence lock, the one management writes (create,
 //! update, delete) hold: a poll's answer, read before a local write, is never applied after
 //! it. Settlements do not take that lock over a shared persistence (their increments add in
@@ -37,6 +40,9 @@ impl KeyStore {
             other => return other.map_err(Into::into),
         }
         let hash = hash_key(super::strip_bearer(bearer));
+        if self.inner.misses.recent(&hash) {
+            return Err(AuthError::Unknown.into());
+        }
         {
             let _persist = self.persist_lock();
             // Another request may have found it meanwhile.
@@ -48,7 +54,10 @@ impl KeyStore {
                             reserved: Usd::ZERO,
                         });
                     }
-                    Ok(_) => return Err(AuthError::Unknown.into()),
+                    Ok(_) => {
+                        self.inner.misses.note(&hash);
+                        return Err(AuthError::Unknown.into());
+                    }
                     Err(e) => return Err(KeyLookupError::Unavailable(e)),
                 }
             }
@@ -121,4 +130,89 @@ pub(super) fn spawn_poller(store: &KeyStore, every: Duration) -> Result<(), KeyS
         })
         .map(drop)
         .map_err(|e| KeyStoreError::Persistence(format!("the key sync thread: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyPersistence, LimitReset, StoredKey};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// One table shared by two stores, as PostgreSQL is by two instances; counts look-ups.
+    #[derive(Debug, Default)]
+    struct SharedTable {
+        keys: Mutex<HashMap<String, StoredKey>>,
+        finds: AtomicUsize,
+    }
+
+    impl KeyPersistence for SharedTable {
+        fn load(&self) -> Result<Vec<StoredKey>, KeyStoreError> {
+            Ok(self.keys.lock().unwrap().values().cloned().collect())
+        }
+        fn save(&self, key: &StoredKey) -> Result<(), KeyStoreError> {
+            self.keys
+                .lock()
+                .unwrap()
+                .insert(key.hash.clone(), key.clone());
+            Ok(())
+        }
+        fn delete(&self, hash: &str) -> Result<(), KeyStoreError> {
+            self.keys.lock().unwrap().remove(hash);
+            Ok(())
+        }
+        fn is_shared(&self) -> bool {
+            true
+        }
+        fn find(&self, hash: &str) -> Result<Option<StoredKey>, KeyStoreError> {
+            self.finds.fetch_add(1, Ordering::SeqCst);
+            Ok(self.keys.lock().unwrap().get(hash).cloned())
+        }
+    }
+
+    fn store(table: &Arc<SharedTable>, every: Duration) -> KeyStore {
+        KeyStore::builder()
+            .persistence(table.clone())
+            .sync_every(every)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn another_instances_key_is_found_once_and_a_wrong_one_is_asked_once_a_poll() {
+        let table = Arc::new(SharedTable::default());
+        let every = Duration::from_millis(200);
+        let (a, b) = (store(&table, every), store(&table, every));
+        let (secret, _) = a.create("team", None, LimitReset::Never).unwrap();
+
+        assert!(b.authenticate_or_find(&format!("Bearer {secret}")).is_ok());
+        assert!(b.authenticate_or_find(&format!("Bearer {secret}")).is_ok());
+        assert_eq!(
+            table.finds.load(Ordering::SeqCst),
+            1,
+            "found once, then cached"
+        );
+
+        let wrong = "Bearer sk-sy-v1-not-a-key-of-anyone";
+        for _ in 0..5 {
+            assert!(matches!(
+                b.authenticate_or_find(wrong),
+                Err(KeyLookupError::Auth(AuthError::Unknown))
+            ));
+        }
+        assert_eq!(
+            table.finds.load(Ordering::SeqCst),
+            2,
+            "one look-up for five tries"
+        );
+
+        std::thread::sleep(every + Duration::from_millis(50));
+        assert!(b.authenticate_or_find(wrong).is_err());
+        assert_eq!(
+            table.finds.load(Ordering::SeqCst),
+            3,
+            "asked again after a poll interval"
+        );
+    }
 }
