@@ -57,6 +57,7 @@ pub use endpoints::render_endpoint_health;
 
 use crate::context::ApiKind;
 use crate::ledger::GenerationRecord;
+use crate::ledger::Ingress;
 use generation::GenerationMetrics;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -89,11 +90,8 @@ const STATUSES: [u16; 13] = [
     200, 400, 401, 402, 403, 404, 408, 413, 429, 500, 502, 503, 504,
 ];
 const STATUS_SLOTS: usize = STATUSES.len() + 1;
-const APIS: [(ApiKind, &str); 3] = [
-    (ApiKind::Chat, "chat"),
-    (ApiKind::Completions, "completions"),
-    (ApiKind::Embeddings, "embeddings"),
-];
+/// The `api` label of each row of the request table, in [`api_slot`]'s order.
+const APIS: [&str; 5] = ["chat", "completions", "embeddings", "messages", "responses"];
 
 /// One provider's attempts: successes and failures.
 #[derive(Debug, Default)]
@@ -151,6 +149,18 @@ impl Metrics {
     /// Records one completion response by its API and the status of its headers.
     pub fn record_request(&self, api: ApiKind, status: u16) {
         self.requests[api_slot(api)][status_slot(status)].fetch_add(1, Relaxed);
+    }
+
+    /// As [`Metrics::record_request`], for a request that came in through a client API other
+    /// than OpenAI's (`Ingress::Messages`, `Ingress::Responses`): counted under that API
+    /// (`api="messages"`, `api="responses"`), not under the chat request it became.
+    pub fn record_request_from(&self, ingress: Option<Ingress>, api: ApiKind, status: u16) {
+        let slot = match ingress {
+            Some(Ingress::Messages) => 3,
+            Some(Ingress::Responses) => 4,
+            _ => api_slot(api),
+        };
+        self.requests[slot][status_slot(status)].fetch_add(1, Relaxed);
     }
 
     /// Records one upstream attempt of `provider` (its slug).
@@ -219,7 +229,7 @@ impl Metrics {
             "counter",
             "Completion requests by client API and the status of the response headers.",
         );
-        for (row, (_, api)) in self.requests.iter().zip(APIS) {
+        for (row, api) in self.requests.iter().zip(APIS) {
             for (slot, counter) in row.iter().enumerate() {
                 // Only statuses seen: a counter once shown never goes back to hidden.
                 let n = counter.load(Relaxed);

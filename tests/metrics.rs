@@ -277,3 +277,31 @@ async fn metrics_break_generations_down_by_model_provider_and_key() {
         assert!(!t.contains(secret), "{secret} in {t}");
     }
 }
+
+#[tokio::test]
+async fn messages_and_responses_are_counted_under_their_own_api() {
+    let (fake, _fake) = start_fake().await;
+    let addr = start_gateway(gateway_from(&config(fake, ""), &|_| None)).await;
+    let messages =
+        r#"{"model":"acme/m","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
+    let responses = r#"{"model":"acme/m","input":"hi"}"#;
+    for (path, body) in [
+        ("/api/v1/messages", messages),
+        ("/api/v1/messages", messages),
+        ("/api/v1/responses", responses),
+        ("/api/v1/chat/completions", CHAT),
+    ] {
+        let a = send(addr, "POST", path, body, None).await;
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+    }
+    let m = send(addr, "GET", "/metrics", "", None).await;
+    let count = |api: &str| {
+        sample(
+            &m.text,
+            &format!(r#"switchyard_requests_total{{api="{api}",status="200"}}"#),
+        )
+    };
+    assert_eq!(count("messages"), Some(2), "{}", m.text);
+    assert_eq!(count("responses"), Some(1), "{}", m.text);
+    assert_eq!(count("chat"), Some(1), "{}", m.text);
+}

@@ -34,6 +34,7 @@ use crate::BoxError;
 use crate::body::{self, Body};
 use crate::context::{ApiKind, ChatBody, ChatRequest, GenerationId, RequestContext};
 use crate::error::{GatewayError, error_response};
+use crate::ledger::Ingress;
 use crate::metrics::Metrics;
 use crate::overhead;
 use bytes::Bytes;
@@ -130,14 +131,16 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             // Every response leaves through here, so each is counted exactly once.
+            let (mut parts, body) = req.into_parts();
+            // Requests the Messages or Responses layer made are counted under that API.
+            let ingress = parts.extensions.get::<Ingress>().copied();
             let counted = |resp: Response<Body>| -> Result<Response<Body>, Infallible> {
                 if let Some(m) = &config.metrics {
-                    m.record_request(config.kind, resp.status().as_u16());
+                    m.record_request_from(ingress, config.kind, resp.status().as_u16());
                 }
                 Ok(resp)
             };
             let start = Instant::now();
-            let (mut parts, body) = req.into_parts();
             let bytes = match read_body(&parts.headers, body, &config).await {
                 Ok(b) => b,
                 Err(e) => return counted(e.into_response()),
