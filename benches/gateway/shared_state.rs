@@ -21,6 +21,8 @@ pub(super) struct Row {
     concurrency: usize,
     local: Stats,
     redis: Stats,
+    /// Redis's own CPU seconds (`INFO cpu`) while it served the Redis gateway's rounds.
+    redis_cpu: Option<f64>,
 }
 
 /// The phase's result, or why it did not run.
@@ -95,12 +97,24 @@ pub(super) async fn run(
             }
         }
         let mut stats = [Stats::new(), Stats::new()];
+        let mut redis_cpu = Some(0.0);
         for r in 0..rounds {
             for k in 0..2 {
                 let i = (k + r) % 2;
                 let cpu = gateways[i].cpu_seconds();
+                let before = if i == 1 {
+                    redis_cpu_seconds(&url).await
+                } else {
+                    None
+                };
                 let mut s = run_for(&loads[i], concurrency, round).await;
                 s.cpu = gateways[i].cpu_seconds() - cpu;
+                if i == 1 {
+                    redis_cpu = match (redis_cpu, before, redis_cpu_seconds(&url).await) {
+                        (Some(sum), Some(b), Some(a)) => Some(sum + a - b),
+                        _ => None,
+                    };
+                }
                 stats[i].merge(&s);
             }
         }
@@ -109,11 +123,34 @@ pub(super) async fn run(
             concurrency,
             local,
             redis,
+            redis_cpu,
         });
     }
     drop(gateways);
     cleanup(&url, &prefix).await;
     Some(Ok(rows))
+}
+
+/// Redis's CPU seconds so far (system + user, from `INFO cpu`): what the scripts cost it.
+#[cfg(feature = "redis")]
+async fn redis_cpu_seconds(url: &str) -> Option<f64> {
+    let client = redis::Client::open(url).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    let field = |name: &str| -> Option<f64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+    };
+    Some(field("used_cpu_sys:")? + field("used_cpu_user:")?)
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_cpu_seconds(_: &str) -> Option<f64> {
+    None
 }
 
 /// Deletes what the Redis gateway wrote under this run's prefix.
@@ -160,9 +197,9 @@ pub(super) fn report(outcome: Option<&Outcome>) {
         "1 KB non-streaming requests on a key with a limit, `rpm` and `tpm` (10-model gateways).\n"
     );
     println!(
-        "| conc | state | RPS | p50 | p99 | CPU µs/req | errors | RPS ÷ in process | p50 − in process (ms) | CPU ÷ in process |"
+        "| conc | state | RPS | p50 | p99 | gateway CPU µs/req | Redis CPU µs/req | errors | RPS ÷ in process | p50 − in process (ms) | gateway CPU ÷ in process |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         for (name, s) in [("in process", &row.local), ("Redis", &row.redis)] {
             let ms = |us: u64| us as f64 / 1000.0;
@@ -182,8 +219,14 @@ pub(super) fn report(outcome: Option<&Outcome>) {
                     ),
                 )
             };
+            let redis_cpu = match row.redis_cpu {
+                Some(cpu) if !std::ptr::eq(s, &row.local) => {
+                    format!("{:.0}", cpu * 1e6 / (s.requests.max(1) as f64))
+                }
+                _ => String::new(),
+            };
             println!(
-                "| {} | {name} | {:.0} | {:.3} | {:.3} | {:.0} | {} | {ratio_rps} | {added} | {ratio_cpu} |",
+                "| {} | {name} | {:.0} | {:.3} | {:.3} | {:.0} | {redis_cpu} | {} | {ratio_rps} | {added} | {ratio_cpu} |",
                 row.concurrency,
                 s.rps(),
                 ms(s.latency.value_at_quantile(0.5)),
