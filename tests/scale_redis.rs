@@ -505,3 +505,55 @@ async fn speed_measured_by_one_instance_sorts_the_others() {
     );
     cleanup(&redis).await;
 }
+
+/// The outage rule over the outcomes of two instances together: failures and attempts are
+/// counted across both, so 2 failures against 3 successes are no outage, and one more failure
+/// (3 of 6) is — seen by an instance whose own outcomes (1 failure of 4) are no outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outage_rule_counts_failures_and_attempts_of_all_instances() {
+    use std::time::Instant;
+    use switchyard::health::{Health, Outcome};
+    use switchyard::state::redis::RedisHealth;
+    let Some((prefix, _)) = redis_prefix().await else {
+        return;
+    };
+    let instance = || {
+        let mut config = StateConfig::redis(REDIS_URL);
+        config.key_prefix = prefix.clone();
+        config.timeout_ms = 2000;
+        config.health_poll_ms = 50;
+        let redis = RedisState::new(&config).expect("url");
+        let health = std::sync::Arc::new(Health::new());
+        assert!(RedisHealth::start(&health, redis.clone()));
+        (health, redis)
+    };
+    let ((a, redis), (b, _)) = (instance(), instance());
+    let outcome = |success| Outcome {
+        success,
+        status: if success { 200 } else { 500 },
+        retry_after: None,
+    };
+    let ep = "acme/m@p-flaky";
+    // Outcomes reach Redis in the background: let each step land before the next, so the rule
+    // is only ever judged on the counts this test means.
+    let settle = || tokio::time::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        b.record(ep, outcome(true));
+    }
+    settle().await;
+    a.record(ep, outcome(false));
+    settle().await;
+    b.record(ep, outcome(false));
+    settle().await;
+    assert!(!b.is_unstable(ep), "2 failures of 5 attempts are no outage");
+    a.record(ep, outcome(false));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.is_unstable(ep) {
+        assert!(
+            Instant::now() < deadline,
+            "3 failures of 6 attempts across the instances never reached instance B"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis.delete_all().await.unwrap();
+}

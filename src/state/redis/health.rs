@@ -68,7 +68,12 @@ async fn write_outcomes(
         let (mut events, mut samples) = (Vec::new(), Vec::new());
         for signal in batch.drain(..) {
             match signal {
-                Signal::Outcome(ep, o) => events.push((redis.key(&["health", "ev", &ep]), ep, o)),
+                Signal::Outcome(ep, o) => events.push((
+                    redis.key(&["health", "ev", &ep]),
+                    redis.key(&["health", "fail", &ep]),
+                    ep,
+                    o,
+                )),
                 Signal::Speed(ep, s) => samples.push((ep, s)),
             }
         }
@@ -82,11 +87,12 @@ async fn write_outcomes(
                     inv.arg(ep).arg(s.ttft).arg(s.tps).arg(ALPHA);
                     pipe.invoke_script(&inv).ignore();
                 }
-                for (events_key, ep, o) in &events {
+                for (events_key, failures_key, ep, o) in &events {
                     let retry_ms =
                         o.retry_after.unwrap_or(Duration::from_secs(1)).as_millis() as u64;
                     let mut inv = Scripts::get().health_record.key(events_key);
                     inv.key(&verdicts)
+                        .key(failures_key)
                         .arg(ep)
                         .arg(if o.success { "1" } else { "0" })
                         .arg(o.status)

@@ -20,8 +20,9 @@
 //! scripts: Lua's numbers are doubles, exact only to 2^53 (about $9,007 in picodollars).
 //!
 //! Keys (under `key_prefix`): `spend:{key hash}:{period}`, `holds:{key hash}`,
-//! `rate:{key hash}`, `health` (a hash of verdicts), `health:ev:{endpoint}`, `health:speed`
-//! (a hash of EWMAs) and `sticky:{session hash}`.
+//! `rate:{key hash}`, `health` (a hash of verdicts), `health:ev:{endpoint}` and
+//! `health:fail:{endpoint}` (an endpoint's events and failures in the outage window),
+//! `health:speed` (a hash of EWMAs) and `sticky:{session hash}`.
 //!
 //! [`Health`]: crate::health::Health
 

@@ -120,19 +120,29 @@ return 1
 
 /// Records one outcome and updates the endpoint's verdicts.
 ///
-/// KEYS: the endpoint's event set, the verdict hash. ARGV: endpoint, ok (1/0), status,
-/// retry-after ms, window ms, min failures, min failure ratio, a unique event id.
+/// KEYS: the endpoint's event set, the verdict hash, the endpoint's failure set. ARGV: endpoint,
+/// ok (1/0), status, retry-after ms, window ms, min failures, min failure ratio, a unique event
+/// id.
+///
+/// Every event goes into the event set (the last 256 within the window), failures into the
+/// failure set as well, so both counts are `ZCARD`s: the script runs once per upstream attempt
+/// of every instance, and counting the window member by member cost most of its time.
 const HEALTH_RECORD: &str = r"
 local ep, ok, status = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local win = tonumber(ARGV[5])
-redis.call('ZADD', KEYS[1], now, ARGV[8] .. ':' .. ok)
+redis.call('ZADD', KEYS[1], now, ARGV[8])
+if ok == '0' then redis.call('ZADD', KEYS[3], now, ARGV[8]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -257)
 redis.call('PEXPIRE', KEYS[1], win)
-local total, failed = 0, 0
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  total = total + 1
-  if string.sub(m, -2) == ':0' then failed = failed + 1 end
+local total = redis.call('ZCARD', KEYS[1])
+local failed = 0
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  -- Failures older than the oldest event still counted leave the count with it.
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or now
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. oldest)
+  redis.call('PEXPIRE', KEYS[3], win)
+  failed = redis.call('ZCARD', KEYS[3])
 end
 if failed >= tonumber(ARGV[6]) and failed >= tonumber(ARGV[7]) * total then
   redis.call('HSET', KEYS[2], 'u:' .. ep, now + win)
