@@ -131,35 +131,16 @@ impl Drop for RedisServer {
 }
 
 /// Models, each a list of (scenario, $/request, $/M tokens) endpoints.
-type Models<'a> = &'a [(&'a str, &'a [(&'a str, f64, f64)])];
+type Models<'a> = support::PricedModels<'a>;
 
 /// Providers on the fake and these models.
 fn config(addr: std::net::SocketAddr, models: Models<'_>, extra: &str) -> String {
-    let mut out = String::from("[server]\nkeepalive_ms = 300\n\n");
-    let mut scenarios: Vec<&str> = models
-        .iter()
-        .flat_map(|(_, e)| e.iter().map(|x| x.0))
-        .collect();
-    scenarios.sort_unstable();
-    scenarios.dedup();
-    for s in scenarios {
-        out.push_str(&format!(
-            "[[providers]]\nslug = \"p-{s}\"\nbase_url = \"http://{addr}/{s}/v1\"\ntimeouts = {{ connect_ms = 1000, first_byte_ms = 4000, idle_ms = 2000, total_ms = 10000 }}\n\n"
-        ));
-    }
-    for (slug, eps) in models {
-        out.push_str(&format!(
-            "[[models]]\nslug = \"{slug}\"\ncontext_length = 100000\n"
-        ));
-        for (s, request, tokens) in eps.iter() {
-            out.push_str(&format!(
-                "[[models.endpoints]]\nprovider = \"p-{s}\"\nmodel = \"up-{s}\"\npricing = {{ request = {request}, prompt = {tokens}, completion = {tokens} }}\n"
-            ));
-        }
-        out.push('\n');
-    }
-    out.push_str(extra);
-    out
+    support::priced_config(
+        addr,
+        models,
+        "{ connect_ms = 1000, first_byte_ms = 4000, idle_ms = 2000, total_ms = 10000 }",
+        extra,
+    )
 }
 
 /// `[auth]` optional (keyless requests are served), one key with `limit` dollars, and `[state]`

@@ -116,3 +116,41 @@ pub async fn send(
         String::from_utf8_lossy(&bytes).into_owned(),
     )
 }
+
+/// Models for [`priced_config`], each a list of (scenario, $/request, $/M tokens) endpoints.
+pub type PricedModels<'a> = &'a [(&'a str, &'a [(&'a str, f64, f64)])];
+
+/// A config with one provider per fake scenario (`p-<scenario>`, the given `timeouts` inline
+/// table) and these models, priced per request and per token, then `extra`.
+pub fn priced_config(
+    addr: std::net::SocketAddr,
+    models: PricedModels<'_>,
+    timeouts: &str,
+    extra: &str,
+) -> String {
+    let mut out = String::from("[server]\nkeepalive_ms = 300\n\n");
+    let mut scenarios: Vec<&str> = models
+        .iter()
+        .flat_map(|(_, e)| e.iter().map(|x| x.0))
+        .collect();
+    scenarios.sort_unstable();
+    scenarios.dedup();
+    for s in scenarios {
+        out.push_str(&format!(
+            "[[providers]]\nslug = \"p-{s}\"\nbase_url = \"http://{addr}/{s}/v1\"\ntimeouts = {timeouts}\n\n"
+        ));
+    }
+    for (slug, eps) in models {
+        out.push_str(&format!(
+            "[[models]]\nslug = \"{slug}\"\ncontext_length = 100000\n"
+        ));
+        for (s, request, tokens) in eps.iter() {
+            out.push_str(&format!(
+                "[[models.endpoints]]\nprovider = \"p-{s}\"\nmodel = \"up-{s}\"\npricing = {{ request = {request}, prompt = {tokens}, completion = {tokens} }}\n"
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str(extra);
+    out
+}
