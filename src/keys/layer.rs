@@ -77,10 +77,15 @@ pub async fn authenticate_shared(
     bearer: &str,
 ) -> Result<KeyInfo, KeyLookupError> {
     match store.authenticate(bearer) {
-        Err(AuthError::Unknown) if store.is_shared() => {}
-        other => return other.map_err(Into::into),
+        Err(AuthError::Unknown) if store.is_shared() => {
+            find_shared(store.clone(), bearer.to_owned()).await
+        }
+        other => other.map_err(Into::into),
     }
-    let (store, bearer) = (store.clone(), bearer.to_owned());
+}
+
+/// Looks up in the shared store a key this instance does not know, on a blocking thread.
+async fn find_shared(store: KeyStore, bearer: String) -> Result<KeyInfo, KeyLookupError> {
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => rt
             .spawn_blocking(move || store.authenticate_or_find(&bearer))
@@ -242,7 +247,7 @@ where
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 async move {
-                    match authenticate_shared(&store, &bearer).await {
+                    match find_shared(store, bearer).await {
                         Ok(info) => {
                             req.extensions_mut().insert(CallerKey {
                                 hash: info.hash,
