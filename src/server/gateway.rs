@@ -14,6 +14,15 @@ use crate::upstream::Upstream;
 use std::path::Path;
 use std::sync::Arc;
 
+/// `[ledger] postgres_url` in a build without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+fn postgres_not_built(source: &Path) -> ConfigError {
+    ConfigError::new(
+        source,
+        "[ledger] postgres_url needs switchyard built with the `postgres` feature",
+    )
+}
+
 /// The PostgreSQL ledger of `[ledger] postgres_url` (alone: not with `path`/`memory_bytes`).
 fn open_postgres(
     config: &Config,
@@ -38,10 +47,7 @@ fn open_postgres(
     #[cfg(not(feature = "postgres"))]
     {
         let _ = url;
-        Err(ConfigError::new(
-            source,
-            "[ledger] postgres_url needs switchyard built with the `postgres` feature",
-        ))
+        Err(postgres_not_built(source))
     }
 }
 
@@ -59,10 +65,7 @@ fn open_postgres_keys(
     #[cfg(not(feature = "postgres"))]
     {
         let _ = url;
-        Err(ConfigError::new(
-            source,
-            "[ledger] postgres_url needs switchyard built with the `postgres` feature",
-        ))
+        Err(postgres_not_built(source))
     }
 }
 
