@@ -19,10 +19,9 @@ mod support;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -64,27 +63,7 @@ impl Drop for Instances {
 fn start(dir: &Path, n: usize, config: &str) -> (Child, SocketAddr) {
     let path = dir.join(format!("gateway-{n}.toml"));
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix("switchyard listening on http://") {
-                let _ = tx.send(rest.trim_end_matches("/api/v1").to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(START)
-        .expect("the gateway printed its address");
-    (child, addr.parse().unwrap())
+    support::spawn_serve(&path, &[], START)
 }
 
 type Client = hyper_util::client::legacy::Client<

@@ -4,10 +4,11 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use switchyard::ledger::{MeterSink, SqliteSink};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,29 +47,7 @@ fn start(dir: &Path, fake: SocketAddr, scenario: &str, grace_ms: u64) -> (Child,
     );
     let path = dir.join("gateway.toml");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .env(KEY_ENV, KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix("switchyard listening on http://") {
-                let addr = rest.trim_end_matches("/api/v1").to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(START)
-        .expect("the gateway printed its address");
-    (child, addr.parse().unwrap())
+    support::spawn_serve(&path, &[(KEY_ENV, KEY)], START)
 }
 
 fn signal(child: &Child, name: &str) {
