@@ -4,6 +4,11 @@
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "cli")]
+mod serve;
+#[cfg(feature = "cli")]
+#[allow(unused_imports)] // not every test starts the binary
+pub use serve::spawn_serve;
 
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
@@ -153,41 +158,4 @@ pub fn priced_config(
     }
     out.push_str(extra);
     out
-}
-
-/// Starts the `switchyard` binary (`serve --listen 127.0.0.1:0 --config <config>`) with the
-/// environment variables `vars`, and waits up to `start` for the address it prints.
-pub fn spawn_serve(
-    config: &std::path::Path,
-    vars: &[(&str, &str)],
-    start: std::time::Duration,
-) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    // `option_env!`: the binary exists only with the `cli` feature, and the tests that do not
-    // start it must still build without it.
-    let bin = option_env!("CARGO_BIN_EXE_switchyard")
-        .expect("the `switchyard` binary (built with the `cli` feature)");
-    let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .envs(vars.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix("switchyard listening on http://") {
-                let _ = tx.send(rest.trim_end_matches("/api/v1").to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(start)
-        .expect("the gateway printed its address");
-    (child, addr.parse().unwrap())
 }
